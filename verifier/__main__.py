@@ -1,0 +1,5 @@
+"""`python -m verifier` is the same as the `eplb-verify` command."""
+
+from verifier.cli import main
+
+raise SystemExit(main())

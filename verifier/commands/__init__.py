@@ -1,0 +1,1 @@
+"""Subcommands of `eplb-verify`, one module each (`add_arguments`, `run`)."""

@@ -1,0 +1,82 @@
+"""Exact objectives, recomputed from an assignment in rational arithmetic.
+
+A heuristic's objective is never taken from its own float sums: float32 is not exact above 2^24 and
+float64 not above 2^53. Every load is converted to a `Fraction` (exact for ints and floats alike), so
+two objectives compare exactly and a "gap" is a true gap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from fractions import Fraction
+
+from verifier.instances import Number
+
+
+def exact(value: Number | Fraction) -> Fraction:
+    """The exact rational value of an int, float or Fraction."""
+    return value if isinstance(value, Fraction) else Fraction(value)
+
+
+def pack_loads(weights: Sequence[Number], pack_index: Sequence[int], num_packs: int) -> list[Fraction]:
+    """Exact load of every pack, given each item's pack."""
+    loads = [Fraction(0)] * num_packs
+    for weight, pack in zip(weights, pack_index, strict=True):
+        loads[pack] += exact(weight)
+    return loads
+
+
+def packing_objective(
+    weights: Sequence[Number], pack_index: Sequence[int], num_packs: int
+) -> Fraction:
+    """The largest pack load (the quantity balanced packing minimises)."""
+    return max(pack_loads(weights, pack_index, num_packs), default=Fraction(0))
+
+
+def replication_objective(weights: Sequence[Number], logcnt: Sequence[int]) -> Fraction:
+    """The largest load per replica, max over experts of w_e / c_e."""
+    return max(
+        (exact(w) / c for w, c in zip(weights, logcnt, strict=True)),
+        default=Fraction(0),
+    )
+
+
+def replica_counts(phy2log: Sequence[int], num_log: int) -> list[int]:
+    """How many physical slots hold each logical expert (derived, not trusted from a candidate)."""
+    counts = [0] * num_log
+    for expert in phy2log:
+        counts[expert] += 1
+    return counts
+
+
+def gpu_loads(weights: Sequence[Number], phy2log: Sequence[int], num_gpus: int) -> list[Fraction]:
+    """Exact load of every GPU: each expert's load split evenly over its replicas.
+
+    Slot p lives on GPU p // (num_replicas / num_gpus).
+    """
+    counts = replica_counts(phy2log, len(weights))
+    slots_per_gpu = len(phy2log) // num_gpus
+    loads = [Fraction(0)] * num_gpus
+    for slot, expert in enumerate(phy2log):
+        loads[slot // slots_per_gpu] += exact(weights[expert]) / counts[expert]
+    return loads
+
+
+def rebalance_objective(weights: Sequence[Number], phy2log: Sequence[int], num_gpus: int) -> Fraction:
+    """The largest GPU load of a placement (the quantity EPLB minimises end to end)."""
+    return max(gpu_loads(weights, phy2log, num_gpus), default=Fraction(0))
+
+
+def balancedness(loads: Sequence[Fraction]) -> float:
+    """Mean load over max load (1.0 is perfect balance; an all-zero layer counts as balanced)."""
+    peak = max(loads, default=Fraction(0))
+    if peak == 0:
+        return 1.0
+    return float(sum(loads, Fraction(0)) / len(loads) / peak)
+
+
+def relative_gap(value: Fraction, optimum: Fraction) -> Fraction:
+    """(value - optimum) / optimum, with 0/0 = 0; a positive value over a zero optimum is infinite."""
+    if optimum == 0:
+        return Fraction(0) if value == 0 else Fraction(10**18)
+    return (value - optimum) / optimum
