@@ -28,7 +28,9 @@ def check_weight(weight: object) -> torch.Tensor:
     if (weight < 0).any():
         raise ValueError("weight contains a negative load")
     if not weight.is_floating_point() and int(weight.max()) > MAX_EXACT_INTEGER:
-        raise ValueError(f"weight: integer loads above 2^53 are not supported (max {int(weight.max())})")
+        raise ValueError(
+            f"weight: integer loads above 2^53 are not supported (max {int(weight.max())})"
+        )
     return weight
 
 

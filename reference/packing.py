@@ -1,7 +1,7 @@
 """Balanced packing: n weighted items into m packs of exactly n/m items each, as even as possible.
 
-Every method is batched over layers (rows), so one call packs all layers of a model at once; the only
-Python loop is over items (greedy) or refinement steps, never over layers.
+Every method is batched over layers (rows), so one call packs all layers of a model at once; the
+only Python loop is over items (greedy) or refinement steps, never over layers.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def greedy_packing(loads: torch.Tensor, num_packs: int) -> Packing:
 def multistart_packing(
     loads: torch.Tensor, num_packs: int, refine: Refinement, seed: int
 ) -> Packing:
-    """Greedy from several starts (0: the true loads; others: perturbed), refine each, keep the best.
+    """Greedy from several starts (0: true loads, others: perturbed), refine each, keep the best.
 
     The best start of a layer has the smallest max-min spread of pack loads (ties: the smaller
     maximum, then the lower start). Perturbations come from a CPU generator seeded with `seed`,
@@ -106,14 +106,16 @@ def multistart_packing(
 
 
 def best_start(pack_load: torch.Tensor) -> torch.Tensor:
-    """Per layer, the start with the smallest spread, then the smallest maximum, then lowest index."""
+    """Per layer, the start with the smallest spread, then smallest maximum, then lowest index."""
     peak = pack_load.max(dim=-1).values
     spread = peak - pack_load.min(dim=-1).values
     tied = spread == spread.min(dim=0, keepdim=True).values
     return torch.where(tied, peak, torch.full_like(peak, float("inf"))).argmin(dim=0)
 
 
-def to_members(pack_index: torch.Tensor, rank_in_pack: torch.Tensor, num_packs: int) -> torch.Tensor:
+def to_members(
+    pack_index: torch.Tensor, rank_in_pack: torch.Tensor, num_packs: int
+) -> torch.Tensor:
     """`members[row, p * k + r]` is the item at rank r of pack p (k items per pack)."""
     rows, n = pack_index.shape
     slots = pack_index * (n // num_packs) + rank_in_pack

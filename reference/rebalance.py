@@ -59,7 +59,9 @@ def rebalance_experts(
     if num_replicas < num_log:
         raise ValueError(f"num_replicas ({num_replicas}) must be at least the experts ({num_log})")
     if num_replicas > MAX_SLOTS:
-        raise ValueError(f"num_replicas ({num_replicas}) is above the supported maximum {MAX_SLOTS}")
+        raise ValueError(
+            f"num_replicas ({num_replicas}) is above the supported maximum {MAX_SLOTS}"
+        )
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ValueError(f"seed must be an int, got {seed!r}")
     if num_groups % num_nodes:
@@ -93,6 +95,7 @@ def _hierarchical(
     groups_per_node = num_groups // num_nodes
     experts_per_node = num_log // num_nodes
     slots_per_gpu = num_replicas // num_gpus
+    slots_per_node = num_replicas // num_nodes
     device = loads.device
 
     # Stage 1: whole groups onto nodes. log2node_order[e]: e's position in node-major order.
@@ -104,9 +107,7 @@ def _hierarchical(
 
     # Stage 2: replicate within each node (rows: layer-major, then node).
     node_loads = loads.gather(1, ordered2log).view(layers * num_nodes, experts_per_node)
-    phy2local, phy_rank, local_count = replicate(
-        node_loads, num_replicas // num_nodes, replication
-    )
+    phy2local, phy_rank, local_count = replicate(node_loads, slots_per_node, replication)
 
     # Stage 3: each node's replicas (load w/c) onto that node's GPUs.
     replica_load = (node_loads / local_count).gather(1, phy2local)
@@ -114,7 +115,7 @@ def _hierarchical(
     slot_of_replica = gpu_pack * slots_per_gpu + gpu_rank
     replica_of_slot = _inverse(slot_of_replica)
 
-    slot2local = phy2local.gather(1, replica_of_slot).view(layers, num_nodes, -1)
+    slot2local = phy2local.gather(1, replica_of_slot).view(layers, num_nodes, slots_per_node)
     node_offset = torch.arange(num_nodes, device=device).view(1, -1, 1) * experts_per_node
     slot2ordered = (slot2local + node_offset).flatten(1)
     phy2log = ordered2log.gather(1, slot2ordered)
@@ -127,9 +128,7 @@ def _log2phy(phy2log: torch.Tensor, rank: torch.Tensor, num_log: int) -> torch.T
     """`log2phy[l, e, r]`: the slot of replica r of expert e; -1 where e has fewer replicas."""
     layers, num_replicas = phy2log.shape
     width = num_replicas - num_log + 1
-    log2phy = torch.full(
-        (layers, num_log * width), -1, dtype=torch.int64, device=phy2log.device
-    )
+    log2phy = torch.full((layers, num_log * width), -1, dtype=torch.int64, device=phy2log.device)
     slots = torch.arange(num_replicas, device=phy2log.device).expand(layers, num_replicas)
     log2phy.scatter_(1, phy2log * width + rank, slots)
     return log2phy.view(layers, num_log, width)

@@ -140,4 +140,8 @@ def _replicate_heap(loads: torch.Tensor, num_phy: int) -> Replication:
         tensor = torch.tensor(rows, dtype=torch.int64) if rows else torch.empty(0, width)
         return tensor.to(dtype=torch.int64, device=loads.device).view(layers, width)
 
-    return as_tensor(phy2log_rows, num_phy), as_tensor(rank_rows, num_phy), as_tensor(count_rows, num_log)
+    return (
+        as_tensor(phy2log_rows, num_phy),
+        as_tensor(rank_rows, num_phy),
+        as_tensor(count_rows, num_log),
+    )

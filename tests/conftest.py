@@ -1,0 +1,38 @@
+"""Shared pytest set-up: the opt-in `slow` marker, the `cuda` marker, the device fixture."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+CUDA_REASON = "needs a CUDA device; none is present on this machine"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--run-slow", action="store_true", default=False, help="also run tests marked slow"
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    run_slow = config.getoption("--run-slow")
+    has_cuda = torch.cuda.is_available()
+    skip_slow = pytest.mark.skip(reason="slow test: opt in with --run-slow (tox -e slow)")
+    skip_cuda = pytest.mark.skip(reason=CUDA_REASON)
+    for item in items:
+        if "slow" in item.keywords and not run_slow:
+            item.add_marker(skip_slow)
+        if "cuda" in item.keywords and not has_cuda:
+            item.add_marker(skip_cuda)
+
+
+DEVICES = [
+    pytest.param("cpu", id="cpu"),
+    pytest.param("cuda", id="cuda", marks=pytest.mark.cuda),
+]
+
+
+@pytest.fixture(params=DEVICES)
+def device(request: pytest.FixtureRequest) -> str:
+    """Every device the reference runs on: the CPU always, CUDA when present."""
+    return str(request.param)
