@@ -5,6 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
+from verifier.strategies import load_profile
+
+# dev locally, Hypothesis's derandomized `ci` profile (extended) under CI=true, or HYPOTHESIS_PROFILE.
+HYPOTHESIS_PROFILE = load_profile()
+
 CUDA_REASON = "needs a CUDA device; none is present on this machine"
 
 
@@ -12,6 +17,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--run-slow", action="store_true", default=False, help="also run tests marked slow"
     )
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"hypothesis profile: {HYPOTHESIS_PROFILE}; cuda: {torch.cuda.is_available()}"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
