@@ -5,7 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-HYPOTHESIS_PROFILE = "default"
+from verifier.strategies import load_profile
+
+# dev locally; Hypothesis's derandomized `ci` profile (extended) under CI=true; or
+# whatever HYPOTHESIS_PROFILE names.
+HYPOTHESIS_PROFILE = load_profile()
 
 CUDA_REASON = "needs a CUDA device; none is present on this machine"
 

@@ -1,8 +1,9 @@
 """Structured findings: what every checker returns and every report prints.
 
-A *violation* breaks the EPLB contract (or the candidate misbehaved: raised, hung, returned garbage,
-was nondeterministic, mutated its input). An *observation* is worth reporting but is not a failure
-unless the user asks for `--strict` (tie-breaking differences, anti-affinity, suboptimal replication).
+A *violation* breaks the EPLB contract (or the candidate misbehaved: raised, hung, returned
+garbage, was nondeterministic, mutated its input). An *observation* is worth reporting but is not
+a failure unless the user asks for `--strict` (tie-breaking differences, anti-affinity,
+suboptimal replication).
 """
 
 from __future__ import annotations

@@ -19,9 +19,9 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
-Number = Union[int, float]
+Number = int | float
 Weights = list[list[Number]]
 ProblemName = Literal["packing", "replication", "rebalance"]
 PROBLEMS: tuple[ProblemName, ...] = ("packing", "replication", "rebalance")
@@ -80,7 +80,7 @@ class RebalanceInstance:
         return self.num_groups % self.num_nodes == 0
 
 
-Instance = Union[PackingInstance, ReplicationInstance, RebalanceInstance]
+Instance = PackingInstance | ReplicationInstance | RebalanceInstance
 
 
 def num_layers(instance: Instance) -> int:
@@ -184,7 +184,7 @@ def load_instance(path: str | Path) -> Instance:
 
 
 def canonical_json(instance: Instance) -> str:
-    """A canonical, compact serialisation (sorted keys, no spaces): the basis of the content hash."""
+    """A canonical, compact serialisation (sorted keys, no spaces): the content hash's basis."""
     return json.dumps(instance_to_dict(instance), sort_keys=True, separators=(",", ":"))
 
 

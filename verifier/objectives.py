@@ -1,8 +1,8 @@
 """Exact objectives, recomputed from an assignment in rational arithmetic.
 
-A heuristic's objective is never taken from its own float sums: float32 is not exact above 2^24 and
-float64 not above 2^53. Every load is converted to a `Fraction` (exact for ints and floats alike), so
-two objectives compare exactly and a "gap" is a true gap.
+A heuristic's objective is never taken from its own float sums: float32 is not exact above 2^24
+and float64 not above 2^53. Every load becomes a `Fraction` (exact for ints and floats alike),
+so two objectives compare exactly and a "gap" is a true gap.
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ def exact(value: Number | Fraction) -> Fraction:
     return value if isinstance(value, Fraction) else Fraction(value)
 
 
-def pack_loads(weights: Sequence[Number], pack_index: Sequence[int], num_packs: int) -> list[Fraction]:
+def pack_loads(
+    weights: Sequence[Number | Fraction], pack_index: Sequence[int], num_packs: int
+) -> list[Fraction]:
     """Exact load of every pack, given each item's pack."""
     loads = [Fraction(0)] * num_packs
     for weight, pack in zip(weights, pack_index, strict=True):
@@ -27,13 +29,13 @@ def pack_loads(weights: Sequence[Number], pack_index: Sequence[int], num_packs: 
 
 
 def packing_objective(
-    weights: Sequence[Number], pack_index: Sequence[int], num_packs: int
+    weights: Sequence[Number | Fraction], pack_index: Sequence[int], num_packs: int
 ) -> Fraction:
     """The largest pack load (the quantity balanced packing minimises)."""
     return max(pack_loads(weights, pack_index, num_packs), default=Fraction(0))
 
 
-def replication_objective(weights: Sequence[Number], logcnt: Sequence[int]) -> Fraction:
+def replication_objective(weights: Sequence[Number | Fraction], logcnt: Sequence[int]) -> Fraction:
     """The largest load per replica, max over experts of w_e / c_e."""
     return max(
         (exact(w) / c for w, c in zip(weights, logcnt, strict=True)),
@@ -49,7 +51,9 @@ def replica_counts(phy2log: Sequence[int], num_log: int) -> list[int]:
     return counts
 
 
-def gpu_loads(weights: Sequence[Number], phy2log: Sequence[int], num_gpus: int) -> list[Fraction]:
+def gpu_loads(
+    weights: Sequence[Number | Fraction], phy2log: Sequence[int], num_gpus: int
+) -> list[Fraction]:
     """Exact load of every GPU: each expert's load split evenly over its replicas.
 
     Slot p lives on GPU p // (num_replicas / num_gpus).
@@ -62,7 +66,9 @@ def gpu_loads(weights: Sequence[Number], phy2log: Sequence[int], num_gpus: int) 
     return loads
 
 
-def rebalance_objective(weights: Sequence[Number], phy2log: Sequence[int], num_gpus: int) -> Fraction:
+def rebalance_objective(
+    weights: Sequence[Number | Fraction], phy2log: Sequence[int], num_gpus: int
+) -> Fraction:
     """The largest GPU load of a placement (the quantity EPLB minimises end to end)."""
     return max(gpu_loads(weights, phy2log, num_gpus), default=Fraction(0))
 
@@ -73,10 +79,3 @@ def balancedness(loads: Sequence[Fraction]) -> float:
     if peak == 0:
         return 1.0
     return float(sum(loads, Fraction(0)) / len(loads) / peak)
-
-
-def relative_gap(value: Fraction, optimum: Fraction) -> Fraction:
-    """(value - optimum) / optimum, with 0/0 = 0; a positive value over a zero optimum is infinite."""
-    if optimum == 0:
-        return Fraction(0) if value == 0 else Fraction(10**18)
-    return (value - optimum) / optimum

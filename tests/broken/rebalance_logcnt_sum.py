@@ -1,0 +1,16 @@
+"""Bug: counts one replica too many for expert 0."""
+
+import torch
+
+from reference import rebalance_experts as reference_rebalance
+
+
+def rebalance_experts(
+    weight: torch.Tensor, num_replicas: int, num_groups: int, num_nodes: int, num_gpus: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    phy2log, log2phy, logcnt = reference_rebalance(
+        weight, num_replicas, num_groups, num_nodes, num_gpus
+    )
+    logcnt = logcnt.clone()
+    logcnt[:, 0] += 1
+    return phy2log, log2phy, logcnt

@@ -1,0 +1,12 @@
+"""Bug: returns logcnt per physical slot ([layers, num_phy]) instead of per expert."""
+
+import torch
+
+from reference import replicate_experts as reference_replication
+
+
+def replicate_experts(
+    weight: torch.Tensor, num_phy: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    phy2log, rank, logcnt = reference_replication(weight, num_phy)
+    return phy2log, rank, logcnt.gather(1, phy2log)

@@ -1,0 +1,193 @@
+"""Replay catches regressions, violations and oracle inconsistencies; rebaseline records changes."""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from reference import VARIANTS
+from verifier.corpus import Provenance, add_instance, load_corpus, load_entry
+from verifier.corpus.replay import rebaseline_entry, replay
+from verifier.instances import PackingInstance, RebalanceInstance, ReplicationInstance
+
+# greedy packs this layer to 39, pool_split to 38, swap to the optimum 37 (checked below)
+SWAP_WINS = PackingInstance([[14, 1, 17, 8, 15, 16]], 2)
+ONE_HOT = RebalanceInstance([[1, 0, 0, 0, 0, 0, 0, 0]], 12, 1, 1, 4)  # optimum 1/4, greedy 2/5
+SMALL_REPLICATION = ReplicationInstance([[9, 1, 4, 0], [3, 3, 3, 3]], 7)
+
+
+@pytest.fixture(scope="module")
+def solved_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small corpus solved by the real oracle and recorded from the real reference variants."""
+    folder = tmp_path_factory.mktemp("corpus")
+    for instance in (SWAP_WINS, ONE_HOT, SMALL_REPLICATION):
+        provenance = Provenance(family="unit", source="manual", description="test")
+        assert add_instance(folder, instance, provenance, time_limit=5.0) is not None
+    return folder
+
+
+@pytest.fixture
+def corpus(solved_corpus: Path, tmp_path: Path) -> Path:
+    """A private copy of the solved corpus, free to edit."""
+    copy = tmp_path / "corpus"
+    for path in solved_corpus.rglob("*.json"):
+        target = copy / path.relative_to(solved_corpus)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+    return copy
+
+
+def record_file(folder: Path, instance: Any) -> Path:
+    from verifier.corpus import record_path
+
+    return record_path(folder, instance)
+
+
+def edit(path: Path, change: Any) -> None:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    change(data)
+    path.write_text(json.dumps(data, indent=2, sort_keys=True), encoding="utf-8")
+
+
+def set_exact(node: dict[str, Any], key: str, value: str) -> None:
+    node[key] = value
+    node[f"{key}_float"] = float(Fraction(value))
+
+
+def test_recorded_values_are_what_the_variants_reach(solved_corpus: Path) -> None:
+    entry = load_entry(record_file(solved_corpus, SWAP_WINS))
+    assert entry.oracle.layers[0].proven and entry.oracle.layers[0].objective == 37
+    assert entry.baselines["greedy"].objectives == [39]
+    assert entry.baselines["pool_split"].objectives == [38]
+    assert entry.baselines["swap"].objectives == [37]
+    one_hot = load_entry(record_file(solved_corpus, ONE_HOT))
+    assert one_hot.oracle.layers[0].objective == Fraction(1, 4)
+    assert one_hot.baselines["greedy"].objectives == [Fraction(2, 5)]
+
+
+def test_clean_corpus_replays_clean(solved_corpus: Path) -> None:
+    entries, broken = load_corpus(solved_corpus)
+    report = replay(entries, broken)
+    assert not report.failed, [outcome.describe() for outcome in report.failures]
+    assert len(report.of_kind("ok")) == len(entries) * len(VARIANTS)
+
+
+def test_variant_worse_than_recorded_is_a_regression(corpus: Path) -> None:
+    """The recorded greedy result is edited to be better than greedy reaches: replay fails."""
+    path = record_file(corpus, ONE_HOT)
+    edit(path, lambda data: set_exact(data["baselines"]["greedy"]["layers"][0], "objective", "1/4"))
+    entries, broken = load_corpus(corpus)
+    assert broken == []
+    report = replay(entries, broken)
+    assert report.failed
+    [failure] = report.failures
+    assert failure.kind == "regression" and failure.variant == "greedy"
+    assert failure.entry.path == path
+    assert "layer 0: 1/4 -> 2/5" in failure.message
+    assert str(path) in failure.describe()
+
+
+def test_variant_better_than_recorded_is_reported_not_failed(corpus: Path) -> None:
+    path = record_file(corpus, SWAP_WINS)
+    edit(path, lambda data: set_exact(data["baselines"]["greedy"]["layers"][0], "objective", "45"))
+    report = replay(*load_corpus(corpus))
+    assert not report.failed
+    [gain] = report.of_kind("improvement")
+    assert gain.variant == "greedy" and gain.changes[0].measured == 39
+
+
+def test_variant_beating_a_recorded_optimum_is_an_error(corpus: Path) -> None:
+    """A record claiming 38 is optimal is refuted by the swap variant reaching 37."""
+
+    def claim_38(data: dict[str, Any]) -> None:
+        layer = data["oracle"]["layers"][0]
+        set_exact(layer, "objective", "38")
+        set_exact(layer, "bound", "38")
+        set_exact(data["baselines"]["swap"]["layers"][0], "objective", "38")
+
+    edit(record_file(corpus, SWAP_WINS), claim_38)
+    report = replay(*load_corpus(corpus))
+    [failure] = report.failures
+    assert failure.kind == "below-bound" and failure.variant == "swap"
+    assert "below the recorded proven optimum 38" in failure.message
+
+
+def test_wrong_closed_form_is_an_oracle_error(corpus: Path) -> None:
+    edit(
+        record_file(corpus, ONE_HOT),
+        lambda data: data["provenance"]["extra"].update(closed_form={"optimum": "1/3"}),
+    )
+    report = replay(*load_corpus(corpus))
+    assert [outcome.kind for outcome in report.failures] == ["oracle"]
+    assert "closed form 1/3" in report.failures[0].message
+
+
+def test_broken_file_is_named_and_the_rest_still_runs(corpus: Path) -> None:
+    broken_path = record_file(corpus, SMALL_REPLICATION)
+    edit(broken_path, lambda data: data["oracle"].pop("layers"))
+    entries, broken = load_corpus(corpus)
+    report = replay(entries, broken)
+    assert [record.path for record in report.broken] == [broken_path]
+    assert "oracle.layers" in report.broken[0].message
+    assert {outcome.entry.path for outcome in report.outcomes} == {
+        record_file(corpus, SWAP_WINS),
+        record_file(corpus, ONE_HOT),
+    }
+    assert report.failed and not report.failures
+
+
+class HalfBrokenCandidate:
+    """Balanced packing that puts every item into pack 0: a contract violation."""
+
+    def balanced_packing(self, weight: torch.Tensor, num_packs: int) -> tuple[torch.Tensor, ...]:
+        pack_index = torch.zeros_like(weight, dtype=torch.int64)
+        rank = torch.arange(weight.shape[1]).expand_as(pack_index).clone()
+        return pack_index, rank
+
+
+class RaisingCandidate:
+    def balanced_packing(self, weight: torch.Tensor, num_packs: int) -> tuple[torch.Tensor, ...]:
+        raise RuntimeError("boom")
+
+
+def test_contract_violation_and_exception_fail(solved_corpus: Path) -> None:
+    entry = load_entry(record_file(solved_corpus, SWAP_WINS))
+    report = replay(
+        [entry], variants={"broken": HalfBrokenCandidate(), "raises": RaisingCandidate()}
+    )
+    kinds = {outcome.variant: outcome.kind for outcome in report.outcomes if outcome.variant}
+    assert kinds == {"broken": "violation", "raises": "error"}
+    assert report.failed
+
+
+def test_rebaseline_restores_measured_values_and_shows_the_diff(corpus: Path) -> None:
+    path = record_file(corpus, ONE_HOT)
+
+    def tamper(data: dict[str, Any]) -> None:
+        set_exact(data["baselines"]["greedy"]["layers"][0], "objective", "1/4")
+        data["baselines"]["retired"] = data["baselines"].pop("heap")
+
+    edit(path, tamper)
+    diff = rebaseline_entry(load_entry(path))
+    assert sorted(line.strip() for line in diff.lines()) == [
+        "+ heap: new baseline",
+        "- retired: baseline dropped",
+        "~ greedy: layer 0: 1/4 -> 2/5 (+60.0000%)",
+    ]
+    assert diff.new_entry.baselines["greedy"].objectives == [Fraction(2, 5)]
+    assert sorted(diff.new_entry.baselines) == sorted(VARIANTS)
+    assert rebaseline_entry(diff.new_entry).empty
+
+
+def test_replays_a_resolved_candidate(solved_corpus: Path) -> None:
+    """What `report` and `fuzz` pass: a `verifier.candidates.Candidate` (functions by name)."""
+    from verifier.candidates import resolve_candidate
+
+    candidate = resolve_candidate("reference:pool_split")
+    report = replay(*load_corpus(solved_corpus), variants={"pool_split": candidate})
+    assert [outcome.kind for outcome in report.outcomes] == ["ok"] * 3

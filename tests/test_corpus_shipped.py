@@ -1,0 +1,43 @@
+"""The regression test of the default run: replay the shipped corpus on every reference variant.
+
+One test per record (so pytest-xdist spreads them): the contract holds, no variant is worse than
+its recorded baseline, none beats a certified bound, every variant has a baseline, and the record
+agrees with the oracle's cheap bound and any closed form.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from reference import VARIANTS
+from verifier.corpus import default_corpus_dir, load_corpus, load_entry
+from verifier.corpus.replay import replay
+from verifier.corpus.store import record_files
+
+CORPUS = default_corpus_dir()
+FILES = record_files(CORPUS)
+
+
+def test_shipped_corpus_loads_and_covers_every_family() -> None:
+    entries, broken = load_corpus(CORPUS)
+    assert [record.message for record in broken] == []
+    families = {entry.family for entry in entries}
+    assert {"deepseek-example", "worst-case-2g", "proven-small", "drift-trace"} <= families
+    assert {entry.problem for entry in entries} == {"packing", "replication", "rebalance"}
+    proven = [entry for entry in entries if all(layer.proven for layer in entry.oracle.layers)]
+    assert len(proven) >= len(entries) // 2, "most records should carry exact optima"
+
+
+@pytest.mark.parametrize("path", FILES, ids=[f"{p.parent.name}/{p.stem}" for p in FILES])
+def test_replay_record(path: Path) -> None:
+    entry = load_entry(path)
+    report = replay([entry])
+    problems = [
+        outcome.describe()
+        for outcome in report.outcomes
+        if outcome.failed or outcome.kind == "unrecorded"
+    ]
+    assert problems == [], "\n".join(problems)
+    assert {outcome.variant for outcome in report.outcomes} >= set(VARIANTS)

@@ -1,0 +1,100 @@
+"""The tool's mutation score: every deliberately broken candidate is caught under the right check,
+and no reference variant raises a false alarm."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from reference import VARIANTS
+from verifier.check import ALL_CHECKS, CheckOptions, CheckResult, run_check
+from verifier.instances import instance_from_dict, instance_to_dict
+
+BROKEN = Path(__file__).parent / "broken"
+
+# module -> the check that must catch it (each a violation under the default options)
+VIOLATIONS = {
+    "wrong_pack_sizes": "packing.pack_size",
+    "bad_ranks": "packing.rank",
+    "pack_out_of_range": "packing.index_range",
+    "wrong_dtype": "behaviour.dtype",
+    "returns_list": "behaviour.return_type",
+    "wrong_device": "behaviour.device",
+    "mutates_input": "behaviour.input_mutation",
+    "hangs": "behaviour.timeout",
+    "exits": "behaviour.crash",
+    "segfaults": "behaviour.crash",
+    "raises": "behaviour.exception",
+    "calls_sys_exit": "behaviour.exception",
+    "nondeterministic": "behaviour.nondeterministic",
+    "nan_outputs": "behaviour.nan",
+    "logcnt_mismatch": "replication.logcnt_count",
+    "drops_expert": "replication.logcnt_min",
+    "off_by_one_ranks": "replication.rank",
+    "shape_wrong": "replication.shape",
+    "log2phy_wrong": "rebalance.log2phy",
+    "log2phy_narrow": "rebalance.log2phy_width",
+    "rebalance_logcnt_sum": "rebalance.logcnt_sum",
+    "ignores_hierarchy": "rebalance.group_split",
+    "global_fallback_raises": "behaviour.exception",
+}
+# module -> the observation that catches it (a failure under --strict)
+OBSERVATIONS = {
+    "off_by_one_slot": "optimality.replication",
+    "float32_rounding": "optimality.replication",
+    "unsorted_greedy": "metamorphic.permutation",
+    "half_precision": "metamorphic.dtype",
+    "truncates_floats": "metamorphic.scaling",
+}
+# Runs are bounded by case counts, not time, so the verdicts do not depend on the machine's load.
+NEEDS_MORE_CASES = {"float32_rounding": 400, "half_precision": 150}
+BUDGET = 120.0  # a safety net only
+
+
+def _check(module: str, strict: bool = False) -> CheckResult:
+    cases = NEEDS_MORE_CASES.get(module, 40)
+    options = CheckOptions(budget=BUDGET, timeout=1.0, strict=strict, max_cases=cases)
+    return run_check(str(BROKEN / f"{module}.py"), options)
+
+
+def test_every_broken_module_is_listed() -> None:
+    modules = {path.stem for path in BROKEN.glob("*.py")}
+    assert modules == set(VIOLATIONS) | set(OBSERVATIONS)
+    assert set(VIOLATIONS.values()) | set(OBSERVATIONS.values()) <= set(ALL_CHECKS)
+
+
+@pytest.mark.parametrize(("module", "check"), sorted(VIOLATIONS.items()))
+def test_broken_candidate_is_caught(module: str, check: str) -> None:
+    result = _check(module)
+    assert result.exit_code == 1
+    caught = {record.finding.check: record.finding for record in result.violations}
+    assert check in caught, f"{module}: found {sorted(caught)}"
+    reproducer = caught[check].instance
+    assert reproducer is not None
+    assert instance_from_dict(instance_to_dict(reproducer)) == reproducer
+
+
+@pytest.mark.parametrize(("module", "check"), sorted(OBSERVATIONS.items()))
+def test_quality_bug_is_observed_and_fails_under_strict(module: str, check: str) -> None:
+    result = _check(module, strict=True)
+    assert check in {record.finding.check for record in result.observations}
+    assert result.exit_code == 1
+
+
+def test_shrinking_gives_minimal_reproducers() -> None:
+    result = _check("wrong_pack_sizes")
+    (record,) = result.violations
+    instance = record.finding.instance
+    assert instance is not None
+    # The bug needs two packs; the smallest instance has one layer of two items.
+    assert len(instance.weights) == 1
+    assert len(instance.weights[0]) == 2
+
+
+@pytest.mark.parametrize("variant", ["reference", *(f"reference:{name}" for name in VARIANTS)])
+def test_reference_variants_raise_no_false_alarm(variant: str) -> None:
+    result = run_check(variant, CheckOptions(budget=BUDGET, max_cases=60))
+    assert [r.finding.message for r in result.violations] == []
+    assert result.exit_code == 0
+    assert all(counts.generated >= 60 for counts in result.cases.values())

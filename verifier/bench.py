@@ -1,0 +1,451 @@
+"""Speed benchmarks of candidates at production shapes, against the reference greedy (same run).
+
+Every candidate runs in its own sandbox worker (`verifier.worker`), so untrusted code stays
+sandboxed; the time of each call is measured *inside* the worker around the call alone (after
+the input is on the device, with CUDA synchronised before the clock is read), so process
+boundaries and result transfer do not count. Calls are interleaved round-robin over the
+candidates, so a slow drift of the machine hits every candidate alike. The first `warmup` calls of
+each candidate are discarded; the rest give the median, the spread (half the inter-quartile
+range) and the extremes. The warm-up result is also run through the shared invariant checker, so
+a fast but wrong candidate is flagged rather than celebrated, and its balancedness is reported.
+
+Loads are the corpus generator's synthetic MoE token counts (`verifier.corpus.generate`), seeded.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
+from typing import Any
+
+from verifier.calls import call_args, function_for
+from verifier.corpus.generate import moe_layers, rng_for
+from verifier.instances import (
+    Instance,
+    Number,
+    PackingInstance,
+    RebalanceInstance,
+    ReplicationInstance,
+    Weights,
+)
+from verifier.invariants import check_call
+from verifier.metamorphic import layer_objectives
+from verifier.pool import SandboxPool
+from verifier.worker import CallOutcome
+
+BASELINE = "reference:greedy"
+HEAP = "reference:heap"
+REFERENCE_SPECS = ("reference:greedy", "reference:swap", "reference:pool_split", "reference:heap")
+BENCH_FUNCTIONS = ("rebalance_experts", "replicate_experts", "balanced_packing")
+CALL_TIMEOUT = 300.0  # seconds per call: production shapes on a slow CPU stay well inside
+
+
+@dataclass(frozen=True)
+class BenchShape:
+    """A production shape: one model's MoE layers and its cluster."""
+
+    name: str
+    description: str
+    layers: int
+    experts: int
+    tokens: int  # tokens per layer and batch (sets the load scale)
+    num_replicas: int
+    num_groups: int
+    num_nodes: int
+    num_gpus: int
+
+    def loads(self, seed: int) -> Weights:
+        """Seeded synthetic MoE token counts: a few hot experts per layer over a heavy tail."""
+        return moe_layers(
+            rng_for(f"bench/{self.name}", seed), self.experts, self.layers, self.tokens
+        )
+
+    def instances(self, seed: int) -> dict[str, Instance]:
+        """The instance each EPLB function is timed on, by function name.
+
+        rebalance: the whole shape; replication: every expert into `num_replicas` slots (the
+        global stage); packing: the replica loads of that replication onto the GPUs.
+        """
+        weights = self.loads(seed)
+        return {
+            "rebalance_experts": RebalanceInstance(
+                weights, self.num_replicas, self.num_groups, self.num_nodes, self.num_gpus
+            ),
+            "replicate_experts": ReplicationInstance(weights, self.num_replicas),
+            "balanced_packing": PackingInstance(
+                [replica_loads(row, self.num_replicas) for row in weights], self.num_gpus
+            ),
+        }
+
+
+def replica_loads(row: Sequence[Number], slots: int) -> list[Number]:
+    """Per-replica loads (rounded) after giving each extra slot to the highest load per replica.
+
+    Written here from the definition (not the reference) so the packing input does not depend on
+    the code under test.
+    """
+    counts = [1] * len(row)
+    for _ in range(slots - len(row)):
+        chosen = max(range(len(row)), key=lambda e: (Fraction(row[e]) / counts[e], -e))
+        counts[chosen] += 1
+    return [round(row[e] / counts[e]) for e in range(len(row)) for _ in range(counts[e])]
+
+
+SHAPES: dict[str, BenchShape] = {
+    shape.name: shape
+    for shape in (
+        BenchShape(
+            "deepseek-v3",
+            "DeepSeek-V3: 58 MoE layers x 256 experts -> 288 replicas, 8 groups, 4 nodes, 32 GPUs",
+            58,
+            256,
+            65536,
+            288,
+            8,
+            4,
+            32,
+        ),
+        BenchShape(
+            "qwen-moe",
+            "Qwen-MoE-like: 48 layers x 128 experts -> 144 replicas, 8 groups, 1 node, 8 GPUs",
+            48,
+            128,
+            32768,
+            144,
+            8,
+            1,
+            8,
+        ),
+        BenchShape(
+            "mixtral",
+            "Mixtral-like: 32 layers x 8 experts -> 16 replicas, 1 group, 1 node, 8 GPUs",
+            32,
+            8,
+            8192,
+            16,
+            1,
+            1,
+            8,
+        ),
+        BenchShape(
+            "tiny",
+            "a tiny smoke-test shape: 4 layers x 16 experts -> 24 replicas, 4 groups, 2 nodes, "
+            "4 GPUs",
+            4,
+            16,
+            4096,
+            24,
+            4,
+            2,
+            4,
+        ),
+    )
+}
+PRODUCTION_SHAPES = ("deepseek-v3", "qwen-moe", "mixtral")
+
+
+@dataclass
+class Timing:
+    """The timings of one candidate function on one shape."""
+
+    shape: str
+    function: str
+    candidate: str
+    samples: list[float] = field(default_factory=list)  # seconds, warm-up excluded
+    status: str = "ok"  # ok | invalid (contract violations) | failed (error, timeout, crash)
+    problems: list[str] = field(default_factory=list)
+    balancedness: float | None = None
+    ratio_vs_baseline: float | None = None  # median / baseline median (>1: slower)
+
+    @property
+    def median(self) -> float | None:
+        return statistics.median(self.samples) if self.samples else None
+
+    @property
+    def spread(self) -> float | None:
+        """Half the inter-quartile range (robust against the odd slow run)."""
+        if len(self.samples) < 2:
+            return 0.0 if self.samples else None
+        quartiles = statistics.quantiles(self.samples, n=4, method="inclusive")
+        return (quartiles[2] - quartiles[0]) / 2
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.update(
+            median_s=self.median,
+            spread_s=self.spread,
+            min_s=min(self.samples, default=None),
+            max_s=max(self.samples, default=None),
+        )
+        return data
+
+
+@dataclass(frozen=True)
+class PathComparison:
+    """Heap (host) against vectorized (device) replication for one function on one shape."""
+
+    shape: str
+    function: str
+    heap_s: float
+    vectorized_s: float
+
+    @property
+    def heap_over_vectorized(self) -> float:
+        return self.heap_s / self.vectorized_s if self.vectorized_s > 0 else float("inf")
+
+    @property
+    def faster(self) -> str:
+        return "heap" if self.heap_s < self.vectorized_s else "vectorized"
+
+    def sentence(self) -> str:
+        ratio = self.heap_over_vectorized
+        if self.faster == "heap":
+            how = f"the heap (host) path is {1 / ratio:.2f}x faster than the vectorized path"
+        else:
+            how = f"the vectorized (device) path is {ratio:.2f}x faster than the heap path"
+        return (
+            f"{self.shape} {self.function}: heap {self.heap_s * 1e3:.2f} ms vs vectorized "
+            f"{self.vectorized_s * 1e3:.2f} ms: {how}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **asdict(self),
+            "heap_over_vectorized": self.heap_over_vectorized,
+            "faster": self.faster,
+        }
+
+
+@dataclass
+class BenchResult:
+    """Everything one bench run measured."""
+
+    device: str
+    seed: int
+    repeats: int
+    warmup: int
+    shapes: list[str]
+    candidates: list[str]
+    timings: list[Timing]
+    environment: dict[str, str] = field(default_factory=dict)
+
+    def paths(self) -> list[PathComparison]:
+        """The heap vs vectorized comparisons this run can answer (both reference paths timed)."""
+        found = []
+        by_key = {(t.shape, t.function, t.candidate): t for t in self.timings}
+        for shape in self.shapes:
+            for function in ("replicate_experts", "rebalance_experts"):
+                heap = by_key.get((shape, function, HEAP))
+                vectorized = by_key.get((shape, function, BASELINE))
+                if heap and vectorized and heap.median is not None and vectorized.median:
+                    found.append(PathComparison(shape, function, heap.median, vectorized.median))
+        return found
+
+    @property
+    def failed(self) -> list[Timing]:
+        return [timing for timing in self.timings if timing.status != "ok"]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "device": self.device,
+            "seed": self.seed,
+            "repeats": self.repeats,
+            "warmup": self.warmup,
+            "baseline": BASELINE,
+            "shapes": {name: asdict(SHAPES[name]) for name in self.shapes},
+            "candidates": self.candidates,
+            "environment": self.environment,
+            "timings": [timing.to_dict() for timing in self.timings],
+            "replication_paths": [path.to_dict() for path in self.paths()],
+        }
+
+
+def balancedness_of(instance: Instance, function: str, outcome: CallOutcome) -> float:
+    """Sum over layers of the ideal (mean) load over sum of the achieved maximum load."""
+    from verifier.invariants import integer_outputs
+
+    objectives = layer_objectives(function, instance, integer_outputs(outcome, function))
+    ideal = Fraction(0)
+    for row in instance.weights:
+        total = sum((Fraction(value) for value in row), Fraction(0))
+        ideal += total / _parts(instance)
+    achieved = sum(objectives, Fraction(0))
+    return 1.0 if achieved == 0 else float(ideal / achieved)
+
+
+def _parts(instance: Instance) -> int:
+    """Into how many parts the load is spread (packs, slots or GPUs)."""
+    if isinstance(instance, PackingInstance):
+        return instance.num_packs
+    if isinstance(instance, ReplicationInstance):
+        return instance.num_phy
+    return instance.num_gpus
+
+
+def _first_call(timing: Timing, instance: Instance, outcome: CallOutcome, device: str) -> None:
+    """Judge the warm-up call: a failure or a contract violation disqualifies the timings."""
+    findings = check_call(timing.function, instance, outcome, context={"device": device})
+    violations = [finding for finding in findings if finding.is_violation]
+    if outcome.status != "ok":
+        timing.status = "failed"
+    elif violations:
+        timing.status = "invalid"
+    timing.problems = [f"{finding.check}: {finding.message}" for finding in violations][:3]
+    if timing.status == "ok" and all(
+        getattr(value, "values", None) is not None for value in outcome.outputs or ()
+    ):
+        timing.balancedness = balancedness_of(instance, timing.function, outcome)
+
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_message: str) -> None:
+    return None
+
+
+def bench_shape(
+    pool: SandboxPool,
+    specs: Sequence[str],
+    shape: BenchShape,
+    *,
+    seed: int,
+    device: str,
+    repeats: int,
+    warmup: int,
+    progress: Progress = _quiet,
+) -> list[Timing]:
+    """Time every function every candidate defines on one shape (round-robin, warm-up first)."""
+    timings: list[Timing] = []
+    for function, instance in shape.instances(seed).items():
+        runners = {spec: pool[spec] for spec in specs if function in pool.functions(spec)}
+        if not runners:
+            continue
+        current = {spec: Timing(shape.name, function, spec) for spec in runners}
+        dtype = "float32"  # what serving systems pass
+        for round_ in range(warmup + repeats):
+            for spec, sandbox in runners.items():
+                timing = current[spec]
+                if timing.status != "ok":
+                    continue
+                progress(f"{shape.name} {function} {spec} run {round_ + 1}/{warmup + repeats}")
+                outcome = sandbox.call(
+                    function_for(instance),
+                    instance.weights,
+                    call_args(instance),
+                    dtype=dtype,
+                    device=device,
+                    spec=spec,
+                    timeout=CALL_TIMEOUT,
+                )
+                if round_ == 0:
+                    _first_call(timing, instance, outcome, device)
+                elif outcome.status != "ok":
+                    timing.status = "failed"
+                    timing.problems.append(f"run {round_ + 1}: {outcome.status} {outcome.error}")
+                if round_ >= warmup and timing.status == "ok":
+                    timing.samples.append(outcome.seconds)
+        _set_ratios(current)
+        timings.extend(current.values())
+    return timings
+
+
+def _set_ratios(timings: dict[str, Timing]) -> None:
+    baseline = timings.get(BASELINE)
+    reference = baseline.median if baseline is not None else None
+    for timing in timings.values():
+        median = timing.median
+        if reference and median is not None:
+            timing.ratio_vs_baseline = median / reference
+
+
+def environment(device: str) -> dict[str, str]:
+    """What the timings depend on: torch, the device, the CPU count."""
+    import os
+    import platform
+
+    import torch
+
+    info = {
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "cpus": str(os.cpu_count()),
+        "worker_threads": "1",
+    }
+    if device == "cuda" and torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def run_bench(
+    specs: Sequence[str],
+    shapes: Sequence[str],
+    *,
+    device: str = "cpu",
+    repeats: int = 7,
+    warmup: int = 1,
+    seed: int = 0,
+    compare_paths: bool = True,
+    progress: Progress = _quiet,
+) -> BenchResult:
+    """Start a sandbox per candidate, time every shape.
+
+    The reference greedy (the baseline of every ratio) always runs; with `compare_paths` the
+    reference heap variant too, so the run answers whether heap replication beats vectorized.
+    Raises `CandidateError` when a candidate cannot be loaded.
+    """
+    extra = [HEAP] if compare_paths else []
+    ordered = list(dict.fromkeys([BASELINE, *specs, *extra]))
+    timings: list[Timing] = []
+    # The user's candidates start first, so one that cannot be loaded is reported at once.
+    with SandboxPool([*specs, *ordered], timeout=CALL_TIMEOUT) as pool:
+        pool.start(progress)
+        for name in shapes:
+            timings += bench_shape(
+                pool,
+                ordered,
+                SHAPES[name],
+                seed=seed,
+                device=device,
+                repeats=repeats,
+                warmup=warmup,
+                progress=progress,
+            )
+    return BenchResult(
+        device, seed, repeats, warmup, list(shapes), ordered, timings, environment(device)
+    )
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value * 1e3:.2f}"
+
+
+def format_table(result: BenchResult) -> str:
+    """Plain-text table (stable in terminals, logs and CI summaries alike)."""
+    lines = [
+        f"device {result.device}; {', '.join(f'{k} {v}' for k, v in result.environment.items())}; "
+        f"seed {result.seed}; {result.warmup} warm-up + {result.repeats} timed runs per cell; "
+        f"time measured inside the sandbox worker",
+    ]
+    header = (
+        f"{'shape':<12}{'function':<19}{'candidate':<24}{'median ms':>11}{'± ms':>9}"
+        f"{'min ms':>9}{'x greedy':>10}{'balanced':>10}  status"
+    )
+    lines += ["", header, "-" * len(header)]
+    for timing in result.timings:
+        ratio = "-" if timing.ratio_vs_baseline is None else f"{timing.ratio_vs_baseline:.2f}"
+        balance = "-" if timing.balancedness is None else f"{timing.balancedness:.4f}"
+        lines.append(
+            f"{timing.shape:<12}{timing.function:<19}{timing.candidate:<24}"
+            f"{_ms(timing.median):>11}{_ms(timing.spread):>9}"
+            f"{_ms(min(timing.samples, default=None)):>9}"
+            f"{ratio:>10}{balance:>10}  {timing.status}"
+        )
+        lines += [f"{'':<12}  {problem}" for problem in timing.problems]
+    paths = result.paths()
+    if paths:
+        lines += ["", f"heap (host) vs vectorized (device) replication on {result.device}:"]
+        lines += [f"  {path.sentence()}" for path in paths]
+    return "\n".join(lines)

@@ -1,0 +1,220 @@
+"""`eplb-verify fuzz CANDIDATE [--budget SECONDS] [--corpus DIR] [--seed N] [--json PATH]`.
+
+A Hypothesis campaign against a candidate: every check of `eplb-verify check`, plus a search for
+its worst optimality gaps. Live progress on stderr (cases per second, violations, worst gap);
+at the end a summary, each violation's shrunk reproducer and the worst-gap instances; with
+`--corpus` those are added to the corpus. Ctrl-C ends the campaign and keeps what it found.
+Exit codes as `check`: 0 no violation; 1 violations; 2 usage error or a candidate that cannot be
+loaded; 130 interrupted without violations.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from verifier.cli import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
+
+EXIT_INTERRUPTED = 130
+LOG_EVERY = 30.0  # seconds between progress lines when stderr is not a terminal
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "candidate",
+        metavar="CANDIDATE",
+        help="reference[:VARIANT], a dotted module, a path to a .py file, or an entry point",
+    )
+    parser.add_argument(
+        "--budget",
+        type=_positive_float,
+        default=60.0,
+        metavar="SECONDS",
+        help="campaign length (default: 60)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="campaign seed (default: 0)")
+    parser.add_argument(
+        "--corpus", metavar="DIR", help="add reproducers and worst-gap instances to this corpus"
+    )
+    parser.add_argument(
+        "--time-limit",
+        type=_positive_float,
+        default=None,
+        metavar="SECONDS",
+        help="oracle deterministic time per layer when adding to the corpus (default: 10)",
+    )
+    parser.add_argument("--json", type=Path, metavar="PATH", help="write the results as JSON")
+    parser.add_argument(
+        "--database",
+        metavar="DIR",
+        default=None,
+        help="Hypothesis example database, kept between runs (default: .eplb-verify/examples)",
+    )
+    parser.add_argument(
+        "--no-database", action="store_true", help="use no example database (nothing is saved)"
+    )
+    parser.add_argument(
+        "--policy",
+        choices=("auto", "global"),
+        default="auto",
+        help="'global' drops the hierarchical contract for candidates that never use it",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=10.0,
+        metavar="SECONDS",
+        help="time limit of one candidate call (default: 10)",
+    )
+
+
+def _error(message: str) -> int:
+    print(f"eplb-verify fuzz: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+class _Live:
+    """A one-line live status: cases, cases per second, violations, worst gap (throttled)."""
+
+    def __init__(self, console: Any, candidate: str, budget: float) -> None:
+        from rich.live import Live
+        from rich.text import Text
+
+        self._text = Text
+        self.console = console
+        self.candidate = candidate
+        self.budget = budget
+        self._live = Live(Text(f"fuzzing {candidate}"), console=console, transient=True)
+        self._last = 0.0
+
+    def update(self, progress: Any) -> None:
+        now = time.monotonic()
+        if now - self._last < (0.1 if self.console.is_terminal else LOG_EVERY):
+            return
+        self._last = now
+        worst = (
+            "n/a"
+            if progress.worst_gap is None
+            else f"{100 * progress.worst_gap:.3f}% ({progress.worst_function})"
+        )
+        line = self._text(
+            f"fuzz {self.candidate}: {progress.elapsed:5.1f}/{self.budget:g} s  "
+            f"cases {progress.cases} ({progress.rate:.1f}/s)  "
+            f"violations {progress.violations}  worst gap {worst}"
+        )
+        if self.console.is_terminal:
+            self._live.update(line)
+        else:  # a log file (a campaign in the background): a plain line now and then
+            self.console.print(line, highlight=False)
+
+    def __enter__(self) -> _Live:
+        self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._live.__exit__(*exc)
+
+
+def _print_worst(console: Any, result: Any) -> None:
+    from rich.markup import escape
+
+    from verifier.instances import instance_json
+
+    for function, stats in result.stats.items():
+        console.print(
+            f"{function}: {stats.cases} cases ({stats.valid} valid), worst gap "
+            + (f"{100 * stats.worst[0].gap:.4f}%" if stats.worst else "n/a"),
+            highlight=False,
+        )
+    worst = [case for case in result.worst() if case.gap > 0]
+    if not worst:
+        console.print("No positive optimality gap found.")
+        return
+    console.print("\nWorst-gap instances (one layer each):")
+    for case in worst:
+        kind = "exact, against the proven optimum" if case.exact else "certified, against a bound"
+        console.print(
+            f"\n{case.function}: gap {100 * case.gap:.4f}% ({kind}; objective {case.objective}, "
+            f"reference {case.reference})",
+            highlight=False,
+        )
+        console.print(escape(instance_json(case.instance)), highlight=False)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from verifier.candidates import CandidateError
+    from verifier.check_view import render_result
+    from verifier.commands.check import write_json_atomically
+    from verifier.fuzz import DEFAULT_DATABASE, FuzzCampaign, FuzzOptions, add_to_corpus
+
+    if args.json is not None and args.json.is_dir():
+        return _error(f"--json {str(args.json)!r} is a directory")
+    corpus = Path(args.corpus) if args.corpus else None
+    if corpus is not None and corpus.exists() and not corpus.is_dir():
+        return _error(f"--corpus {corpus}: exists and is not a directory")
+    database = None if args.no_database else Path(args.database or DEFAULT_DATABASE)
+    options = FuzzOptions(
+        budget=args.budget,
+        seed=args.seed,
+        policy=args.policy,
+        timeout=args.timeout,
+        database=database,
+    )
+    console = Console(width=None if sys.stdout.isatty() else 120)
+    live = _Live(Console(stderr=True), args.candidate, args.budget)
+    campaign = FuzzCampaign(args.candidate, options, progress=live.update)
+    try:
+        with live:
+            result = campaign.run()
+    except CandidateError as error:
+        return _error(str(error))
+    except KeyboardInterrupt:  # between cases: the campaign itself keeps what it found
+        result = campaign.result
+        result.interrupted = True
+    if result.interrupted:
+        result.notes.append("interrupted: the summary covers the cases run so far")
+    render_result(console, result.findings)
+    _print_worst(console, result)
+    console.print(
+        f"\n{result.cases} cases in {result.elapsed:.1f} s "
+        f"({result.cases / max(result.elapsed, 1e-9):.1f}/s)"
+        + (f"; example database: {database}" if database else ""),
+        highlight=False,
+    )
+    if corpus is not None:
+        try:
+            add_to_corpus(
+                result,
+                corpus,
+                time_limit=args.time_limit,
+                report=lambda message: console.print(message, highlight=False),
+            )
+        except (OSError, ValueError) as error:
+            console.print(f"[red]could not add to the corpus {corpus}: {error}[/]")
+        except KeyboardInterrupt:
+            result.interrupted = True
+            result.notes.append("interrupted while adding to the corpus")
+    if args.json is not None:
+        try:
+            write_json_atomically(args.json, result.to_dict())
+        except OSError as error:
+            return _error(f"--json {str(args.json)!r}: cannot write: {error.strerror}")
+        console.print(f"Results written to {args.json}")
+    if result.exit_code:
+        return EXIT_FINDINGS
+    return EXIT_INTERRUPTED if result.interrupted else EXIT_OK

@@ -1,0 +1,120 @@
+"""`eplb-verify report [CANDIDATE...] [--corpus DIR] [--out DIR]`: the optimality-gap report.
+
+Runs every candidate (default: every reference variant) on every corpus record in the sandbox,
+scores it exactly against the records' oracle results (no re-solving), and writes report.md,
+report.html (self-contained), report.json and PNG plots. Exit codes: 0 ok; 1 a candidate broke the
+contract, failed, or beat a certified bound, or a record is broken; 2 usage error (no corpus, no
+records, a candidate that cannot be loaded, an unwritable output folder).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from verifier.cli import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
+
+DEFAULT_OUT = "eplb-report"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "candidates",
+        nargs="*",
+        metavar="CANDIDATE",
+        help="candidates to compare (default: every reference variant)",
+    )
+    parser.add_argument(
+        "--corpus",
+        metavar="DIR",
+        default=None,
+        help="corpus directory (default: ./corpora if it exists, else the bundled corpus)",
+    )
+    parser.add_argument(
+        "--out", metavar="DIR", default=DEFAULT_OUT, help=f"output folder (default: {DEFAULT_OUT})"
+    )
+    parser.add_argument(
+        "--family", action="append", metavar="NAME", help="only this family (repeatable)"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=120.0,
+        metavar="SECONDS",
+        help="time limit per candidate call (default: 120)",
+    )
+
+
+def _error(message: str) -> int:
+    print(f"eplb-verify report: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _reference_specs() -> list[str]:
+    from reference import DEFAULT_VARIANT, VARIANTS
+
+    return [f"reference:{DEFAULT_VARIANT}"] + [
+        f"reference:{name}" for name in VARIANTS if name != DEFAULT_VARIANT
+    ]
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from verifier.candidates import CandidateError
+    from verifier.corpus import default_corpus_dir, load_corpus
+    from verifier.report.metrics import build_report_data
+    from verifier.report.render_markdown import conclusions
+    from verifier.report.runs import run_corpus
+    from verifier.report.write import write_report
+
+    if args.timeout <= 0:
+        return _error(f"--timeout must be positive, got {args.timeout}")
+    corpus = Path(args.corpus) if args.corpus else default_corpus_dir()
+    if not corpus.is_dir():
+        return _error(f"--corpus {corpus}: no such directory")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        return _error(f"--out {out}: exists and is not a directory")
+    entries, broken = load_corpus(corpus)
+    if args.family:
+        entries = [entry for entry in entries if entry.family in args.family]
+    if not entries:
+        wanted = f" in families {args.family}" if args.family else ""
+        return _error(f"no corpus records{wanted} in {corpus}")
+    specs = list(dict.fromkeys(args.candidates)) or _reference_specs()
+    console = Console(stderr=True)
+    for record in broken:
+        console.print(f"[yellow]broken record skipped:[/] {record.message}", highlight=False)
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    try:
+        with Progress(*columns, console=console, transient=True) as progress:
+            task = progress.add_task("starting", total=len(entries) * len(specs))
+
+            def show(message: str, done: int) -> None:
+                progress.update(task, description=message[:60], completed=done)
+
+            results = run_corpus(specs, entries, timeout=args.timeout, progress=show)
+    except CandidateError as error:
+        return _error(str(error))
+    data = build_report_data(
+        specs, results, broken_records=[record.message for record in broken], corpus=str(corpus)
+    )
+    try:
+        files = write_report(data, out)
+    except OSError as error:
+        return _error(f"--out {out}: cannot write: {error.strerror or error}")
+    for topic, sentences in conclusions(data).items():
+        print(f"{topic}:")
+        for sentence in sentences:
+            print(f"  - {sentence}")
+    print("\nwritten: " + ", ".join(str(path) for path in files.values()))
+    bad = any(cell.invalid_runs or cell.failed_runs or cell.below_bound for cell in data.cells)
+    return EXIT_FINDINGS if bad or broken else EXIT_OK

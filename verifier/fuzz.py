@@ -1,0 +1,588 @@
+"""Fuzz campaigns: hunt a candidate's contract violations and its worst optimality gaps.
+
+A campaign first runs `check`'s fixed edge cases, then drives Hypothesis round robin over the
+functions the candidate defines, in time-boxed chunks with seeds derived from `--seed`, until the
+budget (which starts once the candidate is loaded) is spent. Every case goes through the
+`check` engine's per-case evaluation (`verifier.check.Evaluator`: the sandboxed call, the one
+invariant checker, determinism, metamorphic relations, differentials), so fuzz and check can never
+disagree on what a violation is. On top of that, every valid case is scored against the oracle and
+`hypothesis.target` steers generation towards large gaps:
+
+- each layer's certified gap against the cheap lower bound (`verifier.oracle.lower_bound`);
+- for the worst layer of a case, when it is small enough, the exact gap against the proven optimum
+  (`verifier.oracle.solve_layer` with a deterministic time limit).
+
+Layers are independent problems, so the worst layer alone (a one-layer instance) is the worst-gap
+reproducer. A violation is shrunk by Hypothesis to a minimal reproducer. The example database
+(failing and best-targeted examples) lives in a folder the user keeps (`.eplb-verify/examples` by
+default), one sub-folder per candidate and function, so the next campaign starts from them.
+Ctrl-C ends the campaign early and keeps everything found so far.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import math
+import signal
+import threading
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from verifier.check import (
+    MAX_CRASHES,
+    MAX_TIMEOUTS,
+    CaseResult,
+    CheckOptions,
+    CheckResult,
+    Evaluator,
+    derived_seed,
+    edge_cases,
+)
+from verifier.findings import FUNCTIONS
+from verifier.instances import (
+    Instance,
+    PackingInstance,
+    RebalanceInstance,
+    ReplicationInstance,
+    instance_hash,
+    instance_to_dict,
+    num_items,
+)
+from verifier.invariants import Policy
+from verifier.worker import Sandbox
+
+DEFAULT_DATABASE = Path(".eplb-verify") / "examples"
+CHUNK_EXAMPLES = 100_000  # a cap; chunks end on their time slice long before
+WORST_KEPT = 5  # worst-gap instances kept per function
+# Gaps at or below this are noise (a certified bound on huge loads is scaled, not exact): not kept.
+MIN_GAP = 1e-9
+GAP_CACHE = 4096  # gaps remembered (Hypothesis replays cases while shrinking)
+ORACLE_TIME_LIMIT = 0.5  # deterministic seconds per exact solve of one layer
+# Layers small enough for an exact solve inside a fuzz case.
+EXACT_PACKING_ITEMS = 32
+EXACT_REBALANCE_EXPERTS = 12
+EXACT_REBALANCE_REPLICAS = 16
+
+
+@dataclass(frozen=True)
+class FuzzOptions:
+    budget: float = 60.0  # seconds of generated cases
+    seed: int = 0
+    policy: Policy = "auto"
+    timeout: float = 10.0  # per candidate call
+    database: Path | None = DEFAULT_DATABASE  # None: no example database
+    functions: tuple[str, ...] = FUNCTIONS
+    relations: bool = True
+
+
+@dataclass(frozen=True)
+class GapCase:
+    """A layer's optimality gap: exact against a proven optimum, else against a certified bound."""
+
+    function: str
+    instance: Instance  # the one-layer instance
+    objective: Fraction
+    reference: Fraction  # the proven optimum (exact) or the certified lower bound
+    exact: bool
+
+    @property
+    def gap(self) -> float:
+        """Relative gap (objective - reference) / reference; 0 for 0/0, inf over a zero bound."""
+        if self.reference == 0:
+            return 0.0 if self.objective == 0 else math.inf
+        return float((self.objective - self.reference) / self.reference)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "function": self.function,
+            "gap": "inf" if math.isinf(self.gap) else self.gap,
+            "kind": "exact (proven optimum)" if self.exact else "certified (lower bound)",
+            "objective": str(self.objective),
+            "reference": str(self.reference),
+            "instance": instance_to_dict(self.instance),
+        }
+
+
+def single_layer(instance: Instance, layer: int) -> Instance:
+    """The instance restricted to one layer (layers are independent problems)."""
+    rows = [list(instance.weights[layer])]
+    if isinstance(instance, PackingInstance):
+        return PackingInstance(rows, instance.num_packs)
+    if isinstance(instance, ReplicationInstance):
+        return ReplicationInstance(rows, instance.num_phy)
+    return RebalanceInstance(
+        rows, instance.num_replicas, instance.num_groups, instance.num_nodes, instance.num_gpus
+    )
+
+
+def exact_solvable(instance: Instance) -> bool:
+    """Small enough for an exact solve within a fuzz case."""
+    if isinstance(instance, PackingInstance):
+        return num_items(instance) <= EXACT_PACKING_ITEMS
+    if isinstance(instance, ReplicationInstance):
+        return True
+    return (
+        num_items(instance) <= EXACT_REBALANCE_EXPERTS
+        and instance.num_replicas <= EXACT_REBALANCE_REPLICAS
+    )
+
+
+def measure_gap(function: str, instance: Instance, objectives: Sequence[Fraction]) -> GapCase:
+    """The case's worst layer by certified gap, then its exact gap when it is small enough."""
+    from verifier.oracle import lower_bound, solve_layer
+
+    def certified(layer: int) -> GapCase:
+        bound = Fraction(lower_bound(instance, layer))
+        return GapCase(
+            function, single_layer(instance, layer), objectives[layer], bound, exact=False
+        )
+
+    worst = max((certified(layer) for layer in range(len(objectives))), key=lambda c: c.gap)
+    if worst.gap == 0 or not exact_solvable(instance):
+        return GapCase(function, worst.instance, worst.objective, worst.reference, worst.gap == 0)
+    solution = solve_layer(worst.instance, 0, time_limit=ORACLE_TIME_LIMIT, seed=0)
+    if solution.status == "optimal":
+        return GapCase(
+            function, worst.instance, worst.objective, Fraction(solution.objective), True
+        )
+    bound = max(worst.reference, Fraction(solution.bound))
+    return GapCase(function, worst.instance, worst.objective, bound, exact=False)
+
+
+@dataclass
+class FuzzStats:
+    """Per function: cases evaluated and the worst gap seen."""
+
+    cases: int = 0
+    valid: int = 0
+    worst: list[GapCase] = field(default_factory=list)  # worst first, distinct instances
+
+    def offer(self, case: GapCase) -> None:
+        if case.gap <= MIN_GAP:
+            return
+        if any(_same_case(kept, case) for kept in self.worst):
+            return
+        self.worst.append(case)
+        self.worst.sort(key=lambda kept: (-kept.gap, not kept.exact))
+        del self.worst[WORST_KEPT:]
+
+
+def _same_case(left: GapCase, right: GapCase) -> bool:
+    """The same instance, or the same loads written once as ints and once as floats."""
+    if instance_hash(left.instance) == instance_hash(right.instance):
+        return True
+    return (
+        left.instance.sizes() == right.instance.sizes()
+        and (left.objective, left.reference) == (right.objective, right.reference)
+        and [[Fraction(v) for v in row] for row in left.instance.weights]
+        == [[Fraction(v) for v in row] for row in right.instance.weights]
+    )
+
+
+@dataclass(frozen=True)
+class FuzzProgress:
+    """A snapshot for the live display."""
+
+    cases: int
+    rate: float  # cases per second
+    violations: int
+    worst_gap: float | None
+    worst_function: str
+    elapsed: float
+
+
+@dataclass
+class FuzzResult:
+    candidate: str
+    options: FuzzOptions
+    findings: CheckResult
+    stats: dict[str, FuzzStats] = field(default_factory=dict)
+    elapsed: float = 0.0
+    interrupted: bool = False
+    corpus_added: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def cases(self) -> int:
+        return sum(stats.cases for stats in self.stats.values())
+
+    @property
+    def exit_code(self) -> int:
+        return self.findings.exit_code
+
+    def worst(self) -> list[GapCase]:
+        """Every kept worst-gap case, worst first."""
+        cases = [case for stats in self.stats.values() for case in stats.worst]
+        return sorted(cases, key=lambda case: -case.gap)
+
+    def to_dict(self) -> dict[str, Any]:
+        checked = self.findings.to_dict()
+        return {
+            "candidate": self.candidate,
+            "seed": self.options.seed,
+            "budget": self.options.budget,
+            "database": None if self.options.database is None else str(self.options.database),
+            "elapsed_seconds": round(self.elapsed, 3),
+            "interrupted": self.interrupted,
+            "exit_code": self.exit_code,
+            "cases": {
+                function: {"evaluated": stats.cases, "valid": stats.valid}
+                for function, stats in self.stats.items()
+            },
+            "violations": checked["violations"],
+            "observations": checked["observations"],
+            "findings": checked["findings"],
+            "worst_gaps": [case.to_dict() for case in self.worst()],
+            "corpus_added": self.corpus_added,
+            "notes": self.notes + checked["notes"],
+        }
+
+
+class _StopChunk(BaseException):
+    """Ends a Hypothesis chunk when its time slice is spent (BaseException: not a test failure)."""
+
+
+class _Failing(Exception):
+    """Raised inside Hypothesis for a failing case, so it shrinks it."""
+
+
+_FAILING: dict[str, type[_Failing]] = {}
+
+
+def _failing(check: str) -> type[_Failing]:
+    """One exception class per check id, so Hypothesis shrinks each bug separately."""
+    if check not in _FAILING:
+        _FAILING[check] = type("Fuzz_" + check.replace(".", "_"), (_Failing,), {})
+    return _FAILING[check]
+
+
+def database_dir(root: Path, spec: str, function: str) -> Path:
+    """Per candidate and function: a readable prefix and a hash of the full spec."""
+    digest = hashlib.sha256(spec.encode()).hexdigest()[:10]
+    name = Path(spec.rstrip("/")).name or spec
+    readable = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)[:40]
+    return root / f"{readable}-{digest}" / function
+
+
+ProgressHook = Callable[[FuzzProgress], None]
+
+
+class FuzzCampaign:
+    """One campaign against one candidate; `run()` returns what it found (even when interrupted).
+
+    Raises `CandidateError` when the candidate cannot be loaded.
+    """
+
+    def __init__(
+        self, spec: str, options: FuzzOptions | None = None, progress: ProgressHook | None = None
+    ) -> None:
+        self.spec = spec
+        self.options = options or FuzzOptions()
+        self.progress = progress
+        check_options = CheckOptions(
+            budget=self.options.budget,
+            seed=self.options.seed,
+            policy=self.options.policy,
+            timeout=self.options.timeout,
+            relations=self.options.relations,
+        )
+        self.check_options = check_options
+        self.result = FuzzResult(spec, self.options, CheckResult(spec, (), check_options))
+        self._started = 0.0
+        self._shrunk: dict[str, set[str]] = {}
+        self._gaps: OrderedDict[tuple[str, str], GapCase] = OrderedDict()
+        self._stopping = False
+        self._trouble: dict[str, Counter[str]] = {}  # timeouts and crashes per function
+
+    def run(self) -> FuzzResult:
+        self._started = time.monotonic()
+        with Sandbox(self.spec, timeout=self.options.timeout) as sandbox, self._interruptible():
+            info = sandbox.start()
+            self._started = time.monotonic()  # the budget is for cases, not for loading
+            functions = tuple(
+                fn for fn in FUNCTIONS if fn in info.functions and fn in self.options.functions
+            )
+            self.result.findings.functions = functions
+            evaluator = Evaluator(sandbox, info, self.check_options)
+            try:
+                self._edge_suite(evaluator, functions)
+                self._campaign(evaluator, functions)
+            except KeyboardInterrupt:
+                self._stopping = True
+            finally:
+                self.result.interrupted = self._stopping
+                self.result.elapsed = time.monotonic() - self._started
+                self.result.findings.elapsed = self.result.elapsed
+                self.result.findings.worker_restarts = sandbox.restarts
+        return self.result
+
+    @contextlib.contextmanager
+    def _interruptible(self) -> Iterator[None]:
+        """Ctrl-C sets a flag that ends the campaign after the current case (a second one
+        interrupts at once). A KeyboardInterrupt raised inside library callbacks could be lost."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def on_interrupt(signum: int, frame: Any) -> None:
+            if self._stopping:
+                raise KeyboardInterrupt
+            self._stopping = True
+
+        previous = signal.signal(signal.SIGINT, on_interrupt)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    def _edge_suite(self, evaluator: Evaluator, functions: Sequence[str]) -> None:
+        """`check`'s fixed edge cases first: cheap, and each one a known trap."""
+        for function in functions:
+            for _name, instance in edge_cases(function):
+                if self._stopping:
+                    return
+                if self._abandoned(function):
+                    break
+                case = evaluator.evaluate(function, instance)
+                self._record(case, generated=False)
+                self._gap(case)
+
+    def _abandoned(self, function: str) -> bool:
+        """A function that keeps hanging or crashing is not called again (like `check`)."""
+        trouble = self._trouble.get(function, Counter())
+        if trouble["timeout"] < MAX_TIMEOUTS and trouble["crash"] < MAX_CRASHES:
+            return False
+        note = f"{function}: stopped calling it after repeated timeouts or crashes"
+        if note not in self.result.notes:
+            self.result.notes.append(note)
+        return True
+
+    def _campaign(self, evaluator: Evaluator, functions: Sequence[str]) -> None:
+        end = self._started + self.options.budget
+        round_ = 0
+        while time.monotonic() < end and not self._stopping:
+            functions = [fn for fn in functions if not self._abandoned(fn)]
+            if not functions:
+                return
+            for function in functions:
+                remaining = end - time.monotonic()
+                if remaining <= 0 or self._stopping:
+                    break
+                slice_ = max(0.5, min(remaining, self.options.budget / (4 * len(functions))))
+                self._chunk(evaluator, function, round_, time.monotonic() + slice_)
+            round_ += 1
+
+    def _settings(self, function: str) -> Any:
+        from hypothesis import HealthCheck, Phase, Verbosity, settings
+        from hypothesis.database import DirectoryBasedExampleDatabase
+
+        database = None
+        if self.options.database is not None:
+            folder = database_dir(self.options.database, self.spec, function)
+            database = DirectoryBasedExampleDatabase(str(folder))
+        return settings(
+            database=database,
+            deadline=None,
+            derandomize=False,
+            max_examples=CHUNK_EXAMPLES,
+            phases=(Phase.reuse, Phase.generate, Phase.target, Phase.shrink),
+            report_multiple_bugs=False,
+            suppress_health_check=list(HealthCheck),
+            verbosity=Verbosity.quiet,
+            print_blob=False,
+        )
+
+    def _chunk(self, evaluator: Evaluator, function: str, round_: int, deadline: float) -> None:
+        from hypothesis import given, seed
+
+        from verifier.strategies import instances_for
+
+        state = _ChunkState(deadline, max(3.0, 0.25 * self.options.budget))
+
+        @self._settings(function)
+        @seed(derived_seed(self.options.seed, "fuzz", function, round_))
+        @given(instances_for(function))
+        def cases(instance: Instance) -> None:
+            self._one_case(evaluator, function, state, instance)
+
+        try:
+            cases()
+        except (_StopChunk, _Failing):
+            pass  # time is up, or the shrunk reproducer is already recorded
+        except KeyboardInterrupt:
+            raise
+        except Exception as error:  # Hypothesis's own (flaky, unsatisfiable): keep going
+            note = f"{function}: Hypothesis stopped a run early: {type(error).__name__}"
+            if note not in self.result.notes:
+                self.result.notes.append(note)
+        if state.target is not None:
+            self._shrunk.setdefault(function, set()).add(state.target)
+
+    def _one_case(
+        self, evaluator: Evaluator, function: str, state: _ChunkState, instance: Instance
+    ) -> None:
+        from hypothesis import target
+
+        if self._stopping:
+            raise _StopChunk
+        now = time.monotonic()
+        case = evaluator.cached(function, instance)
+        if case is None:
+            abandoned = self._abandoned(function)
+            if state.target is None and (now > state.deadline or abandoned):
+                raise _StopChunk
+            if state.target is not None and (now > state.shrink_deadline or abandoned):
+                return  # shrinking time is up: unseen cases count as passing
+            case = evaluator.evaluate(function, instance)
+            self._record(case)
+        gap = self._gap(case)
+        if gap is not None and math.isfinite(gap.gap):
+            target(gap.gap, label="optimality gap")
+        failing = [finding.check for finding in case.violations]
+        if state.target is None:
+            fresh = [c for c in failing if c not in self._shrunk.get(function, set())]
+            if fresh:
+                state.target = fresh[0]
+                state.shrink_deadline = now + state.shrink_allowance
+        if state.target is not None and state.target in failing:
+            raise _failing(state.target)()
+
+    def _gap(self, case: CaseResult) -> GapCase | None:
+        if case.objectives is None or not case.objectives:
+            return None
+        key = (case.function, instance_hash(case.instance))
+        found = self._gaps.get(key)
+        if found is None:
+            try:
+                found = measure_gap(case.function, case.instance, case.objectives)
+            except Exception as error:  # an oracle bug must not end the campaign
+                note = f"{case.function}: the oracle failed ({type(error).__name__}: {error})"
+                if note not in self.result.notes:
+                    self.result.notes.append(note[:300])
+                return None
+            self.result.stats.setdefault(case.function, FuzzStats()).offer(found)
+            self._gaps[key] = found
+            if len(self._gaps) > GAP_CACHE:
+                self._gaps.popitem(last=False)
+        return found
+
+    def _record(self, case: CaseResult, generated: bool = True) -> None:
+        self.result.findings.record(case, generated=generated)
+        if case.outcome.status in ("timeout", "crash"):
+            self._trouble.setdefault(case.function, Counter())[case.outcome.status] += 1
+        stats = self.result.stats.setdefault(case.function, FuzzStats())
+        stats.cases += 1
+        stats.valid += case.objectives is not None
+        if self.progress is not None:
+            elapsed = time.monotonic() - self._started
+            worst = self.result.worst()
+            self.progress(
+                FuzzProgress(
+                    self.result.cases,
+                    self.result.cases / elapsed if elapsed > 0 else 0.0,
+                    len(self.result.findings.violations),
+                    worst[0].gap if worst else None,
+                    worst[0].function if worst else "",
+                    elapsed,
+                )
+            )
+
+
+@dataclass
+class _ChunkState:
+    deadline: float
+    shrink_allowance: float
+    target: str | None = None
+    shrink_deadline: float = 0.0
+
+
+def run_fuzz(
+    spec: str, options: FuzzOptions | None = None, progress: ProgressHook | None = None
+) -> FuzzResult:
+    """Run a campaign; raises `CandidateError` when the candidate cannot be loaded."""
+    return FuzzCampaign(spec, options, progress).run()
+
+
+# --- keeping what was found ---------------------------------------------------------------------
+
+CorpusReport = Callable[[str], None]
+
+
+def _quiet(_message: str) -> None:
+    return None
+
+
+def campaign_name(result: FuzzResult, date: str) -> str:
+    return f"eplb-verify fuzz {result.candidate} --seed {result.options.seed} ({date})"
+
+
+def corpus_candidates(result: FuzzResult) -> list[tuple[str, Instance, str]]:
+    """(family, instance, description) of everything worth keeping: every violation's shrunk
+    reproducer and each function's worst-gap instance (when its gap is positive)."""
+    chosen: list[tuple[str, Instance, str]] = []
+    for record in result.findings.violations:
+        finding = record.finding
+        if finding.instance is not None:
+            chosen.append(
+                (
+                    "fuzz-violation",
+                    finding.instance,
+                    f"{result.candidate} {finding.function}: {finding.check}: {finding.message}",
+                )
+            )
+    for function, stats in result.stats.items():
+        for case in stats.worst[:1]:
+            if case.gap > 0:
+                kind = "exact" if case.exact else "certified"
+                chosen.append(
+                    (
+                        "fuzz-worst-gap",
+                        case.instance,
+                        f"{result.candidate} {function}: worst {kind} gap {case.gap:.4%}",
+                    )
+                )
+    return chosen
+
+
+def add_to_corpus(
+    result: FuzzResult,
+    corpus_dir: Path,
+    *,
+    date: str | None = None,
+    time_limit: float | None = None,
+    report: CorpusReport = _quiet,
+) -> list[str]:
+    """Add the campaign's reproducers and worst-gap instances to a corpus (duplicates skipped).
+
+    Provenance: source "fuzz", the campaign (candidate, seed, date) and the seed. Returns the paths
+    written; each is also appended to `result.corpus_added`.
+    """
+    import datetime
+
+    from verifier.corpus import Provenance, add_instance
+
+    today = date or datetime.date.today().isoformat()
+    added = []
+    for family, instance, description in corpus_candidates(result):
+        provenance = Provenance(
+            family=family,
+            source="fuzz",
+            date=today,
+            description=description,
+            seed=result.options.seed,
+            campaign=campaign_name(result, today),
+        )
+        path = add_instance(corpus_dir, instance, provenance, time_limit=time_limit, report=report)
+        if path is None:
+            report(f"already in the corpus: {family} {instance_hash(instance)}")
+            continue
+        added.append(str(path))
+        report(f"added {path}")
+    result.corpus_added += added
+    return added

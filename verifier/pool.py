@@ -1,0 +1,68 @@
+"""Sandbox workers for several candidates at once (used by `bench` and `report`).
+
+Every candidate gets its own worker, so one that crashes or hangs cannot disturb another's
+results; the reference variants, which are our own code, share a single worker (each call names
+its variant), which saves a torch import per variant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from verifier.worker import Sandbox
+
+
+def is_reference_variant(spec: str) -> bool:
+    """`reference` or `reference:VARIANT` (not a single reference function)."""
+    from reference import VARIANTS
+
+    target, _, variant = spec.partition(":")
+    return target == "reference" and (variant in VARIANTS or not variant)
+
+
+class SandboxPool:
+    """One started `Sandbox` per candidate spec (reference variants share one). Context manager.
+
+    `start` raises `CandidateError` when a candidate cannot be loaded (the pool is closed first).
+    """
+
+    def __init__(self, specs: Sequence[str], *, timeout: float) -> None:
+        self.specs = list(dict.fromkeys(specs))
+        self.timeout = timeout
+        self._boxes: dict[str, Sandbox] = {}
+
+    def __enter__(self) -> SandboxPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def start(self, progress: Callable[[str], None] | None = None) -> None:
+        try:
+            for spec in self.specs:
+                if progress is not None:
+                    progress(f"loading {spec}")
+                shared = next(
+                    (box for key, box in self._boxes.items() if is_reference_variant(key)), None
+                )
+                if shared is not None and is_reference_variant(spec):
+                    self._boxes[spec] = shared
+                    continue
+                box = Sandbox(spec, timeout=self.timeout)
+                self._boxes[spec] = box
+                box.start()
+        except BaseException:
+            self.close()
+            raise
+
+    def __getitem__(self, spec: str) -> Sandbox:
+        return self._boxes[spec]
+
+    def functions(self, spec: str) -> tuple[str, ...]:
+        """The EPLB functions a candidate defines (every one, for a reference variant)."""
+        info = self._boxes[spec].info
+        return () if info is None else info.functions
+
+    def close(self) -> None:
+        for box in {id(box): box for box in self._boxes.values()}.values():
+            box.close()

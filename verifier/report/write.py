@@ -1,0 +1,139 @@
+"""Writing a report: report.md, report.html, report.json (every number) and the PNG plots.
+
+Every file is written to a temporary name and moved into place, so a reader (or an interrupted
+run) never sees half a report file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Mapping
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from verifier.report.conclusions import verdict
+from verifier.report.metrics import ReportData
+from verifier.report.plots import make_plots
+from verifier.report.render_html import render_html
+from verifier.report.render_markdown import conclusions, render_markdown
+from verifier.report.runs import LayerScore, RunResult, WindowScore
+
+
+def _number(value: float | None) -> float | str | None:
+    """JSON has no infinity: an unbounded gap is the string "inf"."""
+    if value is None:
+        return None
+    return "inf" if math.isinf(value) else value
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float):
+        return _number(value)
+    if isinstance(value, dict):
+        return {key: _clean(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(item) for item in value]
+    return value
+
+
+def _exact(value: Fraction | None) -> dict[str, Any] | None:
+    return None if value is None else {"exact": str(value), "float": float(value)}
+
+
+def _layer(score: LayerScore) -> dict[str, Any]:
+    high = score.gap_high
+    return {
+        "layer": score.layer,
+        "objective": _exact(score.objective),
+        "bound": _exact(score.bound),
+        "best_known": _exact(score.best_known),
+        "proven": score.proven,
+        "optimal": score.optimal,
+        "ideal": _exact(score.ideal),
+        "gap_low": float(score.gap_low),
+        "gap_high": "inf" if high is None else float(high),
+    }
+
+
+def _window(window: WindowScore) -> dict[str, Any]:
+    return {
+        "planned_on": window.window,
+        "scored_on": window.window + 1,
+        "stale": _exact(window.stale),
+        "fresh": _exact(window.fresh),
+        "ideal": _exact(window.ideal),
+        "bound": _exact(window.bound),
+    }
+
+
+def _result(result: RunResult) -> dict[str, Any]:
+    return {
+        "candidate": result.candidate,
+        "entry": result.entry,
+        "family": result.family,
+        "problem": result.problem,
+        "size": result.size,
+        "status": result.status,
+        "seconds": result.seconds,
+        "violations": list(result.violations),
+        "colocated_replicas": result.colocated,
+        "layers": [_layer(score) for score in result.layers],
+        "windows": [_window(window) for window in result.windows],
+    }
+
+
+def report_json(data: ReportData, plots: Mapping[str, Path]) -> dict[str, Any]:
+    """Every number of the report, JSON-ready."""
+    return _clean(
+        {
+            "corpus": data.corpus,
+            "candidates": data.candidates,
+            "families": data.families,
+            "conclusions": conclusions(data),
+            "cells": [cell.to_dict() for cell in data.cells],
+            "comparisons": [
+                {**c.to_dict(), "earns_cost": verdict(c).earns_cost} for c in data.comparisons
+            ],
+            "generalisation": [item.to_dict() for item in data.generalisation],
+            "broken_records": data.broken_records,
+            "plots": {name: path.name for name, path in plots.items()},
+            "results": [_result(result) for result in data.results],
+        }
+    )
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+def write_atomic(path: Path, text: str) -> None:
+    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.chmod(name, 0o666 & ~_umask())
+        os.replace(name, path)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
+
+
+def write_report(data: ReportData, out: Path) -> dict[str, Path]:
+    """Write every output file into `out` (created if needed); returns {kind: path}."""
+    out.mkdir(parents=True, exist_ok=True)
+    plots = make_plots(data, out)
+    files = {
+        "markdown": out / "report.md",
+        "html": out / "report.html",
+        "json": out / "report.json",
+    }
+    write_atomic(files["markdown"], render_markdown(data, plots))
+    write_atomic(files["html"], render_html(data, plots))
+    write_atomic(files["json"], json.dumps(report_json(data, plots), indent=2) + "\n")
+    return {**files, **plots}
