@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import random
 import statistics
 import sys
@@ -119,8 +120,12 @@ def plain_model(weights: Sequence[int], num_packs: int, limit: float, seed: int)
 
 
 def run_ours(case: Case, limit: float) -> Outcome:
+    """Production cases only need certifying within 0.1%, so they stop there."""
+    tolerance = float(TOLERANCE) if case.family == "production" else 0.0
     start = time.perf_counter()
-    solution = solve_packing_layer(case.weights, case.num_packs, time_limit=limit, seed=0)
+    solution = solve_packing_layer(
+        case.weights, case.num_packs, time_limit=limit, seed=0, relative_gap=tolerance
+    )
     seconds = time.perf_counter() - start
     return Outcome(solution.status == "optimal", seconds, float(solution.gap()))
 
@@ -171,10 +176,16 @@ def print_table(results: list[dict]) -> None:
             f"{ours_median:.2f}",
             f"{max(o['seconds'] for o in ours):.2f}",
             f"{max(o['gap'] for o in ours):.2e}",
-            f"{sum(p['proven'] for p in plain)}/{len(rows)}",
-            f"{plain_median:.2f}",
-            f"{max(p['gap'] for p in plain):.2e}",
-            (">" if censored else "") + f"{ratio:.0f}x",
+            *(
+                ("-", "-", "-", "-")
+                if math.isnan(plain_median)
+                else (
+                    f"{sum(p['proven'] for p in plain)}/{len(rows)}",
+                    f"{plain_median:.2f}",
+                    f"{max(p['gap'] for p in plain):.2e}",
+                    (">" if censored else "") + f"{ratio:.0f}x",
+                )
+            ),
         )
     Console(width=160).print(table)
 

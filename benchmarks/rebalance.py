@@ -1,7 +1,7 @@
 """Benchmark: the reference `rebalance_experts` against a plain per-layer Python loop.
 
 At the DeepSeek-V3 shape (58 MoE layers x 256 experts -> 288 replicas, 8 groups, 4 nodes, 32 GPUs)
-with realistic skewed loads, it times every packing method and replication path of the reference
+with realistic skewed loads (the `eplb-verify bench` shape and load model), it times every packing method and replication path of the reference
 and, in the same run, a straightforward per-layer Python implementation of the same greedy. It
 checks the default reference output is identical to the loop's and prints medians and ratios.
 
@@ -18,19 +18,9 @@ from collections.abc import Callable
 import torch
 
 from reference import PACKING_METHODS, REPLICATION_METHODS, rebalance_experts
+from verifier.bench import SHAPES
 
-SHAPE = {"layers": 58, "experts": 256, "replicas": 288, "groups": 8, "nodes": 4, "gpus": 32}
-
-
-def skewed_loads(layers: int, experts: int, seed: int) -> torch.Tensor:
-    """MoE-like token counts: log-normal body, a few hot experts per layer (seeded)."""
-    generator = torch.Generator().manual_seed(seed)
-    body = torch.exp(torch.randn(layers, experts, generator=generator) * 0.8) * 1000
-    hot = torch.rand(layers, experts, generator=generator) < 0.03
-    body = torch.where(
-        hot, body * (5 + 20 * torch.rand(layers, experts, generator=generator)), body
-    )
-    return body.round()
+SHAPE = SHAPES["deepseek-v3"]
 
 
 def _greedy_pack(loads: list[float], num_packs: int) -> tuple[list[int], list[int]]:
@@ -114,11 +104,10 @@ def main() -> None:
     )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    s = SHAPE
-    weight = skewed_loads(s["layers"], s["experts"], args.seed).to(args.device)
-    sizes = (s["replicas"], s["groups"], s["nodes"], s["gpus"])
+    weight = torch.tensor(SHAPE.loads(args.seed), dtype=torch.float64, device=args.device)
+    sizes = (SHAPE.num_replicas, SHAPE.num_groups, SHAPE.num_nodes, SHAPE.num_gpus)
     print(
-        f"shape: {s}, device: {args.device}, torch {torch.__version__}, "
+        f"{SHAPE.description}; device {args.device}, torch {torch.__version__}, "
         f"threads {args.threads}, repeats {args.repeats}"
     )
 

@@ -58,45 +58,40 @@ def replicate(loads: torch.Tensor, num_phy: int, method: str) -> Replication:
     return _replicate_vectorized(loads, num_phy)
 
 
-def _initial(loads: torch.Tensor, num_phy: int) -> Replication:
-    """The identity placement: slot e holds expert e, one replica each."""
-    layers, num_log = loads.shape
-    device = loads.device
-    phy2log = torch.arange(num_phy, device=device).repeat(layers, 1)
-    rank = torch.zeros(layers, num_phy, dtype=torch.int64, device=device)
-    logcnt = torch.ones(layers, num_log, dtype=torch.int64, device=device)
-    return phy2log, rank, logcnt
-
-
 def exact_ratio_key(loads: torch.Tensor, counts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(q, s): a lexicographic key that orders loads/counts exactly (see the module docstring)."""
-    c = counts.to(torch.float64)
-    q = loads / c
+    """(q, s): a lexicographic key that orders loads/counts exactly (see the module docstring).
+
+    `counts` holds small integers as float64 (exact).
+    """
+    q = loads / counts
     scaled = q * _VELTKAMP
     q_high = scaled - (scaled - q)
     q_low = q - q_high
-    remainder = (loads - q_high * c) - q_low * c  # both products exact, the result representable
-    return q, remainder / c
+    remainder = (loads - q_high * counts) - q_low * counts  # both products exact
+    return q, remainder / counts
 
 
 def lexicographic_argmax(primary: torch.Tensor, secondary: torch.Tensor) -> torch.Tensor:
-    """Per row, the first index maximising (primary, secondary)."""
+    """Per row, the first index maximising (primary, secondary); `secondary` is finite."""
     on_top = primary == primary.max(dim=1, keepdim=True).values
-    masked = torch.where(on_top, secondary, torch.full_like(secondary, float("-inf")))
-    best = masked.max(dim=1, keepdim=True).values
-    return (on_top & (masked == best)).to(torch.int8).argmax(dim=1)
+    masked = torch.where(on_top, secondary, float("-inf"))
+    return masked.argmax(dim=1, keepdim=True)  # argmax returns the first maximum
 
 
 def _replicate_vectorized(loads: torch.Tensor, num_phy: int) -> Replication:
-    phy2log, rank, logcnt = _initial(loads, num_phy)
     layers, num_log = loads.shape
-    row_ids = torch.arange(layers, device=loads.device)
-    for slot in range(num_log, num_phy):
-        chosen = lexicographic_argmax(*exact_ratio_key(loads, logcnt))
-        phy2log[:, slot] = chosen
-        rank[:, slot] = logcnt[row_ids, chosen]
-        logcnt[row_ids, chosen] += 1
-    return phy2log, rank, logcnt
+    device = loads.device
+    counts = torch.ones(layers, num_log, dtype=torch.float64, device=device)
+    one = torch.ones(layers, 1, dtype=torch.float64, device=device)
+    slots = [torch.arange(num_log, device=device).expand(layers, num_log)]
+    ranks = [torch.zeros(layers, num_log, dtype=torch.float64, device=device)]
+    for _ in range(num_log, num_phy):
+        chosen = lexicographic_argmax(*exact_ratio_key(loads, counts))
+        slots.append(chosen)
+        ranks.append(counts.gather(1, chosen))
+        counts.scatter_add_(1, chosen, one)
+    as_int = torch.int64
+    return torch.cat(slots, dim=1), torch.cat(ranks, dim=1).to(as_int), counts.to(as_int)
 
 
 class _HeapEntry:
