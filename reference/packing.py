@@ -58,34 +58,29 @@ def greedy_packing(loads: torch.Tensor, num_packs: int) -> Packing:
 
     Items tie by lower index (stable sort), packs by lower index (argmin returns the first
     minimum), so the result is the same on every device and torch version. The loop body is a
-    handful of batched ops; ranks are derived once at the end.
+    handful of batched ops over all rows; full packs are masked with +inf.
     """
     rows, n = loads.shape
     capacity = n // num_packs
     device = loads.device
     order = torch.sort(loads, dim=1, descending=True, stable=True).indices
-    sorted_loads = loads.gather(1, order)
-    open_load = torch.zeros(rows, num_packs, dtype=loads.dtype, device=device)  # inf when full
+    columns = loads.gather(1, order).unsqueeze(2).unbind(1)
+    open_load = torch.zeros(rows, num_packs, dtype=loads.dtype, device=device)
     pack_count = torch.zeros(rows, num_packs, dtype=torch.int64, device=device)
     one = torch.ones(rows, 1, dtype=torch.int64, device=device)
-    choices = []
-    for step in range(n):
+    choices, ranks = [order.new_empty(rows, 0)], [order.new_empty(rows, 0)]
+    for step, column in enumerate(columns):
         chosen = open_load.argmin(dim=1, keepdim=True)
         choices.append(chosen)
-        open_load.scatter_add_(1, chosen, sorted_loads[:, step : step + 1])
+        ranks.append(pack_count.gather(1, chosen))
+        open_load.scatter_add_(1, chosen, column)
         pack_count.scatter_add_(1, chosen, one)
-        open_load.masked_fill_(pack_count == capacity, float("inf"))
-    sorted_pack = torch.cat(choices, dim=1) if choices else order.new_empty(rows, 0)
-    sorted_rank = ranks_within_packs(sorted_pack, num_packs)
+        if step + 1 >= capacity:  # no pack can be full before then
+            open_load.masked_fill_(pack_count == capacity, float("inf"))
+    sorted_pack, sorted_rank = torch.cat(choices, dim=1), torch.cat(ranks, dim=1)
     pack_index = torch.empty_like(sorted_pack).scatter_(1, order, sorted_pack)
     rank_in_pack = torch.empty_like(sorted_rank).scatter_(1, order, sorted_rank)
     return pack_index, rank_in_pack
-
-
-def ranks_within_packs(pack_sequence: torch.Tensor, num_packs: int) -> torch.Tensor:
-    """For packs assigned in sequence, each item's rank: how many earlier items share its pack."""
-    one_hot = torch.nn.functional.one_hot(pack_sequence, num_packs)
-    return (one_hot.cumsum(dim=1) - 1).gather(2, pack_sequence.unsqueeze(2)).squeeze(2)
 
 
 def multistart_packing(
