@@ -1,9 +1,10 @@
 """Benchmark: the reference `rebalance_experts` against a plain per-layer Python loop.
 
 At the DeepSeek-V3 shape (58 MoE layers x 256 experts -> 288 replicas, 8 groups, 4 nodes, 32 GPUs)
-with realistic skewed loads (the `eplb-verify bench` shape and load model), it times every packing method and replication path of the reference
-and, in the same run, a straightforward per-layer Python implementation of the same greedy. It
-checks the default reference output is identical to the loop's and prints medians and ratios.
+with realistic skewed loads (the `eplb-verify bench` shape and load model), it times every packing
+method and replication path of the reference and, in the same run, a straightforward per-layer
+Python implementation of the same greedy. It checks that the default reference output is identical
+to the loop's and prints medians and ratios.
 
     python benchmarks/rebalance.py [--repeats 7] [--seed 0] [--device cpu|cuda] [--threads 1]
 """

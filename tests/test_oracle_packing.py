@@ -9,6 +9,7 @@ small integers (ties, zeros), large integers, and floats that are not exactly re
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Iterator, Sequence
 from fractions import Fraction
 
@@ -20,16 +21,18 @@ from hypothesis import strategies as st
 from reference import PACKING_METHODS, balanced_packing
 from verifier.objectives import exact, pack_loads, packing_objective
 from verifier.oracle import solve_packing_layer
+from verifier.oracle.bisection import pack_under_cap
 from verifier.oracle.bounds import packing_bounds
 from verifier.oracle.packing import solve_integer_packing
 from verifier.oracle.twoway import (
     _dp_split,
     _enumerate_split,
     _meet_in_the_middle_split,
+    subset_in_window,
 )
 
 SHAPES = [(n, m) for n in range(1, 9) for m in range(1, n + 1) if n % m == 0]
-SOLVE = settings(deadline=None, max_examples=40, suppress_health_check=[HealthCheck.too_slow])
+SOLVE = settings(deadline=None, max_examples=60, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _partitions(items: list[int], size: int) -> Iterator[list[tuple[int, ...]]]:
@@ -89,6 +92,7 @@ def test_oracle_matches_brute_force(case: tuple[list[int | float], int]) -> None
     _check_valid(weights, num_packs, solution.assignment)
     assert solution.objective == packing_objective(weights, solution.assignment, num_packs)
     assert solution.bound <= optimum <= solution.objective
+    json.dumps(solution.details)  # JSON-ready: corpus records store details as they are
     if solution.status == "optimal":
         assert solution.objective == optimum == solution.bound
     if all(isinstance(w, int) for w in weights):
@@ -199,3 +203,49 @@ def test_phase_transition_instance_is_proven() -> None:
 def test_bad_arguments_are_named(weights: list, num_packs: int, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         solve_packing_layer(weights, num_packs)
+
+
+@settings(deadline=None, max_examples=150)
+@given(packing_cases(), st.integers(0, 40))
+def test_bisection_packings_are_valid_and_under_the_cap(
+    case: tuple[list[int | float], int], cap: int
+) -> None:
+    """Recursive bisection is a heuristic: whatever it returns must be a packing under the cap,
+    so it can never return one below the optimum."""
+    weights, num_packs = case
+    integers = [int(w) % 16 for w in weights]
+    found = pack_under_cap(integers, num_packs, cap)
+    if found is not None:
+        _check_valid(integers, num_packs, found)
+        assert max(pack_loads(integers, found, num_packs)) <= cap
+        assert brute_force_packing(integers, num_packs) <= cap
+
+
+@settings(deadline=None, max_examples=150)
+@given(st.lists(st.integers(0, 30), max_size=10), st.data())
+def test_subset_in_window_respects_size_and_window(weights: list[int], data: st.DataObject) -> None:
+    size = data.draw(st.integers(0, len(weights)))
+    low = data.draw(st.integers(-5, 150))
+    high = data.draw(st.integers(low, 160))
+    chosen = subset_in_window(
+        weights, size, low, high, (low + high) // 2, data.draw(st.integers(0, 3))
+    )
+    reachable = {sum(c) for c in itertools.combinations(weights, size) if low <= sum(c) <= high}
+    if chosen is None:
+        assert not reachable
+    else:
+        assert sum(chosen) == size
+        assert sum(w for w, c in zip(weights, chosen, strict=True) if c) in reachable
+
+
+def test_relative_gap_stops_early_with_an_honest_bound() -> None:
+    import random
+
+    rng = random.Random(11)
+    loads = [
+        Fraction(int(rng.lognormvariate(0, 1.2) * 4096), rng.choice([1, 2, 3])) for _ in range(72)
+    ]
+    solution = solve_packing_layer(loads, 8, time_limit=10.0, relative_gap=1e-3)
+    assert solution.gap() <= Fraction(1, 1000)
+    assert solution.bound <= solution.objective
+    assert solution.seconds < 5

@@ -32,17 +32,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="CP-SAT random seed [0]")
 
 
-def _jsonable(value: Any) -> Any:
-    """Details as plain JSON (exact rationals as "p/q" strings)."""
-    if isinstance(value, Fraction):
-        return str(value)
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return value
-
-
 def _gap(objective: Fraction, bound: Fraction) -> float | None:
     if objective == bound:
         return 0.0
@@ -53,6 +42,8 @@ def _gap(objective: Fraction, bound: Fraction) -> float | None:
 
 def layer_record(layer: int, solution: Any) -> dict[str, Any]:
     """One layer's result as JSON: floats for reading, exact strings for checking."""
+    from verifier.oracle import json_ready
+
     return {
         "layer": layer,
         "objective": float(solution.objective),
@@ -63,7 +54,7 @@ def layer_record(layer: int, solution: Any) -> dict[str, Any]:
         "objective_exact": str(solution.objective),
         "bound_exact": str(solution.bound),
         "assignment": solution.assignment,
-        "details": _jsonable(solution.details),
+        "details": json_ready(solution.details),
     }
 
 
@@ -79,10 +70,9 @@ def _print_tables(path: str, problem: str, records: list[dict[str, Any]]) -> Non
     console.print(f"[bold]{path}[/bold]: {problem}, {len(records)} layer(s)")
     for record in records:
         table = Table(title=f"layer {record['layer']}", title_justify="left")
-        for column in ("", "objective", "status", "bound", "gap", "seconds", "method"):
-            table.add_column(
-                column, justify="left" if column in ("", "status", "method") else "right"
-            )
+        table.add_column("contract" if problem == "rebalance" else "", no_wrap=True)
+        for column in ("objective", "status", "bound", "gap", "seconds", "method"):
+            table.add_column(column, justify="left" if column in ("status", "method") else "right")
         details = record["details"]
         table.add_row(
             details.get("contract", problem),
@@ -100,7 +90,7 @@ def _print_tables(path: str, problem: str, records: list[dict[str, Any]]) -> Non
                 Fraction(unconstrained["bound"]),
             )
             table.add_row(
-                "global (no hierarchy)",
+                "global",
                 f"{float(objective):.6g}",
                 unconstrained["status"],
                 f"{float(bound):.6g}",

@@ -75,7 +75,19 @@ def _check_weights(weights: Sequence[Load]) -> None:
             raise ValueError(f"weights[{index}]: negative load {value!r}")
 
 
+def json_ready(value: Any) -> Any:
+    """Details as plain JSON data: exact rationals become "p/q" strings ("7" when whole)."""
+    if isinstance(value, Fraction):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(key): json_ready(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(item) for item in value]
+    return value
+
+
 def _solver_details(extra: dict[str, Any], time_limit: float | None, seed: int | None) -> dict:
+    """JSON-ready details (corpus records keep some of them as they are)."""
     from verifier.oracle.cpsat import ortools_version
 
     details: dict[str, Any] = {"solver": f"ortools {ortools_version()}", **extra}
@@ -83,14 +95,20 @@ def _solver_details(extra: dict[str, Any], time_limit: float | None, seed: int |
         details["time_limit"] = time_limit
         details["time_limit_kind"] = "deterministic (CP-SAT max_deterministic_time, 1 worker)"
         details["seed"] = seed
-    return details
+    return dict(json_ready(details))
 
 
 def solve_packing_layer(
-    weights: Sequence[Load], num_packs: int, *, time_limit: float = 10.0, seed: int = 0
+    weights: Sequence[Load],
+    num_packs: int,
+    *,
+    time_limit: float = 10.0,
+    seed: int = 0,
+    relative_gap: float = 0.0,
 ) -> Solution:
     """Pack n items into `num_packs` packs of exactly n/num_packs items, minimising the largest
-    pack load. `assignment[i]` is item i's pack."""
+    pack load. `assignment[i]` is item i's pack. `relative_gap` > 0 stops once the certified gap
+    is that small (status then "feasible" unless proven)."""
     from verifier.oracle.packing import solve_packing
 
     _check_weights(weights)
@@ -99,7 +117,11 @@ def solve_packing_layer(
     if len(weights) % num_packs:
         raise ValueError(f"num_packs ({num_packs}) must divide the {len(weights)} items")
     start = time.perf_counter()
-    result = solve_packing(weights, num_packs, time_limit=time_limit, seed=seed)
+    if not relative_gap >= 0:
+        raise ValueError(f"relative_gap must be >= 0, got {relative_gap}")
+    result = solve_packing(
+        weights, num_packs, time_limit=time_limit, seed=seed, relative_gap=relative_gap
+    )
     return Solution(
         result.objective,
         result.bound,
@@ -131,8 +153,8 @@ def solve_replication_layer(weights: Sequence[Load], num_phy: int) -> Solution:
 
 def _summary(placement: Any) -> dict[str, Any]:
     return {
-        "objective": str(placement.objective),
-        "bound": str(placement.bound),
+        "objective": placement.objective,
+        "bound": placement.bound,
         "status": "optimal" if placement.proven else "feasible",
         "method": placement.method,
     }
@@ -154,8 +176,10 @@ def solve_rebalance_layer(
     policy "auto": the hierarchical contract when num_groups % num_nodes == 0, else global;
     "hierarchical": insist on it; "global": unconstrained (one group, one node). End to end for
     small instances (see `rebalance.SMALL_EXPERTS`/`SMALL_REPLICAS`), staged with certified bounds
-    above that. details["global_optimum"] is the unconstrained optimum (when proven) and
-    details["global"] its objective/bound/status, so a report can say what the hierarchy costs.
+    above that. details["global_optimum"] is the unconstrained optimum (None when not proven) and
+    details["global"] its objective/bound/status/method, so a report can say what the hierarchy
+    costs. Details are JSON-ready: exact rationals appear as "p/q" strings, so read them back with
+    Fraction(value).
     """
     from verifier.oracle.layout import Shape, check_shape
     from verifier.oracle.rebalance import solve_placement
@@ -185,7 +209,7 @@ def solve_rebalance_layer(
         **main.details,
         "method": main.method,
         "global": _summary(unconstrained),
-        "global_optimum": str(unconstrained.objective) if unconstrained.proven else None,
+        "global_optimum": unconstrained.objective if unconstrained.proven else None,
     }
     return Solution(
         main.objective,

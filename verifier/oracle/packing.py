@@ -170,6 +170,12 @@ class _Search:
         self.heuristic_value = self.upper
         self.levels_refuted = 0
         self.pattern_solves = 0
+        self.relative_gap = 0.0
+
+    @property
+    def settled(self) -> bool:
+        """Proven, or within the requested relative gap."""
+        return self.upper - self.lower <= self.relative_gap * self.lower
 
     def improve(self, assignment: list[int]) -> None:
         value = max(pack_loads_int(self.weights, assignment, self.num_packs))
@@ -183,7 +189,7 @@ class _Search:
         size = len(self.weights) // self.num_packs
         total = sum(self.weights)
         width = 1
-        while self.lower < self.upper and not self.budget.exhausted:
+        while not self.settled and not self.budget.exhausted:
             high = min(self.upper - 1, self.lower + width - 1)
             low_load = total - (self.num_packs - 1) * high
             patterns = enumerate_patterns(values, size, low_load, high)
@@ -216,7 +222,7 @@ class _Search:
     def prove_levels(self, share: float) -> None:
         """Refute "every load <= LB" one level at a time while that stays cheap."""
         stop_at = self.budget.remaining * (1.0 - share)
-        while self.lower < self.upper and self.levels_refuted < MAX_LEVELS:
+        while not self.settled and self.levels_refuted < MAX_LEVELS:
             if self.budget.remaining <= stop_at or self.budget.exhausted:
                 return
             model = _StrongModel(self.weights, self.num_packs, self.lower, self.lower)
@@ -232,7 +238,7 @@ class _Search:
 
     def minimise(self) -> None:
         """Search (LB .. UB-1) for a better packing; infeasible proves the incumbent optimal."""
-        if self.lower >= self.upper or self.budget.exhausted:
+        if self.settled or self.budget.exhausted:
             return
         model = _StrongModel(self.weights, self.num_packs, self.lower, self.upper - 1)
         model.hint(self.best, self.weights)
@@ -255,11 +261,13 @@ def solve_integer_packing(
     time_limit: float = 10.0,
     seed: int = 0,
     strategy: str = "auto",
+    relative_gap: float = 0.0,
 ) -> IntegerPacking:
     """Best packing of integer loads within a deterministic CP-SAT budget of `time_limit`.
 
     `strategy` "auto" layers everything (see the module docstring); "patterns" or "assignment"
     (for tests and benchmarks) start from a naive packing and use only that CP-SAT model.
+    `relative_gap` > 0 stops as soon as (objective - bound) <= relative_gap * bound.
     """
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy must be one of {list(STRATEGIES)}, got {strategy!r}")
@@ -271,13 +279,14 @@ def solve_integer_packing(
         return IntegerPacking(sum(weights), sum(weights), [0] * len(weights), "single pack")
     budget = Budget(time_limit, seed=seed)
     search = _Search(weights, num_packs, budget, heuristic=strategy == "auto")
+    search.relative_gap = relative_gap
     method = "bounds+heuristic"
     two_way = strategy == "auto" and num_packs == 2 and can_split(weights, len(weights) // 2)
-    if search.lower < search.upper and two_way:
+    if not search.settled and two_way:
         search.improve(_two_way(weights))
         search.lower = search.upper
         method = "two-way split"
-    if search.lower < search.upper:
+    if not search.settled:
         method = "patterns"
         if strategy == "assignment" or not search.prove_with_patterns():
             method = "assignment"
@@ -316,17 +325,30 @@ def solve_packing(
     time_limit: float = 10.0,
     seed: int = 0,
     strategy: str = "auto",
+    relative_gap: float = 0.0,
 ) -> RationalPacking:
     """Pack real or rational loads: solve on integer loads floor(S*w) (exact when S*w is integral),
     score the packing exactly on the true loads, and divide the proven bound by S."""
     scaled = scale_loads(loads)
     result = solve_integer_packing(
-        scaled.low, num_packs, time_limit=time_limit, seed=seed, strategy=strategy
+        scaled.low,
+        num_packs,
+        time_limit=time_limit,
+        seed=seed,
+        strategy=strategy,
+        relative_gap=relative_gap,
     )
     objective = packing_objective(loads, result.assignment, num_packs) if loads else Fraction(0)
     bound = min(objective, scaled.unscale(result.bound))
     details = {
         **result.details,
+        # bounds and values in load units (exact when the scaling is; floored otherwise)
+        "cheap_bounds": {
+            name: scaled.unscale(value) for name, value in result.details["cheap_bounds"].items()
+        }
+        if "cheap_bounds" in result.details
+        else {},
+        "heuristic_objective": scaled.unscale(result.details.get("heuristic_objective", 0)),
         "method": result.method,
         "scale": str(scaled.scale),
         "exact_scaling": scaled.exact,

@@ -1,10 +1,13 @@
 """Rebalance oracle: the best largest GPU load over all replica counts and placements.
 
-Small instances (at most `SMALL_EXPERTS` experts and `SMALL_REPLICAS` replicas) are solved end to
-end by CP-SAT (`endtoend`), seeded with the staged placement as hint and incumbent. Larger ones get
-the staged placement (`staged`) and the cheap certified bounds, so their status is "feasible" with
-an honest gap unless the placement meets a bound. Loads are scaled to integers as in `scaling`; when
-that is inexact the model runs on floor(S*w), whose optimum is a certified lower bound.
+Every instance first gets the staged placement (`staged`) and the cheap certified bounds. Small
+ones (at most `SMALL_EXPERTS` experts and `SMALL_REPLICAS` replicas) are then searched end to end,
+with the staged placement as incumbent: flat (global) shapes by enumerating replica counts with an
+exact packing for each (`flat`), then, if that did not finish, and hierarchical shapes directly,
+by the joint CP-SAT model (`endtoend`). Larger instances keep the staged placement, so their status
+is "feasible" with an honest gap unless the placement meets a bound. Loads are scaled to integers
+as in `scaling`; when that is inexact the model runs on floor(S*w), whose optimum is a certified
+lower bound.
 """
 
 from __future__ import annotations
@@ -99,8 +102,8 @@ def solve_placement(
         cheap,
         "staged",
         {
-            "cheap_bounds": {name: str(value) for name, value in bounds.items()},
-            "staged_objective": str(staged.objective),
+            "cheap_bounds": bounds,
+            "staged_objective": staged.objective,
             "stages": staged.stages,
         },
     )

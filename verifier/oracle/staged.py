@@ -57,8 +57,8 @@ class StagedPlacement:
 
 def _stage_record(objective: Fraction, bound: Fraction) -> dict[str, Any]:
     return {
-        "objective": str(objective),
-        "bound": str(bound),
+        "objective": objective,
+        "bound": bound,
         "status": "optimal" if objective == bound else "feasible",
     }
 
@@ -102,7 +102,7 @@ def staged_placement(
         stages["nodes"].append(
             {
                 "groups": sorted(groups),
-                "replication_optimum": str(optimal_max_per_replica(node_weights, len(replicas))),
+                "replication_optimum": optimal_max_per_replica(node_weights, len(replicas)),
                 "gpu_packing": _stage_record(packing.objective, packing.bound),
             }
         )

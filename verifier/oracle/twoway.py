@@ -164,7 +164,7 @@ def subset_in_window(
         return None
     history, reachable = _reach_table(weights, size, ceiling=high)
     window = reachable >> max(low, 0)
-    sums = []
+    sums: list[int] = []
     while window and len(sums) < WINDOW_SUMS:
         lowest = window & -window
         sums.append(max(low, 0) + lowest.bit_length() - 1)
