@@ -25,6 +25,7 @@ MAX_REFINE_STEPS = 64  # iteration cap of the swap and pool-split refinements
 
 Packing = tuple[torch.Tensor, torch.Tensor]
 Refinement = Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]
+Step = Callable[[torch.Tensor, torch.Tensor, int], tuple[torch.Tensor, torch.Tensor]]
 
 
 def balanced_packing(
@@ -101,7 +102,7 @@ def multistart_packing(
     pack_index, rank_in_pack = greedy_packing(start_loads, num_packs)
     true_loads = loads.repeat(NUM_STARTS, 1)
     members = refine(true_loads, to_members(pack_index, rank_in_pack, num_packs), num_packs)
-    pack_load = true_loads.gather(1, members).view(-1, num_packs, n // num_packs).sum(-1)
+    _, pack_load = item_and_pack_loads(true_loads, members, num_packs)
     best = best_start(pack_load.view(NUM_STARTS, rows, num_packs))
     chosen = members.view(NUM_STARTS, rows, n)[best, torch.arange(rows, device=loads.device)]
     return from_members(chosen, num_packs)
@@ -135,6 +136,31 @@ def from_members(members: torch.Tensor, num_packs: int) -> Packing:
     return pack_index, rank_in_pack
 
 
+def item_and_pack_loads(
+    loads: torch.Tensor, members: torch.Tensor, num_packs: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Loads by slot `[rows, packs, k]` and the pack loads `[rows, packs]` of a members layout."""
+    item_load = loads.gather(1, members).view(members.shape[0], num_packs, -1)
+    return item_load, item_load.sum(-1)
+
+
+def _refine(loads: torch.Tensor, members: torch.Tensor, num_packs: int, step: Step) -> torch.Tensor:
+    """Apply a local-search `step` to every row until it stops moving or the step cap.
+
+    A row whose step made no move is finished for good (its state no longer changes), so each
+    round only works on the rows still moving.
+    """
+    members = members.clone()
+    active = torch.arange(members.shape[0], device=members.device)
+    for _ in range(MAX_REFINE_STEPS):
+        if active.numel() == 0:
+            break
+        moved_members, moved = step(members[active], loads[active], num_packs)
+        members[active] = moved_members
+        active = active[moved]
+    return members
+
+
 def refine_by_swaps(loads: torch.Tensor, members: torch.Tensor, num_packs: int) -> torch.Tensor:
     """Pairwise-swap refinement of every row, until no improving swap or the step cap.
 
@@ -143,27 +169,15 @@ def refine_by_swaps(loads: torch.Tensor, members: torch.Tensor, num_packs: int) 
     to half the load difference, and swap it. Each swap strictly lowers the sum of squared pack
     loads and never raises the maximum, so the loop terminates.
     """
-    rows, n = members.shape
-    capacity = n // num_packs
-    members = members.clone()
-    active = torch.arange(rows, device=members.device)
-    for _ in range(MAX_REFINE_STEPS):
-        if active.numel() == 0:
-            break
-        sub = members[active]
-        item_load = loads[active].gather(1, sub).view(-1, num_packs, capacity)
-        pack_load = item_load.sum(-1)
-        swapped, found = _best_swap(sub, item_load, pack_load, capacity)
-        members[active] = swapped
-        active = active[found]
-    return members
+    return _refine(loads, members, num_packs, _best_swap)
 
 
 def _best_swap(
-    members: torch.Tensor, item_load: torch.Tensor, pack_load: torch.Tensor, capacity: int
+    members: torch.Tensor, loads: torch.Tensor, num_packs: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One swap step for a batch of rows; returns the new members and which rows swapped."""
-    rows, num_packs = pack_load.shape
+    item_load, pack_load = item_and_pack_loads(loads, members, num_packs)
+    rows, _, capacity = item_load.shape
     row_ids = torch.arange(rows, device=members.device)
     heavy = pack_load.argmax(dim=1)
     difference = pack_load[row_ids, heavy].unsqueeze(1) - pack_load  # [rows, packs]
@@ -197,26 +211,16 @@ def refine_by_pool_split(
     into two packs of equal size; keep the move only if it lowers the larger of the two loads, or
     keeps it and lowers their spread.
     """
-    rows, n = members.shape
-    capacity = n // num_packs
-    members = members.clone()
-    active = torch.arange(rows, device=members.device)
-    for _ in range(MAX_REFINE_STEPS):
-        if active.numel() == 0:
-            break
-        sub = members[active]
-        pack_load = loads[active].gather(1, sub).view(-1, num_packs, capacity).sum(-1)
-        split, improved = _pool_split_step(sub, loads[active], pack_load, capacity)
-        members[active] = split
-        active = active[improved]
-    return members
+    return _refine(loads, members, num_packs, _pool_split_step)
 
 
 def _pool_split_step(
-    members: torch.Tensor, loads: torch.Tensor, pack_load: torch.Tensor, capacity: int
+    members: torch.Tensor, loads: torch.Tensor, num_packs: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One pool-and-split move for a batch of rows; returns new members and which rows improved."""
+    _, pack_load = item_and_pack_loads(loads, members, num_packs)
     rows = members.shape[0]
+    capacity = members.shape[1] // num_packs
     device = members.device
     row_ids = torch.arange(rows, device=device)
     heavy = pack_load.argmax(dim=1)
