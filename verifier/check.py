@@ -380,34 +380,45 @@ def _smaller(candidate: Finding, current: Finding) -> bool:
 # --- the run ------------------------------------------------------------------------------------
 
 
-class _StopChunk(BaseException):
+class StopChunk(BaseException):
     """Ends a Hypothesis chunk when its time slice is spent (a BaseException: not a failure)."""
 
 
-class _Failing(Exception):
+class FailingCase(Exception):
     """Raised inside Hypothesis for a failing case; one subclass per check id."""
 
 
-_FAILING_CLASSES: dict[str, type[_Failing]] = {}
+_FAILING_CLASSES: dict[str, type[FailingCase]] = {}
 
 
-def _failing_class(check: str) -> type[_Failing]:
+def _failing_class(check: str) -> type[FailingCase]:
     """A distinct exception class per check, so Hypothesis shrinks each separately."""
     if check not in _FAILING_CLASSES:
         name = "Failing_" + check.replace(".", "_")
-        _FAILING_CLASSES[check] = type(name, (_Failing,), {"check": check})
+        _FAILING_CLASSES[check] = type(name, (FailingCase,), {"check": check})
     return _FAILING_CLASSES[check]
 
 
 @dataclass
-class _Chunk:
-    """State of one time-boxed Hypothesis run for one function."""
+class Chunk:
+    """State of one time-boxed Hypothesis run for one function (used by `check` and `fuzz`)."""
 
     function: str
     deadline: float
     shrink_allowance: float
     target: str | None = None  # the check this chunk is shrinking
     shrink_deadline: float = 0.0
+
+    def pursue(self, failing: Sequence[str], shrunk: set[str], now: float) -> None:
+        """Adopt the first failing check not shrunk before as the target; while a case fails
+        that target, raise its `FailingCase` so Hypothesis shrinks towards it."""
+        if self.target is None:
+            fresh = [check for check in failing if check not in shrunk]
+            if fresh:
+                self.target = fresh[0]
+                self.shrink_deadline = now + self.shrink_allowance
+        if self.target is not None and self.target in failing:
+            raise _failing_class(self.target)()
 
 
 def derived_seed(seed: int, *parts: object) -> int:
@@ -560,7 +571,7 @@ class CheckRun:
         from verifier.strategies import instances_for
 
         allowance = max(1.0, 0.25 * self.options.budget)
-        chunk = _Chunk(function, deadline, allowance)
+        chunk = Chunk(function, deadline, allowance)
         chosen: dict[str, Any] = {
             "database": None,
             "deadline": None,
@@ -583,9 +594,9 @@ class CheckRun:
 
         try:
             cases()
-        except _StopChunk:
+        except StopChunk:
             pass
-        except _Failing:
+        except FailingCase:
             pass  # the shrunk reproducer is already recorded
         except Exception as error:  # Hypothesis's own (flaky, unsatisfiable): keep going
             self.result.notes.append(
@@ -594,7 +605,7 @@ class CheckRun:
         if chunk.target is not None:
             self._done.setdefault(function, set()).add(chunk.target)
 
-    def _one_case(self, evaluator: Evaluator, chunk: _Chunk, instance: Instance) -> None:
+    def _one_case(self, evaluator: Evaluator, chunk: Chunk, instance: Instance) -> None:
         function = chunk.function
         now = time.monotonic()
         shrinking = chunk.target is not None
@@ -602,7 +613,7 @@ class CheckRun:
         done = self._abandoned(function) or (not shrinking and not self._wants_cases(function))
         if now > deadline or done:
             # The smallest reproducer seen is already recorded, so stopping loses nothing.
-            raise _StopChunk
+            raise StopChunk
         case = evaluator.cached(function, instance)
         if case is None:
             case = evaluator.evaluate(function, instance)
@@ -610,13 +621,7 @@ class CheckRun:
         if self.case_hook:
             self.case_hook(case, True)
         failing = [f.check for f in case.failing(self.options.strict)]
-        if chunk.target is None:
-            fresh = [check for check in failing if check not in self._done.get(function, set())]
-            if fresh:
-                chunk.target = fresh[0]
-                chunk.shrink_deadline = now + chunk.shrink_allowance
-        if chunk.target is not None and chunk.target in failing:
-            raise _failing_class(chunk.target)()
+        chunk.pursue(failing, self._done.get(function, set()), now)
 
 
 def run_check(

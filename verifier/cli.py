@@ -18,6 +18,7 @@ from verifier import __version__
 EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
 
 SUBCOMMANDS: dict[str, str] = {
     "check": "conformance-check a candidate EPLB implementation",
@@ -65,4 +66,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(module.run(args))
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED

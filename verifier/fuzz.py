@@ -29,7 +29,7 @@ import threading
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -40,7 +40,10 @@ from verifier.check import (
     CaseResult,
     CheckOptions,
     CheckResult,
+    Chunk,
     Evaluator,
+    FailingCase,
+    StopChunk,
     derived_seed,
     edge_cases,
 )
@@ -48,7 +51,6 @@ from verifier.findings import FUNCTIONS
 from verifier.instances import (
     Instance,
     PackingInstance,
-    RebalanceInstance,
     ReplicationInstance,
     instance_hash,
     instance_to_dict,
@@ -111,14 +113,7 @@ class GapCase:
 
 def single_layer(instance: Instance, layer: int) -> Instance:
     """The instance restricted to one layer (layers are independent problems)."""
-    rows = [list(instance.weights[layer])]
-    if isinstance(instance, PackingInstance):
-        return PackingInstance(rows, instance.num_packs)
-    if isinstance(instance, ReplicationInstance):
-        return ReplicationInstance(rows, instance.num_phy)
-    return RebalanceInstance(
-        rows, instance.num_replicas, instance.num_groups, instance.num_nodes, instance.num_gpus
-    )
+    return replace(instance, weights=[list(instance.weights[layer])])
 
 
 def exact_solvable(instance: Instance) -> bool:
@@ -242,24 +237,6 @@ class FuzzResult:
             "corpus_added": self.corpus_added,
             "notes": self.notes + checked["notes"],
         }
-
-
-class _StopChunk(BaseException):
-    """Ends a Hypothesis chunk when its time slice is spent (BaseException: not a test failure)."""
-
-
-class _Failing(Exception):
-    """Raised inside Hypothesis for a failing case, so it shrinks it."""
-
-
-_FAILING: dict[str, type[_Failing]] = {}
-
-
-def _failing(check: str) -> type[_Failing]:
-    """One exception class per check id, so Hypothesis shrinks each bug separately."""
-    if check not in _FAILING:
-        _FAILING[check] = type("Fuzz_" + check.replace(".", "_"), (_Failing,), {})
-    return _FAILING[check]
 
 
 def database_dir(root: Path, spec: str, function: str) -> Path:
@@ -403,7 +380,7 @@ class FuzzCampaign:
 
         from verifier.strategies import instances_for
 
-        state = _ChunkState(deadline, max(3.0, 0.25 * self.options.budget))
+        state = Chunk(function, deadline, max(3.0, 0.25 * self.options.budget))
 
         @self._settings(function)
         @seed(derived_seed(self.options.seed, "fuzz", function, round_))
@@ -413,7 +390,7 @@ class FuzzCampaign:
 
         try:
             cases()
-        except (_StopChunk, _Failing):
+        except (StopChunk, FailingCase):
             pass  # time is up, or the shrunk reproducer is already recorded
         except KeyboardInterrupt:
             raise
@@ -425,18 +402,18 @@ class FuzzCampaign:
             self._shrunk.setdefault(function, set()).add(state.target)
 
     def _one_case(
-        self, evaluator: Evaluator, function: str, state: _ChunkState, instance: Instance
+        self, evaluator: Evaluator, function: str, state: Chunk, instance: Instance
     ) -> None:
         from hypothesis import target
 
         if self._stopping:
-            raise _StopChunk
+            raise StopChunk
         now = time.monotonic()
         case = evaluator.cached(function, instance)
         if case is None:
             abandoned = self._abandoned(function)
             if state.target is None and (now > state.deadline or abandoned):
-                raise _StopChunk
+                raise StopChunk
             if state.target is not None and (now > state.shrink_deadline or abandoned):
                 return  # shrinking time is up: unseen cases count as passing
             case = evaluator.evaluate(function, instance)
@@ -445,13 +422,7 @@ class FuzzCampaign:
         if gap is not None and math.isfinite(gap.gap):
             target(gap.gap, label="optimality gap")
         failing = [finding.check for finding in case.violations]
-        if state.target is None:
-            fresh = [c for c in failing if c not in self._shrunk.get(function, set())]
-            if fresh:
-                state.target = fresh[0]
-                state.shrink_deadline = now + state.shrink_allowance
-        if state.target is not None and state.target in failing:
-            raise _failing(state.target)()
+        state.pursue(failing, self._shrunk.get(function, set()), now)
 
     def _gap(self, case: CaseResult) -> GapCase | None:
         if case.objectives is None or not case.objectives:
@@ -492,14 +463,6 @@ class FuzzCampaign:
                     elapsed,
                 )
             )
-
-
-@dataclass
-class _ChunkState:
-    deadline: float
-    shrink_allowance: float
-    target: str | None = None
-    shrink_deadline: float = 0.0
 
 
 def run_fuzz(

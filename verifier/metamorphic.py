@@ -13,6 +13,7 @@ import itertools
 import random
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 from fractions import Fraction
 from typing import Any
 
@@ -166,17 +167,7 @@ def scaled_instance(instance: Instance) -> tuple[Instance, Fraction] | None:
     else:
         factor = Fraction(1, SCALE)
         rows = [[float(value) / SCALE for value in row] for row in instance.weights]
-    return _with_weights(instance, rows), factor
-
-
-def _with_weights(instance: Instance, rows: list[list[Number]]) -> Instance:
-    if isinstance(instance, PackingInstance):
-        return PackingInstance(rows, instance.num_packs)
-    if isinstance(instance, ReplicationInstance):
-        return ReplicationInstance(rows, instance.num_phy)
-    return RebalanceInstance(
-        rows, instance.num_replicas, instance.num_groups, instance.num_nodes, instance.num_gpus
-    )
+    return replace(instance, weights=rows), factor
 
 
 def scaling_relation(
@@ -267,7 +258,7 @@ def expert_permutation(instance: Instance) -> list[int]:
 
 
 def permuted_instance(instance: Instance, perm: Sequence[int]) -> Instance:
-    return _with_weights(instance, [[row[old] for old in perm] for row in instance.weights])
+    return replace(instance, weights=[[row[old] for old in perm] for row in instance.weights])
 
 
 def permutation_relation(

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-from verifier.cli import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
+from verifier.cli import EXIT_FINDINGS, EXIT_OK
+from verifier.commands._options import usage_error
 
 SHAPE_NAMES = ("deepseek-v3", "qwen-moe", "mixtral", "tiny", "all")
 
@@ -43,11 +43,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", metavar="PATH", help="also write every number as JSON")
 
 
-def _error(message: str) -> int:
-    print(f"eplb-verify bench: error: {message}", file=sys.stderr)
-    return EXIT_USAGE
-
-
 def _shapes(requested: list[str] | None) -> list[str]:
     from verifier.bench import PRODUCTION_SHAPES
 
@@ -60,10 +55,10 @@ def _shapes(requested: list[str] | None) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     if args.repeats < 1:
-        return _error(f"--repeats must be at least 1, got {args.repeats}")
+        return usage_error("bench", f"--repeats must be at least 1, got {args.repeats}")
     if args.warmup < 1:
-        return _error(
-            f"--warmup must be at least 1 (the warm-up call is checked), got {args.warmup}"
+        return usage_error(
+            "bench", f"--warmup must be at least 1 (the warm-up call is checked), got {args.warmup}"
         )
     import torch
     from rich.console import Console
@@ -72,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     from verifier.candidates import CandidateError
 
     if args.device == "cuda" and not torch.cuda.is_available():
-        return _error("--device cuda: no CUDA device is available on this machine")
+        return usage_error("bench", "--device cuda: no CUDA device is available on this machine")
     specs = list(args.candidates) or list(REFERENCE_SPECS)
     console = Console(stderr=True)
     try:
@@ -87,11 +82,13 @@ def run(args: argparse.Namespace) -> int:
                 progress=lambda message: status.update(message),
             )
     except CandidateError as error:
-        return _error(str(error))
+        return usage_error("bench", str(error))
     print(format_table(result))
     if args.json:
         try:
             Path(args.json).write_text(json.dumps(result.to_dict(), indent=2) + "\n")
         except OSError as error:
-            return _error(f"--json {args.json}: cannot write: {error.strerror or error}")
+            return usage_error(
+                "bench", f"--json {args.json}: cannot write: {error.strerror or error}"
+            )
     return EXIT_FINDINGS if result.failed else EXIT_OK

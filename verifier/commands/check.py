@@ -16,52 +16,29 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {text!r}")
-    return value
+from verifier.cli import EXIT_INTERRUPTED
+from verifier.commands._options import (
+    add_candidate_argument,
+    add_policy_option,
+    add_timeout_option,
+    positive_float,
+    positive_int,
+    usage_error,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "candidate",
-        metavar="CANDIDATE",
-        help="reference[:VARIANT], a dotted module (pkg.mod or pkg.mod:function), "
-        "a path to a .py file, or an 'eplb_verify.candidates' entry point",
-    )
+    add_candidate_argument(parser)
     parser.add_argument(
         "--budget",
-        type=_positive_float,
+        type=positive_float,
         default=30.0,
         metavar="SECONDS",
         help="time for generated cases after the edge-case suite (default: 30)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the generated cases")
     parser.add_argument("--json", type=Path, metavar="PATH", help="write every finding as JSON")
-    parser.add_argument(
-        "--policy",
-        choices=("auto", "global"),
-        default="auto",
-        help="'global' drops the hierarchical contract for candidates that never use it",
-    )
+    add_policy_option(parser)
     parser.add_argument(
         "--device",
         choices=("cpu", "cuda", "all"),
@@ -73,22 +50,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--max-cases",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help="stop each function after N generated cases (the same cases on any machine)",
     )
-    parser.add_argument(
-        "--timeout",
-        type=_positive_float,
-        default=10.0,
-        metavar="SECONDS",
-        help="time limit of one candidate call (default: 10)",
-    )
-
-
-def _usage_error(message: str) -> int:
-    print(f"eplb-verify check: error: {message}", file=sys.stderr)
-    return EXIT_USAGE
+    add_timeout_option(parser, default=10.0)
 
 
 def _check_json_path(path: Path) -> str | None:
@@ -122,12 +88,12 @@ def run(args: argparse.Namespace) -> int:
     from verifier.check_view import LiveProgress, render_result
 
     if args.json is not None and (problem := _check_json_path(args.json)):
-        return _usage_error(problem)
+        return usage_error("check", problem)
     if args.device == "cuda":
         import torch
 
         if not torch.cuda.is_available():
-            return _usage_error("--device cuda: CUDA is not available on this machine")
+            return usage_error("check", "--device cuda: CUDA is not available on this machine")
     options = CheckOptions(
         budget=args.budget,
         seed=args.seed,
@@ -145,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
         with live:
             check.run()
     except CandidateError as error:
-        return _usage_error(str(error))
+        return usage_error("check", str(error))
     except KeyboardInterrupt:
         interrupted = True
         check.result.notes.append("interrupted: the summary covers the cases checked so far")
@@ -155,6 +121,8 @@ def run(args: argparse.Namespace) -> int:
         try:
             write_json_atomically(args.json, result.to_dict())
         except OSError as error:
-            return _usage_error(f"--json {str(args.json)!r}: cannot write: {error.strerror}")
+            return usage_error(
+                "check", f"--json {str(args.json)!r}: cannot write: {error.strerror}"
+            )
         console.print(f"Findings written to {args.json}")
     return EXIT_INTERRUPTED if interrupted else result.exit_code

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from verifier.cli import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
+from verifier.commands._options import usage_error
 
 ACTIONS = ("list", "add", "verify", "rebaseline", "stats")
 
@@ -74,11 +75,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _common(stats)
     _filters(stats, variants=False)
     stats.add_argument("--json", action="store_true", help="print the summary as JSON")
-
-
-def _error(message: str) -> int:
-    print(f"eplb-verify corpus: error: {message}", file=sys.stderr)
-    return EXIT_USAGE
 
 
 def _corpus_dir(args: argparse.Namespace, must_exist: bool = True) -> Path | None:
@@ -153,7 +149,7 @@ def run_add(args: argparse.Namespace, corpus: Path) -> int:
         try:
             instance = load_instance(name)
         except InstanceError as error:
-            print(f"eplb-verify corpus: error: {error}", file=sys.stderr)
+            usage_error("corpus", str(error))  # reported; the other files are still added
             bad_input = True
             continue
         provenance = Provenance(
@@ -181,7 +177,7 @@ def run_verify(args: argparse.Namespace, corpus: Path) -> int:
 
     variants = _variants(args)
     if isinstance(variants, str):
-        return _error(variants)
+        return usage_error("corpus", variants)
     entries, broken = _load(args, corpus)
     report = replay(entries, broken, variants)
     for outcome in report.outcomes:
@@ -209,7 +205,7 @@ def run_rebaseline(args: argparse.Namespace, corpus: Path) -> int:
 
     variants = _variants(args)
     if isinstance(variants, str):
-        return _error(variants)
+        return usage_error("corpus", variants)
     entries, broken = _load(args, corpus)
     changed = 0
     for entry in entries:
@@ -316,7 +312,7 @@ RUNNERS: dict[str, Callable[[argparse.Namespace, Path], int]] = {
 def run(args: argparse.Namespace) -> int:
     corpus = _corpus_dir(args, must_exist=args.action != "add")
     if corpus is None:
-        return _error(f"--corpus: no such directory {args.corpus!r}")
+        return usage_error("corpus", f"--corpus: no such directory {args.corpus!r}")
     return RUNNERS[args.action](args, corpus)
 
 

@@ -16,31 +16,23 @@ import time
 from pathlib import Path
 from typing import Any
 
-from verifier.cli import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
+from verifier.cli import EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_OK
+from verifier.commands._options import (
+    add_candidate_argument,
+    add_policy_option,
+    add_timeout_option,
+    positive_float,
+    usage_error,
+)
 
-EXIT_INTERRUPTED = 130
 LOG_EVERY = 30.0  # seconds between progress lines when stderr is not a terminal
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "candidate",
-        metavar="CANDIDATE",
-        help="reference[:VARIANT], a dotted module, a path to a .py file, or an entry point",
-    )
+    add_candidate_argument(parser)
     parser.add_argument(
         "--budget",
-        type=_positive_float,
+        type=positive_float,
         default=60.0,
         metavar="SECONDS",
         help="campaign length (default: 60)",
@@ -51,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--time-limit",
-        type=_positive_float,
+        type=positive_float,
         default=None,
         metavar="SECONDS",
         help="oracle deterministic time per layer when adding to the corpus (default: 10)",
@@ -66,24 +58,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-database", action="store_true", help="use no example database (nothing is saved)"
     )
-    parser.add_argument(
-        "--policy",
-        choices=("auto", "global"),
-        default="auto",
-        help="'global' drops the hierarchical contract for candidates that never use it",
-    )
-    parser.add_argument(
-        "--timeout",
-        type=_positive_float,
-        default=10.0,
-        metavar="SECONDS",
-        help="time limit of one candidate call (default: 10)",
-    )
-
-
-def _error(message: str) -> int:
-    print(f"eplb-verify fuzz: error: {message}", file=sys.stderr)
-    return EXIT_USAGE
+    add_policy_option(parser)
+    add_timeout_option(parser, default=10.0)
 
 
 class _Live:
@@ -163,10 +139,10 @@ def run(args: argparse.Namespace) -> int:
     from verifier.fuzz import DEFAULT_DATABASE, FuzzCampaign, FuzzOptions, add_to_corpus
 
     if args.json is not None and args.json.is_dir():
-        return _error(f"--json {str(args.json)!r} is a directory")
+        return usage_error("fuzz", f"--json {str(args.json)!r} is a directory")
     corpus = Path(args.corpus) if args.corpus else None
     if corpus is not None and corpus.exists() and not corpus.is_dir():
-        return _error(f"--corpus {corpus}: exists and is not a directory")
+        return usage_error("fuzz", f"--corpus {corpus}: exists and is not a directory")
     database = None if args.no_database else Path(args.database or DEFAULT_DATABASE)
     options = FuzzOptions(
         budget=args.budget,
@@ -182,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
         with live:
             result = campaign.run()
     except CandidateError as error:
-        return _error(str(error))
+        return usage_error("fuzz", str(error))
     except KeyboardInterrupt:  # between cases: the campaign itself keeps what it found
         result = campaign.result
         result.interrupted = True
@@ -213,7 +189,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             write_json_atomically(args.json, result.to_dict())
         except OSError as error:
-            return _error(f"--json {str(args.json)!r}: cannot write: {error.strerror}")
+            return usage_error("fuzz", f"--json {str(args.json)!r}: cannot write: {error.strerror}")
         console.print(f"Results written to {args.json}")
     if result.exit_code:
         return EXIT_FINDINGS

@@ -10,10 +10,10 @@ records, a candidate that cannot be loaded, an unwritable output folder).
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from verifier.cli import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
+from verifier.cli import EXIT_FINDINGS, EXIT_OK
+from verifier.commands._options import usage_error
 
 DEFAULT_OUT = "eplb-report"
 
@@ -46,11 +46,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _error(message: str) -> int:
-    print(f"eplb-verify report: error: {message}", file=sys.stderr)
-    return EXIT_USAGE
-
-
 def _reference_specs() -> list[str]:
     from reference import DEFAULT_VARIANT, VARIANTS
 
@@ -71,19 +66,19 @@ def run(args: argparse.Namespace) -> int:
     from verifier.report.write import write_report
 
     if args.timeout <= 0:
-        return _error(f"--timeout must be positive, got {args.timeout}")
+        return usage_error("report", f"--timeout must be positive, got {args.timeout}")
     corpus = Path(args.corpus) if args.corpus else default_corpus_dir()
     if not corpus.is_dir():
-        return _error(f"--corpus {corpus}: no such directory")
+        return usage_error("report", f"--corpus {corpus}: no such directory")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
-        return _error(f"--out {out}: exists and is not a directory")
+        return usage_error("report", f"--out {out}: exists and is not a directory")
     entries, broken = load_corpus(corpus)
     if args.family:
         entries = [entry for entry in entries if entry.family in args.family]
     if not entries:
         wanted = f" in families {args.family}" if args.family else ""
-        return _error(f"no corpus records{wanted} in {corpus}")
+        return usage_error("report", f"no corpus records{wanted} in {corpus}")
     specs = list(dict.fromkeys(args.candidates)) or _reference_specs()
     console = Console(stderr=True)
     for record in broken:
@@ -103,14 +98,14 @@ def run(args: argparse.Namespace) -> int:
 
             results = run_corpus(specs, entries, timeout=args.timeout, progress=show)
     except CandidateError as error:
-        return _error(str(error))
+        return usage_error("report", str(error))
     data = build_report_data(
         specs, results, broken_records=[record.message for record in broken], corpus=str(corpus)
     )
     try:
         files = write_report(data, out)
     except OSError as error:
-        return _error(f"--out {out}: cannot write: {error.strerror or error}")
+        return usage_error("report", f"--out {out}: cannot write: {error.strerror or error}")
     for topic, sentences in conclusions(data).items():
         print(f"{topic}:")
         for sentence in sentences:

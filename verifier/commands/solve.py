@@ -15,8 +15,7 @@ import sys
 from fractions import Fraction
 from typing import Any
 
-EXIT_OK = 0
-EXIT_USAGE = 2
+from verifier.cli import EXIT_OK, EXIT_USAGE
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
