@@ -34,10 +34,16 @@ def check_weight(weight: object) -> torch.Tensor:
     return weight
 
 
-def check_positive(value: object, name: str) -> int:
-    """A positive Python int (bools rejected)."""
+def check_int(value: object, name: str) -> int:
+    """A Python int (bools rejected)."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"{name} must be an int, got {value!r}")
+    return value
+
+
+def check_positive(value: object, name: str) -> int:
+    """A positive Python int (bools rejected)."""
+    value = check_int(value, name)
     if value <= 0:
         raise ValueError(f"{name} must be positive, got {value}")
     return value

@@ -13,6 +13,7 @@ import torch
 from reference._validation import (
     as_float64,
     check_divides,
+    check_int,
     check_method,
     check_positive,
     check_weight,
@@ -40,8 +41,7 @@ def balanced_packing(
     weight = check_weight(weight)
     check_positive(num_packs, "num_packs")
     check_method(method, "method", PACKING_METHODS)
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ValueError(f"seed must be an int, got {seed!r}")
+    check_int(seed, "seed")
     check_divides(weight.shape[1], num_packs, "weight: items per layer must divide into num_packs")
     return pack(as_float64(weight), num_packs, method, seed)
 

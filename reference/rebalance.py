@@ -13,6 +13,7 @@ import torch
 from reference._validation import (
     as_float64,
     check_divides,
+    check_int,
     check_method,
     check_positive,
     check_weight,
@@ -62,8 +63,7 @@ def rebalance_experts(
         raise ValueError(
             f"num_replicas ({num_replicas}) is above the supported maximum {MAX_SLOTS}"
         )
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ValueError(f"seed must be an int, got {seed!r}")
+    check_int(seed, "seed")
     if num_groups % num_nodes:
         num_groups, num_nodes = 1, 1
     loads = as_float64(weight)

@@ -21,7 +21,7 @@ from fractions import Fraction
 
 import torch
 
-from reference._validation import MAX_SLOTS, as_float64, check_method, check_weight
+from reference._validation import MAX_SLOTS, as_float64, check_int, check_method, check_weight
 
 REPLICATION_METHODS = ("vectorized", "heap")
 _VELTKAMP = float(2**27 + 1)
@@ -40,8 +40,7 @@ def replicate_experts(
     weight = check_weight(weight)
     check_method(method, "method", REPLICATION_METHODS)
     num_log = weight.shape[1]
-    if isinstance(num_phy, bool) or not isinstance(num_phy, int):
-        raise ValueError(f"num_phy must be an int, got {num_phy!r}")
+    check_int(num_phy, "num_phy")
     if num_phy < num_log:
         raise ValueError(f"num_phy ({num_phy}) must be at least the number of experts ({num_log})")
     if num_log == 0 and num_phy > 0:
