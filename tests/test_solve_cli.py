@@ -105,3 +105,13 @@ def test_missing_file_and_bad_time_limit_exit_2(
     assert main(["solve", str(path), "--time-limit", "0"]) == 2
     assert "--time-limit" in capsys.readouterr().err
     assert main(["solve", str(path), "--time-limit", "soon"]) == 2
+
+
+def test_a_file_that_is_not_utf8_exits_2_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "binary.json"
+    path.write_bytes(b"\xff\xfe\x00 not text")
+    assert main(["solve", str(path)]) == 2
+    error = capsys.readouterr().err
+    assert "not valid JSON" in error and str(path) in error

@@ -30,8 +30,9 @@ from verifier.instances import (
     ReplicationInstance,
     Weights,
 )
-from verifier.invariants import check_call
+from verifier.invariants import check_call, integer_outputs
 from verifier.metamorphic import layer_objectives
+from verifier.objectives import balance_ratio, ideal_load
 from verifier.pool import SandboxPool
 from verifier.worker import CallOutcome
 
@@ -264,24 +265,10 @@ class BenchResult:
 
 def balancedness_of(instance: Instance, function: str, outcome: CallOutcome) -> float:
     """Sum over layers of the ideal (mean) load over sum of the achieved maximum load."""
-    from verifier.invariants import integer_outputs
-
     objectives = layer_objectives(function, instance, integer_outputs(outcome, function))
-    ideal = Fraction(0)
-    for row in instance.weights:
-        total = sum((Fraction(value) for value in row), Fraction(0))
-        ideal += total / _parts(instance)
+    ideal = sum((ideal_load(instance, row) for row in instance.weights), Fraction(0))
     achieved = sum(objectives, Fraction(0))
-    return 1.0 if achieved == 0 else float(ideal / achieved)
-
-
-def _parts(instance: Instance) -> int:
-    """Into how many parts the load is spread (packs, slots or GPUs)."""
-    if isinstance(instance, PackingInstance):
-        return instance.num_packs
-    if isinstance(instance, ReplicationInstance):
-        return instance.num_phy
-    return instance.num_gpus
+    return balance_ratio(ideal, achieved)
 
 
 def _first_call(timing: Timing, instance: Instance, outcome: CallOutcome, device: str) -> None:

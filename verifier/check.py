@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Literal
 
-from verifier.calls import call_args, natural_dtype
+from verifier.calls import Caller, call_args, natural_dtype
 from verifier.findings import FUNCTIONS, Finding
 from verifier.instances import (
     Instance,
@@ -46,8 +46,6 @@ from verifier.metamorphic import (
 from verifier.worker import CallOutcome, LoadInfo, Sandbox
 
 Device = Literal["cpu", "cuda", "all"]
-CaseHook = Callable[["CaseResult", bool], None]  # (case, inside a Hypothesis test?)
-StrategyFor = Callable[[str], Any]  # function name -> a Hypothesis strategy of instances
 ProgressHook = Callable[["Progress"], None]
 
 DEEPSEEK_WEIGHTS: list[list[Number]] = [
@@ -120,7 +118,7 @@ class Evaluator:
     def cached(self, function: str, instance: Instance) -> CaseResult | None:
         return self._cache.get((function, canonical_json(instance)))
 
-    def _caller(self, function: str) -> Callable[..., CallOutcome]:
+    def _caller(self, function: str) -> Caller:
         def call(
             instance: Instance, *, dtype: str, device: str, spec: str | None = None
         ) -> CallOutcome:
@@ -400,6 +398,44 @@ def _failing_class(check: str) -> type[FailingCase]:
 
 
 @dataclass
+class Trouble:
+    """Timeouts and crashes per function: one that keeps hanging or crashing is not called again."""
+
+    counts: dict[str, Counter[str]] = field(default_factory=dict)
+
+    def count(self, case: CaseResult) -> None:
+        if case.outcome.status in ("timeout", "crash"):
+            self.counts.setdefault(case.function, Counter())[case.outcome.status] += 1
+
+    def abandoned(self, function: str) -> bool:
+        counts = self.counts.get(function, Counter())
+        return counts["timeout"] >= MAX_TIMEOUTS or counts["crash"] >= MAX_CRASHES
+
+
+def abandon_note(function: str) -> str:
+    return f"{function}: stopped calling it after repeated timeouts or crashes"
+
+
+def chunk_settings(**overrides: Any) -> Any:
+    """Hypothesis settings of one time-boxed chunk: quiet, no deadline, no health checks, no
+    example database (`overrides` change any of them, e.g. `fuzz`'s database and phases)."""
+    from hypothesis import HealthCheck, Phase, Verbosity, settings
+
+    chosen: dict[str, Any] = {
+        "database": None,
+        "deadline": None,
+        "derandomize": False,
+        "max_examples": CHUNK_EXAMPLES,
+        "phases": (Phase.generate, Phase.target, Phase.shrink),
+        "report_multiple_bugs": False,
+        "suppress_health_check": list(HealthCheck),
+        "verbosity": Verbosity.quiet,
+        "print_blob": False,
+    }
+    return settings(**{**chosen, **overrides})
+
+
+@dataclass
 class Chunk:
     """State of one time-boxed Hypothesis run for one function (used by `check` and `fuzz`)."""
 
@@ -436,24 +472,15 @@ class CheckRun:
         options: CheckOptions | None = None,
         *,
         progress: ProgressHook | None = None,
-        case_hook: CaseHook | None = None,
-        strategy_for: StrategyFor | None = None,
-        hypothesis_settings: dict[str, Any] | None = None,
     ) -> None:
-        """`case_hook` sees every evaluated case (inside the Hypothesis test for generated ones,
-        so it may call `hypothesis.target`); `strategy_for` and `hypothesis_settings` let other
-        commands (fuzz) generate other instances or change phases, database and the like."""
         self.spec = spec
         self.options = options or CheckOptions()
         self.progress = progress
-        self.case_hook = case_hook
-        self.strategy_for = strategy_for
-        self.hypothesis_settings = hypothesis_settings or {}
         self.result = CheckResult(spec, (), self.options)
         self._started = 0.0
         self._budget_start = 0.0
         self._done: dict[str, set[str]] = {}  # checks already shrunk, per function
-        self._trouble: dict[str, dict[str, int]] = {}  # timeouts / crashes per function
+        self._trouble = Trouble()
         self._phase = "edge cases"
 
     # -- public --
@@ -487,9 +514,7 @@ class CheckRun:
 
     def _record(self, case: CaseResult, generated: bool) -> None:
         self.result.record(case, generated)
-        trouble = self._trouble.setdefault(case.function, {"timeout": 0, "crash": 0})
-        if case.outcome.status in trouble:
-            trouble[case.outcome.status] += 1
+        self._trouble.count(case)
         if self.progress:
             self.progress(
                 Progress(
@@ -503,11 +528,10 @@ class CheckRun:
             )
 
     def _abandoned(self, function: str) -> bool:
-        trouble = self._trouble.get(function, {})
-        return trouble.get("timeout", 0) >= MAX_TIMEOUTS or trouble.get("crash", 0) >= MAX_CRASHES
+        return self._trouble.abandoned(function)
 
     def _abandon_note(self, function: str) -> None:
-        note = f"{function}: stopped calling it after repeated timeouts or crashes"
+        note = abandon_note(function)
         if note not in self.result.notes:
             self.result.notes.append(note)
 
@@ -519,10 +543,7 @@ class CheckRun:
                 if self._abandoned(function):
                     self._abandon_note(function)
                     break
-                case = evaluator.evaluate(function, instance)
-                self._record(case, generated=False)
-                if self.case_hook:
-                    self.case_hook(case, False)
+                self._record(evaluator.evaluate(function, instance), generated=False)
 
     # -- generated cases --
 
@@ -566,29 +587,15 @@ class CheckRun:
         return limit is None or self._generated_cases(function) < limit
 
     def _chunk(self, evaluator: Evaluator, function: str, round_: int, deadline: float) -> None:
-        from hypothesis import HealthCheck, Phase, Verbosity, given, seed, settings
+        from hypothesis import given, seed
 
         from verifier.strategies import instances_for
 
-        allowance = max(1.0, 0.25 * self.options.budget)
-        chunk = Chunk(function, deadline, allowance)
-        chosen: dict[str, Any] = {
-            "database": None,
-            "deadline": None,
-            "derandomize": False,
-            "max_examples": CHUNK_EXAMPLES,
-            "phases": (Phase.generate, Phase.target, Phase.shrink),
-            "report_multiple_bugs": False,
-            "suppress_health_check": list(HealthCheck),
-            "verbosity": Verbosity.quiet,
-            "print_blob": False,
-            **self.hypothesis_settings,
-        }
-        strategy = (self.strategy_for or instances_for)(function)
+        chunk = Chunk(function, deadline, max(1.0, 0.25 * self.options.budget))
 
-        @settings(**chosen)
+        @chunk_settings()
         @seed(derived_seed(self.options.seed, function, round_))
-        @given(strategy)
+        @given(instances_for(function))
         def cases(instance: Instance) -> None:
             self._one_case(evaluator, chunk, instance)
 
@@ -618,8 +625,6 @@ class CheckRun:
         if case is None:
             case = evaluator.evaluate(function, instance)
             self._record(case, generated=True)
-        if self.case_hook:
-            self.case_hook(case, True)
         failing = [f.check for f in case.failing(self.options.strict)]
         chunk.pursue(failing, self._done.get(function, set()), now)
 

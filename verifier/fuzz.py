@@ -27,7 +27,7 @@ import math
 import signal
 import threading
 import time
-from collections import Counter, OrderedDict
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
@@ -35,8 +35,6 @@ from pathlib import Path
 from typing import Any
 
 from verifier.check import (
-    MAX_CRASHES,
-    MAX_TIMEOUTS,
     CaseResult,
     CheckOptions,
     CheckResult,
@@ -44,6 +42,9 @@ from verifier.check import (
     Evaluator,
     FailingCase,
     StopChunk,
+    Trouble,
+    abandon_note,
+    chunk_settings,
     derived_seed,
     edge_cases,
 )
@@ -275,7 +276,7 @@ class FuzzCampaign:
         self._shrunk: dict[str, set[str]] = {}
         self._gaps: OrderedDict[tuple[str, str], GapCase] = OrderedDict()
         self._stopping = False
-        self._trouble: dict[str, Counter[str]] = {}  # timeouts and crashes per function
+        self._trouble = Trouble()
 
     def run(self) -> FuzzResult:
         self._started = time.monotonic()
@@ -332,10 +333,9 @@ class FuzzCampaign:
 
     def _abandoned(self, function: str) -> bool:
         """A function that keeps hanging or crashing is not called again (like `check`)."""
-        trouble = self._trouble.get(function, Counter())
-        if trouble["timeout"] < MAX_TIMEOUTS and trouble["crash"] < MAX_CRASHES:
+        if not self._trouble.abandoned(function):
             return False
-        note = f"{function}: stopped calling it after repeated timeouts or crashes"
+        note = abandon_note(function)
         if note not in self.result.notes:
             self.result.notes.append(note)
         return True
@@ -356,23 +356,18 @@ class FuzzCampaign:
             round_ += 1
 
     def _settings(self, function: str) -> Any:
-        from hypothesis import HealthCheck, Phase, Verbosity, settings
+        """`check`'s chunk settings, with the example database and its reuse phase."""
+        from hypothesis import Phase
         from hypothesis.database import DirectoryBasedExampleDatabase
 
         database = None
         if self.options.database is not None:
             folder = database_dir(self.options.database, self.spec, function)
             database = DirectoryBasedExampleDatabase(str(folder))
-        return settings(
+        return chunk_settings(
             database=database,
-            deadline=None,
-            derandomize=False,
             max_examples=CHUNK_EXAMPLES,
             phases=(Phase.reuse, Phase.generate, Phase.target, Phase.shrink),
-            report_multiple_bugs=False,
-            suppress_health_check=list(HealthCheck),
-            verbosity=Verbosity.quiet,
-            print_blob=False,
         )
 
     def _chunk(self, evaluator: Evaluator, function: str, round_: int, deadline: float) -> None:
@@ -392,8 +387,6 @@ class FuzzCampaign:
             cases()
         except (StopChunk, FailingCase):
             pass  # time is up, or the shrunk reproducer is already recorded
-        except KeyboardInterrupt:
-            raise
         except Exception as error:  # Hypothesis's own (flaky, unsatisfiable): keep going
             note = f"{function}: Hypothesis stopped a run early: {type(error).__name__}"
             if note not in self.result.notes:
@@ -445,8 +438,7 @@ class FuzzCampaign:
 
     def _record(self, case: CaseResult, generated: bool = True) -> None:
         self.result.findings.record(case, generated=generated)
-        if case.outcome.status in ("timeout", "crash"):
-            self._trouble.setdefault(case.function, Counter())[case.outcome.status] += 1
+        self._trouble.count(case)
         stats = self.result.stats.setdefault(case.function, FuzzStats())
         stats.cases += 1
         stats.valid += case.objectives is not None

@@ -168,15 +168,21 @@ def instance_to_dict(instance: Instance) -> dict[str, Any]:
     return {"problem": instance.problem, "weights": instance.weights, **instance.sizes()}
 
 
+def read_json(path: Path, error: type[ValueError]) -> Any:
+    """Decode a JSON file; any failure (unreadable, not UTF-8, not JSON) raises `error` with a
+    message that names the file."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as failure:
+        raise error(f"{path}: cannot read: {failure.strerror or failure}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as failure:
+        raise error(f"{path}: not valid JSON: {failure}") from None
+
+
 def load_instance(path: str | Path) -> Instance:
     """Read and validate an instance file; errors name the file."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise InstanceError(f"{path}: cannot read: {error.strerror or error}") from None
-    except json.JSONDecodeError as error:
-        raise InstanceError(f"{path}: not valid JSON: {error}") from None
+    data = read_json(path, InstanceError)
     try:
         return instance_from_dict(data)
     except InstanceError as error:

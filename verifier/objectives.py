@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from fractions import Fraction
 
-from verifier.instances import Number
+from verifier.instances import Instance, Number, PackingInstance, ReplicationInstance
 
 
 def exact(value: Number | Fraction) -> Fraction:
@@ -73,9 +73,36 @@ def rebalance_objective(
     return max(gpu_loads(weights, phy2log, num_gpus), default=Fraction(0))
 
 
-def balancedness(loads: Sequence[Fraction]) -> float:
-    """Mean load over max load (1.0 is perfect balance; an all-zero layer counts as balanced)."""
-    peak = max(loads, default=Fraction(0))
-    if peak == 0:
-        return 1.0
-    return float(sum(loads, Fraction(0)) / len(loads) / peak)
+def balance_ratio(ideal: Fraction, peak: Fraction) -> float:
+    """Ideal (mean) load over achieved maximum load; 1.0 (balanced) when the maximum is zero."""
+    return 1.0 if peak == 0 else float(ideal / peak)
+
+
+def relative_gap(value: Fraction, bound: Fraction) -> Fraction | None:
+    """(value - bound) / bound; zero when both are zero; None (unbounded) when only the bound is."""
+    if bound == 0:
+        return Fraction(0) if value == 0 else None
+    return (value - bound) / bound
+
+
+def gap_interval(
+    value: Fraction, bound: Fraction, best_known: Fraction | None
+) -> tuple[Fraction, Fraction | None]:
+    """An honest interval for `value`'s true relative gap to the optimum.
+
+    Low end against the best known objective (clamped at 0; 0 when none is known), high end
+    against the certified lower `bound` (None when unbounded). They coincide on a proven layer.
+    """
+    high = relative_gap(value, bound)
+    low = None if best_known is None else relative_gap(value, best_known)
+    return max(Fraction(0), low if low is not None else Fraction(0)), high
+
+
+def ideal_load(instance: Instance, row: Sequence[Number | Fraction]) -> Fraction:
+    """The perfectly balanced load: the layer's total over its packs, slots or GPUs."""
+    total = sum((Fraction(value) for value in row), Fraction(0))
+    if isinstance(instance, PackingInstance):
+        return total / instance.num_packs
+    if isinstance(instance, ReplicationInstance):
+        return total / instance.num_phy if instance.num_phy else Fraction(0)
+    return total / instance.num_gpus

@@ -38,19 +38,20 @@ class SandboxPool:
         self.close()
 
     def start(self, progress: Callable[[str], None] | None = None) -> None:
+        shared: Sandbox | None = None  # the reference variants' worker, once started
         try:
             for spec in self.specs:
                 if progress is not None:
                     progress(f"loading {spec}")
-                shared = next(
-                    (box for key, box in self._boxes.items() if is_reference_variant(key)), None
-                )
-                if shared is not None and is_reference_variant(spec):
+                reference = is_reference_variant(spec)
+                if reference and shared is not None:
                     self._boxes[spec] = shared
                     continue
                 box = Sandbox(spec, timeout=self.timeout)
                 self._boxes[spec] = box
                 box.start()
+                if reference:
+                    shared = box
         except BaseException:
             self.close()
             raise

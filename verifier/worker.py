@@ -454,15 +454,26 @@ def _call(request: dict[str, Any], loaded: dict[str, Any]) -> dict[str, Any]:
         _synchronize(device)
     except BaseException as error:  # untrusted code: SystemExit and friends are findings too
         return {
-            "status": "error",
-            "error": f"{type(error).__name__}: {error}"[:2000],
-            "traceback": "".join(traceback.format_exception(error))[-8000:],
+            **_error_reply(error),
             "input_device": str(weight.device),
             "seconds": time.perf_counter() - started,
             "mutated": not _unchanged(weight, snapshot),
         }
     seconds = time.perf_counter() - started
     return _result_reply(result, str(weight.device), not _unchanged(weight, snapshot), seconds)
+
+
+def _error_reply(error: BaseException) -> dict[str, Any]:
+    """An "error" reply: the exception's type and message, and the tail of its traceback."""
+    try:
+        message = str(error)
+    except Exception:  # an exception whose __str__ fails (traceback formatting copes with it)
+        message = "<str() failed>"
+    return {
+        "status": "error",
+        "error": f"{type(error).__name__}: {message}"[:2000],
+        "traceback": "".join(traceback.format_exception(error))[-8000:],
+    }
 
 
 def _candidate(spec: str, loaded: dict[str, Any]) -> Any:
@@ -491,11 +502,7 @@ def _handle(request: dict[str, Any], loaded: dict[str, Any]) -> dict[str, Any]:
     except CandidateError as error:
         return {"status": "error", "error": f"CandidateError: {error}", "traceback": ""}
     except Exception as error:  # preparing the call failed (e.g. no such device): not a crash
-        return {
-            "status": "error",
-            "error": f"{type(error).__name__}: {error}"[:2000],
-            "traceback": "".join(traceback.format_exception(error))[-8000:],
-        }
+        return _error_reply(error)
 
 
 def _encode(reply: dict[str, Any]) -> str:

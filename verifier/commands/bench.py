@@ -65,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
 
     from verifier.bench import REFERENCE_SPECS, format_table, run_bench
     from verifier.candidates import CandidateError
+    from verifier.corpus.store import overwrite
 
     if args.device == "cuda" and not torch.cuda.is_available():
         return usage_error("bench", "--device cuda: no CUDA device is available on this machine")
@@ -86,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     print(format_table(result))
     if args.json:
         try:
-            Path(args.json).write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+            overwrite(Path(args.json), json.dumps(result.to_dict(), indent=2) + "\n")
         except OSError as error:
             return usage_error(
                 "bench", f"--json {args.json}: cannot write: {error.strerror or error}"

@@ -57,7 +57,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_timeout_option(parser, default=10.0)
 
 
-def _check_json_path(path: Path) -> str | None:
+def check_json_path(path: Path) -> str | None:
+    """Why `--json PATH` cannot be written (checked before the run, not after it); else None."""
     parent = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
         return f"--json {str(path)!r} is a directory"
@@ -87,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     from verifier.check import CheckOptions, CheckRun
     from verifier.check_view import LiveProgress, render_result
 
-    if args.json is not None and (problem := _check_json_path(args.json)):
+    if args.json is not None and (problem := check_json_path(args.json)):
         return usage_error("check", problem)
     if args.device == "cuda":
         import torch

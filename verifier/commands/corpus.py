@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 from collections import Counter
 from collections.abc import Callable
@@ -229,17 +228,13 @@ def run_rebaseline(args: argparse.Namespace, corpus: Path) -> int:
 
 
 def _distribution(values: list[float]) -> dict[str, float]:
-    if not values:
-        return {}
-    ordered = sorted(values)
-    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-    return {
-        "count": len(values),
-        "mean": statistics.fmean(values),
-        "median": statistics.median(values),
-        "p95": p95,
-        "max": ordered[-1],
-    }
+    """Count, mean, median, p95 and max: the same statistics (and p95 rule) as the report."""
+    from dataclasses import asdict
+
+    from verifier.report.metrics import Stats
+
+    stats = Stats.of(values)
+    return {} if stats is None else asdict(stats)
 
 
 def corpus_stats(entries: list[Any]) -> dict[str, Any]:

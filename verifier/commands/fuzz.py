@@ -135,11 +135,11 @@ def run(args: argparse.Namespace) -> int:
 
     from verifier.candidates import CandidateError
     from verifier.check_view import render_result
-    from verifier.commands.check import write_json_atomically
+    from verifier.commands.check import check_json_path, write_json_atomically
     from verifier.fuzz import DEFAULT_DATABASE, FuzzCampaign, FuzzOptions, add_to_corpus
 
-    if args.json is not None and args.json.is_dir():
-        return usage_error("fuzz", f"--json {str(args.json)!r} is a directory")
+    if args.json is not None and (problem := check_json_path(args.json)):
+        return usage_error("fuzz", problem)
     corpus = Path(args.corpus) if args.corpus else None
     if corpus is not None and corpus.exists() and not corpus.is_dir():
         return usage_error("fuzz", f"--corpus {corpus}: exists and is not a directory")

@@ -32,11 +32,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _gap(objective: Fraction, bound: Fraction) -> float | None:
-    if objective == bound:
-        return 0.0
-    if bound == 0:
-        return None  # unbounded relative gap
-    return float((objective - bound) / bound)
+    """The relative gap as a float; None when unbounded (zero bound, nonzero objective)."""
+    from verifier.objectives import relative_gap
+
+    gap = relative_gap(objective, bound)
+    return None if gap is None else float(gap)
 
 
 def layer_record(layer: int, solution: Any) -> dict[str, Any]:

@@ -24,20 +24,9 @@ from verifier.corpus.schema import (
     Provenance,
 )
 from verifier.corpus.store import record_path, save_new_entry
-from verifier.instances import (
-    Instance,
-    PackingInstance,
-    ReplicationInstance,
-    num_items,
-    num_layers,
-)
+from verifier.instances import Instance, PackingInstance, num_items, num_layers
 from verifier.invariants import check_call, integer_outputs
-from verifier.objectives import (
-    packing_objective,
-    rebalance_objective,
-    replica_counts,
-    replication_objective,
-)
+from verifier.metamorphic import layer_objectives as shared_layer_objectives
 from verifier.worker import CallOutcome, outcome_of_result
 
 DEFAULT_TIME_LIMIT = 10.0  # deterministic seconds per layer
@@ -113,24 +102,10 @@ def invariant_problems(instance: Instance, run: VariantRun) -> list[str]:
 
 
 def layer_objectives(instance: Instance, run: VariantRun) -> list[Fraction]:
-    """The exact objective of every layer, recomputed from the assignment.
-
-    Replication and rebalance count replicas from phy2log, not from the candidate's own logcnt,
-    so a wrong count cannot flatter the objective.
-    """
-    outputs = run.outputs()
-    objectives = []
-    for layer, weights in enumerate(instance.weights):
-        if isinstance(instance, PackingInstance):
-            assignment = outputs["pack_index"][layer]
-            objectives.append(packing_objective(weights, assignment, instance.num_packs))
-        elif isinstance(instance, ReplicationInstance):
-            counts = replica_counts(outputs["phy2log"][layer], len(weights))
-            objectives.append(replication_objective(weights, counts))
-        else:
-            phy2log = outputs["phy2log"][layer]
-            objectives.append(rebalance_objective(weights, phy2log, instance.num_gpus))
-    return objectives
+    """The exact objective of every layer, recomputed from the assignment (the shared
+    `verifier.metamorphic.layer_objectives`: replica counts come from phy2log, never from the
+    candidate's own logcnt, so a wrong count cannot flatter the objective)."""
+    return shared_layer_objectives(run.function, instance, run.outputs())
 
 
 def reference_variants() -> dict[str, Any]:

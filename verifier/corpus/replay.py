@@ -23,9 +23,10 @@ from verifier.corpus.records import (
     layer_objectives,
     reference_variants,
 )
-from verifier.corpus.schema import Baseline, CorpusEntry, relative_gap_or_none
+from verifier.corpus.schema import Baseline, CorpusEntry
 from verifier.corpus.store import BrokenRecord
 from verifier.instances import Instance, num_layers
+from verifier.objectives import relative_gap
 
 FLOAT_TOLERANCE = Fraction(1, 10**9)  # relative, for real-valued loads only
 
@@ -44,7 +45,7 @@ class LayerChange:
     measured: Fraction
 
     def describe(self) -> str:
-        delta = relative_gap_or_none(self.measured, self.recorded)
+        delta = relative_gap(self.measured, self.recorded)
         change = "" if delta is None else f" ({float(delta):+.4%})"
         return f"layer {self.layer}: {self.recorded} -> {self.measured}{change}"
 
@@ -92,14 +93,16 @@ def is_real_valued(instance: Instance) -> bool:
     return any(isinstance(value, float) for row in instance.weights for value in row)
 
 
+def _slack(recorded: Fraction, real_valued: bool) -> Fraction:
+    return FLOAT_TOLERANCE * abs(recorded) if real_valued else Fraction(0)
+
+
 def worse(measured: Fraction, recorded: Fraction, real_valued: bool) -> bool:
-    slack = FLOAT_TOLERANCE * abs(recorded) if real_valued else Fraction(0)
-    return measured > recorded + slack
+    return measured > recorded + _slack(recorded, real_valued)
 
 
 def better(measured: Fraction, recorded: Fraction, real_valued: bool) -> bool:
-    slack = FLOAT_TOLERANCE * abs(recorded) if real_valued else Fraction(0)
-    return measured < recorded - slack
+    return measured < recorded - _slack(recorded, real_valued)
 
 
 def compare(entry: CorpusEntry, variant: str, objectives: list[Fraction]) -> Outcome:

@@ -41,8 +41,10 @@ from verifier.instances import (
     instance_from_dict,
     instance_hash,
     num_layers,
+    read_json,
 )
 from verifier.instances import instance_to_dict as _instance_to_dict
+from verifier.objectives import gap_interval, relative_gap
 
 SCHEMA_VERSION = 1
 STATUSES = ("optimal", "feasible", "unknown")
@@ -71,13 +73,6 @@ def parse_fraction(text: Any, where: str) -> Fraction:
         return Fraction(text)
     except (ValueError, ZeroDivisionError):
         raise RecordError(f"field {where!r}: not an exact rational 'p/q': {text!r}") from None
-
-
-def relative_gap_or_none(value: Fraction, bound: Fraction) -> Fraction | None:
-    """(value - bound) / bound; zero when both are zero; None (unbounded) when only the bound is."""
-    if bound == 0:
-        return Fraction(0) if value == 0 else None
-    return (value - bound) / bound
 
 
 # --------------------------------------------------------------------------- entries
@@ -165,7 +160,7 @@ class Baseline:
     def gaps(self, oracle: OracleRecord) -> list[Fraction | None]:
         """Certified relative gap per layer against the oracle's bound (None: unbounded)."""
         return [
-            relative_gap_or_none(value, layer.bound)
+            relative_gap(value, layer.bound)
             for value, layer in zip(self.objectives, oracle.layers, strict=True)
         ]
 
@@ -227,13 +222,10 @@ class CorpusEntry:
         Low end against the oracle's best objective (clamped at 0), high end against its
         certified bound (None when unbounded). Both ends coincide on a proven layer.
         """
-        value = self.baselines[variant].objectives[layer]
         record = self.oracle.layers[layer]
-        high = relative_gap_or_none(value, record.bound)
-        if record.objective is None:
-            return Fraction(0), high
-        low = relative_gap_or_none(value, record.objective)
-        return max(Fraction(0), low if low is not None else Fraction(0)), high
+        return gap_interval(
+            self.baselines[variant].objectives[layer], record.bound, record.objective
+        )
 
     def with_baselines(self, baselines: Mapping[str, Baseline]) -> CorpusEntry:
         return CorpusEntry(self.instance, self.provenance, self.oracle, dict(baselines), self.path)
@@ -461,12 +453,7 @@ def entry_from_dict(data: Any, path: Path | None = None) -> CorpusEntry:
 def load_entry(path: str | Path) -> CorpusEntry:
     """Read and validate one record file; every error message starts with the file's path."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise RecordError(f"{path}: cannot read: {error.strerror or error}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise RecordError(f"{path}: not valid JSON: {error}") from None
+    data = read_json(path, RecordError)
     try:
         entry = entry_from_dict(data, path)
     except RecordError as error:

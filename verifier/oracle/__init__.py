@@ -24,6 +24,7 @@ from fractions import Fraction
 from typing import Any
 
 from verifier.instances import Instance, PackingInstance, ReplicationInstance
+from verifier.objectives import relative_gap
 from verifier.oracle.scaling import Load
 
 __all__ = [
@@ -52,11 +53,8 @@ class Solution:
 
     def gap(self) -> Fraction:
         """(objective - bound) / bound: 0 when proven, an upper bound on the true relative gap."""
-        if self.objective == self.bound:
-            return Fraction(0)
-        if self.bound == 0:
-            return Fraction(10**18)
-        return (self.objective - self.bound) / self.bound
+        gap = relative_gap(self.objective, self.bound)
+        return Fraction(10**18) if gap is None else gap
 
 
 def _status(objective: Fraction, bound: Fraction, assignment: list[int] | None) -> str:
@@ -252,19 +250,16 @@ def solve_layer(
 
 def lower_bound(instance: Instance, layer: int) -> Fraction:
     """A cheap certified lower bound on one layer's optimum (no search; fine at any size)."""
-    from verifier.oracle.bounds import packing_lower_bound
+    from verifier.oracle.bounds import rational_packing_bound
     from verifier.oracle.layout import Shape
     from verifier.oracle.replication import optimal_max_per_replica
-    from verifier.oracle.scaling import exact_loads, scale_loads
+    from verifier.oracle.scaling import exact_loads
     from verifier.oracle.staged import rebalance_bounds
 
     _check_layer(instance, layer)
     weights = instance.weights[layer]
     if isinstance(instance, PackingInstance):
-        if not weights:
-            return Fraction(0)
-        scaled = scale_loads(weights)
-        return scaled.unscale(packing_lower_bound(scaled.low, instance.num_packs))
+        return rational_packing_bound(weights, instance.num_packs)
     if isinstance(instance, ReplicationInstance):
         return optimal_max_per_replica(exact_loads(weights), instance.num_phy)
     shape = Shape(

@@ -11,7 +11,10 @@ Notation: loads sorted in decreasing order w[0] >= w[1] >= ... >= w[n-1], m pack
 from __future__ import annotations
 
 from collections.abc import Sequence
+from fractions import Fraction
 from itertools import accumulate
+
+from verifier.oracle.scaling import Load, scale_loads
 
 
 def ceil_div(numerator: int, denominator: int) -> int:
@@ -80,3 +83,10 @@ def packing_bounds(weights: Sequence[int], num_packs: int) -> dict[str, int]:
 def packing_lower_bound(weights: Sequence[int], num_packs: int) -> int:
     """The best of the cheap packing bounds (integer loads)."""
     return max(packing_bounds(weights, num_packs).values())
+
+
+def rational_packing_bound(loads: Sequence[Load], num_packs: int) -> Fraction:
+    """The cheap packing bound for any loads: computed on the loads scaled to integers (rounded
+    down when inexact, see `scaling`), so it stays certified for the real loads."""
+    scaled = scale_loads(loads)
+    return scaled.unscale(packing_lower_bound(scaled.low, num_packs))

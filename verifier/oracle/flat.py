@@ -21,10 +21,9 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 from verifier.objectives import rebalance_objective
-from verifier.oracle.bounds import packing_lower_bound
+from verifier.oracle.bounds import rational_packing_bound
 from verifier.oracle.layout import Shape, phy2log_from_gpus
 from verifier.oracle.packing import solve_packing
-from verifier.oracle.scaling import scale_loads
 
 #: Count vectors examined per unit of budget before the search gives up (the bound then stays
 #: the cheap one and the caller's next method takes over).
@@ -49,11 +48,6 @@ class FlatSearch:
 
 def _replica_loads(weights: Sequence[Fraction], counts: Sequence[int]) -> list[Fraction]:
     return [w / c for w, c in zip(weights, counts, strict=True) for _ in range(c)]
-
-
-def _packing_bound(loads: Sequence[Fraction], num_gpus: int) -> Fraction:
-    scaled = scale_loads(loads)
-    return scaled.unscale(packing_lower_bound(scaled.low, num_gpus))
 
 
 class _Enumerator:
@@ -127,7 +121,10 @@ def search_flat(
             result.complete = False
             break
         loads = _replica_loads(weights, counts)
-        if max(loads) >= search.upper or _packing_bound(loads, shape.num_gpus) >= search.upper:
+        if (
+            max(loads) >= search.upper
+            or rational_packing_bound(loads, shape.num_gpus) >= search.upper
+        ):
             continue
         slice_ = max(0.0, min(PACKING_SLICE, time_limit - result.spent))
         packing = solve_packing(loads, shape.num_gpus, time_limit=slice_, seed=seed)

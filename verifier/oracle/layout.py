@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,13 @@ class Shape:
     def experts_of_group(self, group: int) -> range:
         size = self.experts_per_group
         return range(group * size, (group + 1) * size)
+
+    def group_loads(self, weights: Sequence[Fraction]) -> list[Fraction]:
+        """Total load of every group (the items packed onto nodes)."""
+        return [
+            sum((weights[e] for e in self.experts_of_group(g)), Fraction(0))
+            for g in range(self.num_groups)
+        ]
 
 
 def check_shape(

@@ -20,11 +20,10 @@ from fractions import Fraction
 from typing import Any
 
 from verifier.objectives import rebalance_objective
-from verifier.oracle.bounds import packing_lower_bound
+from verifier.oracle.bounds import rational_packing_bound
 from verifier.oracle.layout import Shape, phy2log_from_gpus
 from verifier.oracle.packing import solve_packing
 from verifier.oracle.replication import optimal_counts, optimal_max_per_replica
-from verifier.oracle.scaling import scale_loads
 
 
 def rebalance_bounds(weights: Sequence[Fraction], shape: Shape) -> dict[str, Fraction]:
@@ -36,12 +35,7 @@ def rebalance_bounds(weights: Sequence[Fraction], shape: Shape) -> dict[str, Fra
     }
     if shape.num_nodes > 1:
         bounds["replica_cap"] = max(weights) / shape.max_replicas
-        group_loads = [
-            sum((weights[e] for e in shape.experts_of_group(g)), Fraction(0))
-            for g in range(shape.num_groups)
-        ]
-        scaled = scale_loads(group_loads)
-        node_bound = scaled.unscale(packing_lower_bound(scaled.low, shape.num_nodes))
+        node_bound = rational_packing_bound(shape.group_loads(weights), shape.num_nodes)
         bounds["node_packing"] = node_bound / shape.gpus_per_node
     return bounds
 
@@ -69,10 +63,7 @@ def _nodes_of_groups(
     """Which groups each node holds (groups packed by total load, G/N per node)."""
     if shape.num_nodes == 1:
         return [list(range(shape.num_groups))], {}
-    group_loads = [
-        sum((weights[e] for e in shape.experts_of_group(g)), Fraction(0))
-        for g in range(shape.num_groups)
-    ]
+    group_loads = shape.group_loads(weights)
     packing = solve_packing(group_loads, shape.num_nodes, time_limit=time_limit, seed=seed)
     nodes: list[list[int]] = [[] for _ in range(shape.num_nodes)]
     for group, node in enumerate(packing.assignment):

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from fractions import Fraction
 from typing import Any
 
-from verifier.corpus.schema import relative_gap_or_none
+from verifier.objectives import balance_ratio, relative_gap
 from verifier.report.runs import LayerScore, RunResult
 
 ALL = "all families"
@@ -106,7 +106,7 @@ def balancedness(results: Sequence[RunResult]) -> float | None:
         return None
     peak = sum((score.objective for score in scores), Fraction(0))
     ideal = sum((score.ideal for score in scores), Fraction(0))
-    return 1.0 if peak == 0 else float(ideal / peak)
+    return balance_ratio(ideal, peak)
 
 
 def cell_metrics(family: str, candidate: str, results: Sequence[RunResult]) -> CellMetrics:
@@ -165,12 +165,12 @@ def generalisation(candidate: str, results: Sequence[RunResult]) -> Generalisati
     stale = sum((w.stale for w in windows), Fraction(0))
     fresh = sum((w.fresh for w in windows), Fraction(0))
     ideal = sum((w.ideal for w in windows), Fraction(0))
-    gaps = [_gap_float(relative_gap_or_none(w.stale, w.bound)) for w in windows]
+    gaps = [_gap_float(relative_gap(w.stale, w.bound)) for w in windows]
     return Generalisation(
         candidate,
         len(windows),
-        1.0 if stale == 0 else float(ideal / stale),
-        1.0 if fresh == 0 else float(ideal / fresh),
+        balance_ratio(ideal, stale),
+        balance_ratio(ideal, fresh),
         0.0 if fresh == 0 else float(stale / fresh - 1),
         Stats.of(gaps),
     )

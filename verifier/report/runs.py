@@ -13,37 +13,22 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
-from typing import Any
 
 from verifier.calls import call_args, function_for, natural_dtype
 from verifier.corpus import CorpusEntry
-from verifier.corpus.schema import relative_gap_or_none
 from verifier.instances import (
-    Instance,
-    PackingInstance,
     RebalanceInstance,
-    ReplicationInstance,
     num_items,
 )
 from verifier.invariants import check_call, integer_outputs
 from verifier.metamorphic import anti_affinity, layer_objectives
-from verifier.objectives import rebalance_objective
+from verifier.objectives import gap_interval, ideal_load, rebalance_objective, relative_gap
 from verifier.pool import SandboxPool
 from verifier.worker import CallOutcome
 
 DRIFT_MARKER = "drift"  # families whose name contains this are time traces (row t = window t)
 CALL_TIMEOUT = 120.0
 MAX_TROUBLE = 3  # a candidate that hangs or crashes this often is not called again
-
-
-def ideal_load(instance: Instance, row: Sequence[Any]) -> Fraction:
-    """The perfectly balanced load: the layer's total over its packs, slots or GPUs."""
-    total = sum((Fraction(value) for value in row), Fraction(0))
-    if isinstance(instance, PackingInstance):
-        return total / instance.num_packs
-    if isinstance(instance, ReplicationInstance):
-        return total / instance.num_phy if instance.num_phy else Fraction(0)
-    return total / instance.num_gpus
 
 
 @dataclass(frozen=True)
@@ -60,15 +45,12 @@ class LayerScore:
     @property
     def gap_high(self) -> Fraction | None:
         """Certified upper end of the true relative gap (None: unbounded, zero bound)."""
-        return relative_gap_or_none(self.objective, self.bound)
+        return relative_gap(self.objective, self.bound)
 
     @property
     def gap_low(self) -> Fraction:
         """Lower end: against the oracle's best known objective, clamped at zero."""
-        if self.best_known is None:
-            return Fraction(0)
-        low = relative_gap_or_none(self.objective, self.best_known)
-        return max(Fraction(0), low) if low is not None else Fraction(0)
+        return gap_interval(self.objective, self.bound, self.best_known)[0]
 
     @property
     def optimal(self) -> bool:

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from collections.abc import Mapping
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from verifier.corpus.store import overwrite
 from verifier.report.conclusions import verdict
 from verifier.report.metrics import ReportData
 from verifier.report.plots import make_plots
@@ -106,24 +105,6 @@ def report_json(data: ReportData, plots: Mapping[str, Path]) -> dict[str, Any]:
     )
 
 
-def _umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current
-
-
-def write_atomic(path: Path, text: str) -> None:
-    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.chmod(name, 0o666 & ~_umask())
-        os.replace(name, path)
-    except BaseException:
-        Path(name).unlink(missing_ok=True)
-        raise
-
-
 def write_report(data: ReportData, out: Path) -> dict[str, Path]:
     """Write every output file into `out` (created if needed); returns {kind: path}."""
     out.mkdir(parents=True, exist_ok=True)
@@ -133,7 +114,7 @@ def write_report(data: ReportData, out: Path) -> dict[str, Path]:
         "html": out / "report.html",
         "json": out / "report.json",
     }
-    write_atomic(files["markdown"], render_markdown(data, plots))
-    write_atomic(files["html"], render_html(data, plots))
-    write_atomic(files["json"], json.dumps(report_json(data, plots), indent=2) + "\n")
+    overwrite(files["markdown"], render_markdown(data, plots))
+    overwrite(files["html"], render_html(data, plots))
+    overwrite(files["json"], json.dumps(report_json(data, plots), indent=2) + "\n")
     return {**files, **plots}
