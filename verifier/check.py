@@ -6,11 +6,12 @@ observations); `check` and `fuzz` share it. `CheckRun` drives it: edge cases fir
 Hypothesis-generated cases for every function the candidate defines, round robin in time-boxed
 chunks with derived seeds (deterministic for a given `--seed`, no example database). When a case
 breaks a rule, Hypothesis shrinks it to a minimal reproducer; the smallest instance seen for each
-finding is the one reported.
+finding is the one reported. `fuzz` runs the same `CheckRun` through its extension points.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 from collections import Counter, OrderedDict
@@ -464,7 +465,20 @@ def derived_seed(seed: int, *parts: object) -> int:
 
 
 class CheckRun:
-    """One `check` run of a candidate; `run()` returns the result (raises `CandidateError`)."""
+    """One `check` run of a candidate; `run()` returns the result (raises `CandidateError`).
+
+    The engine `fuzz` runs too: a subclass changes it through the named extension points below
+    (class attributes, `_settings`, `_interrupted`, `_interrupt_guard`, `_phases`, `_finish`,
+    `_note`, `_abandoned`, `_recorded` and `_after_case`), never through a copy of the loop.
+    """
+
+    seed_tag: tuple[str, ...] = ()  # mixed into every chunk's derived seed
+    min_shrink_seconds = 1.0  # a chunk shrinks for at least this long (else a quarter budget)
+    # True: cached cases are replayed whatever the time, and once the shrinking time is up unseen
+    # cases count as passing (Hypothesis finishes on what it has). False: time up ends the chunk.
+    replay_cached = False
+    detect_stalls = True  # a function whose whole chunk brings no new case leaves the rotation
+    elapsed_includes_loading = True  # `elapsed` counts loading the candidate
 
     def __init__(
         self,
@@ -488,33 +502,55 @@ class CheckRun:
     def run(self) -> CheckResult:
         self._started = time.monotonic()
         devices = ("cuda",) if self.options.device != "cpu" else ()
-        with Sandbox(self.spec, timeout=self.options.timeout, devices=devices) as sandbox:
+        sandbox = Sandbox(self.spec, timeout=self.options.timeout, devices=devices)
+        with sandbox, self._interrupt_guard():
             info = sandbox.start()
             self._budget_start = time.monotonic()  # loading the candidate is not checking it
+            if not self.elapsed_includes_loading:
+                self._started = self._budget_start
             functions = tuple(fn for fn in FUNCTIONS if fn in info.functions)
             wanted = tuple(fn for fn in functions if fn in self.options.functions)
             self.result.functions = wanted
             evaluator = Evaluator(sandbox, info, self.options)
             self._note_devices(evaluator)
             try:
-                if self.options.edge_cases:
-                    self._edge_suite(evaluator, wanted)
-                self._phase = "generated cases"
-                self._generated(evaluator, wanted)
+                self._phases(evaluator, wanted)
             finally:
-                self.result.elapsed = time.monotonic() - self._started
-                self.result.worker_restarts = sandbox.restarts
+                self._finish(sandbox)
         return self.result
 
-    # -- bookkeeping --
+    # -- extension points (no-ops or `check`'s choices here) --
 
-    def _note_devices(self, evaluator: Evaluator) -> None:
-        if self.options.device == "all" and not evaluator.cuda:
-            self.result.notes.append("CUDA is not available: the CPU/CUDA differential was skipped")
+    def _settings(self, function: str) -> Any:
+        """Hypothesis settings of one chunk of `function`."""
+        return chunk_settings()
 
-    def _record(self, case: CaseResult, generated: bool) -> None:
-        self.result.record(case, generated)
-        self._trouble.count(case)
+    def _interrupted(self) -> bool:
+        """True once the run should stop early (checked between cases)."""
+        return False
+
+    def _interrupt_guard(self) -> contextlib.AbstractContextManager[None]:
+        """Wraps loading and checking (e.g. a SIGINT handler)."""
+        return contextlib.nullcontext()
+
+    def _phases(self, evaluator: Evaluator, functions: Sequence[str]) -> None:
+        if self.options.edge_cases:
+            self._edge_suite(evaluator, functions)
+        self._phase = "generated cases"
+        self._generated(evaluator, functions)
+
+    def _finish(self, sandbox: Sandbox) -> None:
+        self.result.elapsed = time.monotonic() - self._started
+        self.result.worker_restarts = sandbox.restarts
+
+    def _note(self, note: str) -> None:
+        self.result.notes.append(note)
+
+    def _abandoned(self, function: str) -> bool:
+        return self._trouble.abandoned(function)
+
+    def _recorded(self, case: CaseResult) -> None:
+        """After a new case is recorded: report progress."""
         if self.progress:
             self.progress(
                 Progress(
@@ -527,23 +563,39 @@ class CheckRun:
                 )
             )
 
-    def _abandoned(self, function: str) -> bool:
-        return self._trouble.abandoned(function)
+    def _after_case(self, case: CaseResult, in_test: bool) -> None:
+        """After each edge case, and inside the Hypothesis test after each case (cached ones
+        too; `in_test`), before its failing checks are pursued."""
+
+    # -- bookkeeping --
+
+    def _note_devices(self, evaluator: Evaluator) -> None:
+        if self.options.device == "all" and not evaluator.cuda:
+            self._note("CUDA is not available: the CPU/CUDA differential was skipped")
+
+    def _record(self, case: CaseResult, generated: bool) -> None:
+        self.result.record(case, generated)
+        self._trouble.count(case)
+        self._recorded(case)
 
     def _abandon_note(self, function: str) -> None:
         note = abandon_note(function)
         if note not in self.result.notes:
-            self.result.notes.append(note)
+            self._note(note)
 
     # -- edge cases --
 
     def _edge_suite(self, evaluator: Evaluator, functions: Sequence[str]) -> None:
         for function in functions:
             for _name, instance in edge_cases(function):
+                if self._interrupted():
+                    return
                 if self._abandoned(function):
                     self._abandon_note(function)
                     break
-                self._record(evaluator.evaluate(function, instance), generated=False)
+                case = evaluator.evaluate(function, instance)
+                self._record(case, generated=False)
+                self._after_case(case, in_test=False)
 
     # -- generated cases --
 
@@ -556,11 +608,11 @@ class CheckRun:
         budget_end = self._budget_start + self.options.budget
         active = [fn for fn in functions if self._wants_cases(fn)]
         round_ = 0
-        while active and time.monotonic() < budget_end:
+        while active and time.monotonic() < budget_end and not self._interrupted():
             stalled = set()
             for function in active:
                 remaining = budget_end - time.monotonic()
-                if remaining <= 0:
+                if remaining <= 0 or self._interrupted():
                     break
                 deadline = budget_end
                 if self.options.max_cases is None:
@@ -568,7 +620,7 @@ class CheckRun:
                     deadline = time.monotonic() + slice_
                 before = self._generated_cases(function)
                 self._chunk(evaluator, function, round_, deadline)
-                if self._generated_cases(function) == before:
+                if self.detect_stalls and self._generated_cases(function) == before:
                     stalled.add(function)
             for function in active:
                 if self._abandoned(function):
@@ -591,10 +643,11 @@ class CheckRun:
 
         from verifier.strategies import instances_for
 
-        chunk = Chunk(function, deadline, max(1.0, 0.25 * self.options.budget))
+        shrink_allowance = max(self.min_shrink_seconds, 0.25 * self.options.budget)
+        chunk = Chunk(function, deadline, shrink_allowance)
 
-        @chunk_settings()
-        @seed(derived_seed(self.options.seed, function, round_))
+        @self._settings(function)
+        @seed(derived_seed(self.options.seed, *self.seed_tag, function, round_))
         @given(instances_for(function))
         def cases(instance: Instance) -> None:
             self._one_case(evaluator, chunk, instance)
@@ -606,25 +659,29 @@ class CheckRun:
         except FailingCase:
             pass  # the shrunk reproducer is already recorded
         except Exception as error:  # Hypothesis's own (flaky, unsatisfiable): keep going
-            self.result.notes.append(
-                f"{function}: Hypothesis stopped a run early: {type(error).__name__}"
-            )
+            self._note(f"{function}: Hypothesis stopped a run early: {type(error).__name__}")
         if chunk.target is not None:
             self._done.setdefault(function, set()).add(chunk.target)
 
     def _one_case(self, evaluator: Evaluator, chunk: Chunk, instance: Instance) -> None:
+        if self._interrupted():
+            raise StopChunk
         function = chunk.function
         now = time.monotonic()
-        shrinking = chunk.target is not None
-        deadline = chunk.shrink_deadline if shrinking else chunk.deadline
-        done = self._abandoned(function) or (not shrinking and not self._wants_cases(function))
-        if now > deadline or done:
-            # The smallest reproducer seen is already recorded, so stopping loses nothing.
-            raise StopChunk
         case = evaluator.cached(function, instance)
-        if case is None:
-            case = evaluator.evaluate(function, instance)
-            self._record(case, generated=True)
+        if case is None or not self.replay_cached:
+            shrinking = chunk.target is not None
+            deadline = chunk.shrink_deadline if shrinking else chunk.deadline
+            done = self._abandoned(function) or (not shrinking and not self._wants_cases(function))
+            if now > deadline or done:
+                if shrinking and self.replay_cached:
+                    return  # shrinking time is up: unseen cases count as passing
+                # The smallest reproducer seen is already recorded, so stopping loses nothing.
+                raise StopChunk
+            if case is None:
+                case = evaluator.evaluate(function, instance)
+                self._record(case, generated=True)
+        self._after_case(case, in_test=True)
         failing = [f.check for f in case.failing(self.options.strict)]
         chunk.pursue(failing, self._done.get(function, set()), now)
 

@@ -38,15 +38,9 @@ from verifier.check import (
     CaseResult,
     CheckOptions,
     CheckResult,
-    Chunk,
+    CheckRun,
     Evaluator,
-    FailingCase,
-    StopChunk,
-    Trouble,
-    abandon_note,
     chunk_settings,
-    derived_seed,
-    edge_cases,
 )
 from verifier.findings import FUNCTIONS
 from verifier.instances import (
@@ -269,39 +263,42 @@ class FuzzCampaign:
             policy=self.options.policy,
             timeout=self.options.timeout,
             relations=self.options.relations,
+            functions=self.options.functions,
         )
         self.check_options = check_options
-        self.result = FuzzResult(spec, self.options, CheckResult(spec, (), check_options))
-        self._started = 0.0
-        self._shrunk: dict[str, set[str]] = {}
-        self._gaps: OrderedDict[tuple[str, str], GapCase] = OrderedDict()
-        self._stopping = False
-        self._trouble = Trouble()
+        self._engine = _FuzzRun(self, check_options)
+        self.result = FuzzResult(spec, self.options, self._engine.result)
 
     def run(self) -> FuzzResult:
-        self._started = time.monotonic()
-        with Sandbox(self.spec, timeout=self.options.timeout) as sandbox, self._interruptible():
-            info = sandbox.start()
-            self._started = time.monotonic()  # the budget is for cases, not for loading
-            functions = tuple(
-                fn for fn in FUNCTIONS if fn in info.functions and fn in self.options.functions
-            )
-            self.result.findings.functions = functions
-            evaluator = Evaluator(sandbox, info, self.check_options)
-            try:
-                self._edge_suite(evaluator, functions)
-                self._campaign(evaluator, functions)
-            except KeyboardInterrupt:
-                self._stopping = True
-            finally:
-                self.result.interrupted = self._stopping
-                self.result.elapsed = time.monotonic() - self._started
-                self.result.findings.elapsed = self.result.elapsed
-                self.result.findings.worker_restarts = sandbox.restarts
+        self._engine.run()
         return self.result
 
+
+class _FuzzRun(CheckRun):
+    """`check`'s engine as a campaign: gap scoring and `hypothesis.target` on every case, the
+    example database, Ctrl-C via a flag, no stall detection, lenient shrinking time."""
+
+    seed_tag = ("fuzz",)
+    min_shrink_seconds = 3.0
+    replay_cached = True
+    detect_stalls = False
+    elapsed_includes_loading = False  # the budget is for cases, not for loading
+
+    def __init__(self, campaign: FuzzCampaign, options: CheckOptions) -> None:
+        super().__init__(campaign.spec, options)
+        self.campaign = campaign
+        self._gaps: OrderedDict[tuple[str, str], GapCase] = OrderedDict()
+        self._stopping = False
+
+    @property
+    def _fuzz(self) -> FuzzResult:
+        return self.campaign.result
+
+    def _interrupted(self) -> bool:
+        return self._stopping
+
     @contextlib.contextmanager
-    def _interruptible(self) -> Iterator[None]:
+    def _interrupt_guard(self) -> Iterator[None]:
         """Ctrl-C sets a flag that ends the campaign after the current case (a second one
         interrupts at once). A KeyboardInterrupt raised inside library callbacks could be lost."""
         if threading.current_thread() is not threading.main_thread():
@@ -319,41 +316,27 @@ class FuzzCampaign:
         finally:
             signal.signal(signal.SIGINT, previous)
 
-    def _edge_suite(self, evaluator: Evaluator, functions: Sequence[str]) -> None:
-        """`check`'s fixed edge cases first: cheap, and each one a known trap."""
-        for function in functions:
-            for _name, instance in edge_cases(function):
-                if self._stopping:
-                    return
-                if self._abandoned(function):
-                    break
-                case = evaluator.evaluate(function, instance)
-                self._record(case, generated=False)
-                self._gap(case)
+    def _phases(self, evaluator: Evaluator, functions: Sequence[str]) -> None:
+        try:
+            super()._phases(evaluator, functions)
+        except KeyboardInterrupt:
+            self._stopping = True
+
+    def _finish(self, sandbox: Sandbox) -> None:
+        self._fuzz.interrupted = self._stopping
+        super()._finish(sandbox)
+        self._fuzz.elapsed = self.result.elapsed
+
+    def _note(self, note: str) -> None:
+        if note not in self._fuzz.notes:
+            self._fuzz.notes.append(note)
 
     def _abandoned(self, function: str) -> bool:
-        """A function that keeps hanging or crashing is not called again (like `check`)."""
-        if not self._trouble.abandoned(function):
+        """Noted as soon as it is seen (the campaign has no end-of-round report)."""
+        if not super()._abandoned(function):
             return False
-        note = abandon_note(function)
-        if note not in self.result.notes:
-            self.result.notes.append(note)
+        self._abandon_note(function)
         return True
-
-    def _campaign(self, evaluator: Evaluator, functions: Sequence[str]) -> None:
-        end = self._started + self.options.budget
-        round_ = 0
-        while time.monotonic() < end and not self._stopping:
-            functions = [fn for fn in functions if not self._abandoned(fn)]
-            if not functions:
-                return
-            for function in functions:
-                remaining = end - time.monotonic()
-                if remaining <= 0 or self._stopping:
-                    break
-                slice_ = max(0.5, min(remaining, self.options.budget / (4 * len(functions))))
-                self._chunk(evaluator, function, round_, time.monotonic() + slice_)
-            round_ += 1
 
     def _settings(self, function: str) -> Any:
         """`check`'s chunk settings, with the example database and its reuse phase."""
@@ -361,8 +344,8 @@ class FuzzCampaign:
         from hypothesis.database import DirectoryBasedExampleDatabase
 
         database = None
-        if self.options.database is not None:
-            folder = database_dir(self.options.database, self.spec, function)
+        if self.campaign.options.database is not None:
+            folder = database_dir(self.campaign.options.database, self.spec, function)
             database = DirectoryBasedExampleDatabase(str(folder))
         return chunk_settings(
             database=database,
@@ -370,52 +353,13 @@ class FuzzCampaign:
             phases=(Phase.reuse, Phase.generate, Phase.target, Phase.shrink),
         )
 
-    def _chunk(self, evaluator: Evaluator, function: str, round_: int, deadline: float) -> None:
-        from hypothesis import given, seed
-
-        from verifier.strategies import instances_for
-
-        state = Chunk(function, deadline, max(3.0, 0.25 * self.options.budget))
-
-        @self._settings(function)
-        @seed(derived_seed(self.options.seed, "fuzz", function, round_))
-        @given(instances_for(function))
-        def cases(instance: Instance) -> None:
-            self._one_case(evaluator, function, state, instance)
-
-        try:
-            cases()
-        except (StopChunk, FailingCase):
-            pass  # time is up, or the shrunk reproducer is already recorded
-        except Exception as error:  # Hypothesis's own (flaky, unsatisfiable): keep going
-            note = f"{function}: Hypothesis stopped a run early: {type(error).__name__}"
-            if note not in self.result.notes:
-                self.result.notes.append(note)
-        if state.target is not None:
-            self._shrunk.setdefault(function, set()).add(state.target)
-
-    def _one_case(
-        self, evaluator: Evaluator, function: str, state: Chunk, instance: Instance
-    ) -> None:
+    def _after_case(self, case: CaseResult, in_test: bool) -> None:
+        """Score the case's gap; inside Hypothesis, steer generation towards large gaps."""
         from hypothesis import target
 
-        if self._stopping:
-            raise StopChunk
-        now = time.monotonic()
-        case = evaluator.cached(function, instance)
-        if case is None:
-            abandoned = self._abandoned(function)
-            if state.target is None and (now > state.deadline or abandoned):
-                raise StopChunk
-            if state.target is not None and (now > state.shrink_deadline or abandoned):
-                return  # shrinking time is up: unseen cases count as passing
-            case = evaluator.evaluate(function, instance)
-            self._record(case)
         gap = self._gap(case)
-        if gap is not None and math.isfinite(gap.gap):
+        if in_test and gap is not None and math.isfinite(gap.gap):
             target(gap.gap, label="optimality gap")
-        failing = [finding.check for finding in case.violations]
-        state.pursue(failing, self._shrunk.get(function, set()), now)
 
     def _gap(self, case: CaseResult) -> GapCase | None:
         if case.objectives is None or not case.objectives:
@@ -427,29 +371,28 @@ class FuzzCampaign:
                 found = measure_gap(case.function, case.instance, case.objectives)
             except Exception as error:  # an oracle bug must not end the campaign
                 note = f"{case.function}: the oracle failed ({type(error).__name__}: {error})"
-                if note not in self.result.notes:
-                    self.result.notes.append(note[:300])
+                if note not in self._fuzz.notes:
+                    self._fuzz.notes.append(note[:300])
                 return None
-            self.result.stats.setdefault(case.function, FuzzStats()).offer(found)
+            self._fuzz.stats.setdefault(case.function, FuzzStats()).offer(found)
             self._gaps[key] = found
             if len(self._gaps) > GAP_CACHE:
                 self._gaps.popitem(last=False)
         return found
 
-    def _record(self, case: CaseResult, generated: bool = True) -> None:
-        self.result.findings.record(case, generated=generated)
-        self._trouble.count(case)
-        stats = self.result.stats.setdefault(case.function, FuzzStats())
+    def _recorded(self, case: CaseResult) -> None:
+        stats = self._fuzz.stats.setdefault(case.function, FuzzStats())
         stats.cases += 1
         stats.valid += case.objectives is not None
-        if self.progress is not None:
+        progress = self.campaign.progress
+        if progress is not None:
             elapsed = time.monotonic() - self._started
-            worst = self.result.worst()
-            self.progress(
+            worst = self._fuzz.worst()
+            progress(
                 FuzzProgress(
-                    self.result.cases,
-                    self.result.cases / elapsed if elapsed > 0 else 0.0,
-                    len(self.result.findings.violations),
+                    self._fuzz.cases,
+                    self._fuzz.cases / elapsed if elapsed > 0 else 0.0,
+                    len(self.result.violations),
                     worst[0].gap if worst else None,
                     worst[0].function if worst else "",
                     elapsed,
