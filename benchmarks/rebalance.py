@@ -19,9 +19,9 @@ from collections.abc import Callable
 import torch
 
 from reference import PACKING_METHODS, REPLICATION_METHODS, rebalance_experts
-from verifier.bench import SHAPES
+from verifier.shapes import DEEPSEEK_V3
 
-SHAPE = SHAPES["deepseek-v3"]
+SHAPE = DEEPSEEK_V3
 
 
 def _greedy_pack(loads: list[float], num_packs: int) -> tuple[list[int], list[int]]:

@@ -8,15 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from verifier.bench import (
-    BASELINE,
-    HEAP,
-    SHAPES,
-    Timing,
-    replica_loads,
-)
+from verifier.bench import BASELINE, HEAP, Timing
 from verifier.cli import main
 from verifier.instances import PackingInstance, RebalanceInstance, ReplicationInstance
+from verifier.shapes import SHAPES, replica_loads
 
 BROKEN = Path(__file__).parent / "broken"
 REFERENCE = ["reference:greedy", "reference:swap", "reference:pool_split", "reference:heap"]

@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 
 from reference import VARIANTS
 from verifier.calls import Caller, call_args, function_for, natural_dtype
-from verifier.check import DEEPSEEK_WEIGHTS, CheckOptions, run_check
+from verifier.check import CheckOptions, run_check
+from verifier.examples import DEEPSEEK_WEIGHTS, deepseek_example
 from verifier.instances import (
     Instance,
     PackingInstance,
@@ -76,7 +77,7 @@ def _primary(caller: Caller, instance: Instance) -> tuple[CallOutcome, dict[str,
 
 
 def test_layer_objectives_of_the_published_example() -> None:
-    instance = RebalanceInstance(DEEPSEEK_WEIGHTS, 16, 4, 2, 8)
+    instance = deepseek_example()
     _, outputs = _primary(in_process(VARIANTS["greedy"]), instance)
     # Hand-computed from the published placement: GPU 6 of layer 0 holds experts 0 and 1
     # (90 + 132/2), GPU 1 of layer 1 holds a replica each of experts 6 and 8 (187/2 + 172/2).
