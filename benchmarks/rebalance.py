@@ -12,6 +12,7 @@ to the loop's and prints medians and ratios.
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import time
 from collections.abc import Callable
@@ -126,8 +127,8 @@ def main() -> None:
     for packing in PACKING_METHODS:
         for replication in REPLICATION_METHODS:
             median, spread = median_seconds(
-                lambda p=packing, r=replication: rebalance_experts(
-                    weight, *sizes, packing=p, replication=r
+                functools.partial(
+                    rebalance_experts, weight, *sizes, packing=packing, replication=replication
                 ),
                 args.repeats,
                 args.device,

@@ -43,7 +43,7 @@ def _scaled_entry(scale: int) -> CorpusEntry:
     return CorpusEntry(PackingInstance(weights, 2), entry.provenance, entry.oracle, {})
 
 
-def _race(folder: str, barrier: Barrier, results: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+def _race(folder: str, barrier: Barrier, results: multiprocessing.Queue[list[int]]) -> None:
     """Child process: wait for the others, then add every instance; report which ones it won."""
     entries = [_scaled_entry(scale) for scale in range(1, ROUNDS + 1)]
     barrier.wait()
