@@ -20,7 +20,6 @@ run that does not prove optimality counts at its full wall time, so its ratio is
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import random
 import statistics
@@ -29,9 +28,11 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from fractions import Fraction
+from pathlib import Path
 
 from ortools.sat.python import cp_model
 
+from verifier.atomic import write_json_atomically
 from verifier.oracle import solve_packing_layer
 from verifier.oracle.replication import optimal_counts
 from verifier.oracle.scaling import scale_loads
@@ -269,8 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for line in goals(results, limits):
         print(line)
     if args.output:
-        with open(args.output, "w", encoding="utf-8") as handle:
-            json.dump(results, handle, indent=1)
+        write_json_atomically(Path(args.output), results)
     return 0
 
 

@@ -11,8 +11,6 @@ from reference import VARIANTS
 from verifier.check import ALL_CHECKS, CheckOptions, CheckResult, run_check
 from verifier.instances import instance_from_dict, instance_to_dict
 
-BROKEN = Path(__file__).parent / "broken"
-
 # module -> the check that must catch it (each a violation under the default options)
 VIOLATIONS = {
     "wrong_pack_sizes": "packing.pack_size",
@@ -52,21 +50,21 @@ NEEDS_MORE_CASES = {"float32_rounding": 400, "half_precision": 150}
 BUDGET = 120.0  # a safety net only
 
 
-def _check(module: str, strict: bool = False) -> CheckResult:
+def _check(broken_dir: Path, module: str, strict: bool = False) -> CheckResult:
     cases = NEEDS_MORE_CASES.get(module, 40)
     options = CheckOptions(budget=BUDGET, timeout=1.0, strict=strict, max_cases=cases)
-    return run_check(str(BROKEN / f"{module}.py"), options)
+    return run_check(str(broken_dir / f"{module}.py"), options)
 
 
-def test_every_broken_module_is_listed() -> None:
-    modules = {path.stem for path in BROKEN.glob("*.py")}
+def test_every_broken_module_is_listed(broken_dir: Path) -> None:
+    modules = {path.stem for path in broken_dir.glob("*.py")}
     assert modules == set(VIOLATIONS) | set(OBSERVATIONS)
     assert set(VIOLATIONS.values()) | set(OBSERVATIONS.values()) <= set(ALL_CHECKS)
 
 
 @pytest.mark.parametrize(("module", "check"), sorted(VIOLATIONS.items()))
-def test_broken_candidate_is_caught(module: str, check: str) -> None:
-    result = _check(module)
+def test_broken_candidate_is_caught(broken_dir: Path, module: str, check: str) -> None:
+    result = _check(broken_dir, module)
     assert result.exit_code == 1
     caught = {record.finding.check: record.finding for record in result.violations}
     assert check in caught, f"{module}: found {sorted(caught)}"
@@ -76,14 +74,16 @@ def test_broken_candidate_is_caught(module: str, check: str) -> None:
 
 
 @pytest.mark.parametrize(("module", "check"), sorted(OBSERVATIONS.items()))
-def test_quality_bug_is_observed_and_fails_under_strict(module: str, check: str) -> None:
-    result = _check(module, strict=True)
+def test_quality_bug_is_observed_and_fails_under_strict(
+    broken_dir: Path, module: str, check: str
+) -> None:
+    result = _check(broken_dir, module, strict=True)
     assert check in {record.finding.check for record in result.observations}
     assert result.exit_code == 1
 
 
-def test_shrinking_gives_minimal_reproducers() -> None:
-    result = _check("wrong_pack_sizes")
+def test_shrinking_gives_minimal_reproducers(broken_dir: Path) -> None:
+    result = _check(broken_dir, "wrong_pack_sizes")
     (record,) = result.violations
     instance = record.finding.instance
     assert instance is not None

@@ -9,13 +9,14 @@ at some shape; 2 usage error (unknown shape, no CUDA, a candidate that cannot be
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
+from verifier.atomic import write_json_atomically
 from verifier.cli import EXIT_FINDINGS, EXIT_OK
 from verifier.commands._options import usage_error
+from verifier.shapes import PRODUCTION_SHAPES, SHAPES
 
-SHAPE_NAMES = ("deepseek-v3", "qwen-moe", "mixtral", "tiny", "all")
+SHAPE_NAMES = (*SHAPES, "all")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,8 +45,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _shapes(requested: list[str] | None) -> list[str]:
-    from verifier.bench import PRODUCTION_SHAPES
-
     if not requested:
         return list(PRODUCTION_SHAPES)
     if "all" in requested:
@@ -65,7 +64,6 @@ def run(args: argparse.Namespace) -> int:
 
     from verifier.bench import REFERENCE_SPECS, format_table, run_bench
     from verifier.candidates import CandidateError
-    from verifier.corpus.store import overwrite
 
     if args.device == "cuda" and not torch.cuda.is_available():
         return usage_error("bench", "--device cuda: no CUDA device is available on this machine")
@@ -87,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     print(format_table(result))
     if args.json:
         try:
-            overwrite(Path(args.json), json.dumps(result.to_dict(), indent=2) + "\n")
+            write_json_atomically(Path(args.json), result.to_dict())
         except OSError as error:
             return usage_error(
                 "bench", f"--json {args.json}: cannot write: {error.strerror or error}"

@@ -9,13 +9,10 @@ observations); 2: usage error or a candidate that cannot be loaded.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
-import tempfile
 from pathlib import Path
-from typing import Any
 
+from verifier.atomic import write_json_atomically
 from verifier.cli import EXIT_INTERRUPTED
 from verifier.commands._options import (
     add_candidate_argument,
@@ -65,20 +62,6 @@ def check_json_path(path: Path) -> str | None:
     if not parent.is_dir():
         return f"--json {str(path)!r}: folder {str(parent)!r} does not exist"
     return None
-
-
-def write_json_atomically(path: Path, data: Any) -> None:
-    """Write JSON through a temporary file in the same folder and os.replace (never half a file)."""
-    parent = path.parent if str(path.parent) else Path(".")
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            json.dump(data, stream, indent=2)
-            stream.write("\n")
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def run(args: argparse.Namespace) -> int:
