@@ -14,7 +14,7 @@ from verifier.candidates import (
     reference_partners,
     resolve_candidate,
 )
-from verifier.findings import FUNCTIONS
+from verifier.contract import FUNCTIONS
 
 PACKING_ONLY = "def balanced_packing(weight, num_packs):\n    return weight, weight\n"
 

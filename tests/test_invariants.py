@@ -9,8 +9,9 @@ import torch
 from hypothesis import given
 
 from reference import VARIANTS, balanced_packing, rebalance_experts, replicate_experts
-from verifier.calls import call_args
-from verifier.check import ALL_CHECKS, DEEPSEEK_WEIGHTS
+from verifier.check import ALL_CHECKS
+from verifier.contract import call_args
+from verifier.edge_cases import DEEPSEEK_WEIGHTS
 from verifier.findings import Finding
 from verifier.instances import (
     Instance,

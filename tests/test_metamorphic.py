@@ -17,8 +17,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reference import VARIANTS
-from verifier.calls import Caller, call_args, function_for, natural_dtype
-from verifier.check import DEEPSEEK_WEIGHTS, CheckOptions, run_check
+from verifier.calls import Caller
+from verifier.check import CheckOptions, run_check
+from verifier.contract import call_args, function_for, natural_dtype
+from verifier.edge_cases import DEEPSEEK_WEIGHTS
 from verifier.instances import (
     Instance,
     PackingInstance,

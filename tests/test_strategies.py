@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from verifier.calls import float32, natural_dtype
-from verifier.findings import FUNCTIONS
+from verifier.calls import float32
+from verifier.contract import FUNCTIONS, natural_dtype
 from verifier.instances import (
     Instance,
     RebalanceInstance,

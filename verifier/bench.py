@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from verifier.calls import call_args, function_for
+from verifier.contract import call_args, function_for
 from verifier.corpus.generate import moe_layers, rng_for
 from verifier.instances import (
     Instance,

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from verifier.findings import FUNCTIONS
+from verifier.contract import FUNCTIONS
 
 ENTRY_POINT_GROUP = "eplb_verify.candidates"
 REFERENCE = "reference"

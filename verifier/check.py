@@ -20,14 +20,12 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Literal
 
-from verifier.calls import Caller, call_args, natural_dtype
-from verifier.findings import FUNCTIONS, Finding
+from verifier.calls import Caller
+from verifier.contract import FUNCTIONS, call_args, contract_for, natural_dtype
+from verifier.findings import Finding
 from verifier.instances import (
     Instance,
     Number,
-    PackingInstance,
-    RebalanceInstance,
-    ReplicationInstance,
     canonical_json,
     num_items,
     num_layers,
@@ -194,57 +192,6 @@ def _cuda_available() -> bool:
     import torch
 
     return bool(torch.cuda.is_available())
-
-
-# --- the fixed edge-case suite ------------------------------------------------------------------
-
-
-def _zipf_layers(layers: int, n: int, seed: int) -> list[list[Number]]:
-    """Deterministic skewed loads (a few hot experts), as in real MoE traffic."""
-    import random
-
-    rng = random.Random(seed)
-    rows: list[list[Number]] = []
-    for _ in range(layers):
-        ranks = rng.sample(range(n), n)
-        rows.append([int(10_000 / (rank + 1) ** 1.2) + rng.randrange(8) for rank in ranks])
-    return rows
-
-
-def edge_cases(function: str) -> list[tuple[str, Instance]]:
-    """The fixed suite, by name: DeepSeek's published example and the shapes that break code."""
-    ds = DEEPSEEK_WEIGHTS
-    zero_row: list[Number] = [0] * 12
-    if function == "balanced_packing":
-        return [
-            ("deepseek example", PackingInstance(ds, 4)),
-            ("all-zero layer", PackingInstance([zero_row, ds[0]], 4)),
-            ("all-equal layer", PackingInstance([[5] * 12], 3)),
-            ("one item per pack", PackingInstance(ds, 12)),
-            ("a single pack", PackingInstance(ds, 1)),
-            ("float loads", PackingInstance([[w / 8 for w in row] for row in ds], 4)),
-            ("many layers", PackingInstance(_zipf_layers(64, 32, seed=1), 8)),
-        ]
-    if function == "replicate_experts":
-        return [
-            ("deepseek example", ReplicationInstance(ds, 16)),
-            ("all-zero layer", ReplicationInstance([zero_row, ds[0]], 16)),
-            ("all-equal layer", ReplicationInstance([[7] * 12], 20)),
-            ("no redundant slots", ReplicationInstance(ds, 12)),
-            ("a single expert", ReplicationInstance([[5], [0]], 4)),
-            ("float loads", ReplicationInstance([[w / 8 for w in row] for row in ds], 16)),
-            ("many layers", ReplicationInstance(_zipf_layers(64, 32, seed=2), 48)),
-        ]
-    return [
-        ("deepseek example", RebalanceInstance(ds, 16, 4, 2, 8)),
-        ("all-zero layer", RebalanceInstance([zero_row, ds[0]], 16, 4, 2, 8)),
-        ("all-equal layer", RebalanceInstance([[10] * 12], 16, 4, 2, 8)),
-        ("no redundant slots", RebalanceInstance(ds, 12, 4, 2, 4)),
-        ("one replica per GPU", RebalanceInstance(ds, 12, 4, 2, 12)),
-        ("global fallback", RebalanceInstance(ds, 16, 3, 2, 8)),
-        ("float loads", RebalanceInstance([[w / 8 for w in row] for row in ds], 16, 4, 2, 8)),
-        ("many layers", RebalanceInstance(_zipf_layers(64, 32, seed=3), 48, 8, 4, 16)),
-    ]
 
 
 # --- results ------------------------------------------------------------------------------------
@@ -587,7 +534,7 @@ class CheckRun:
 
     def _edge_suite(self, evaluator: Evaluator, functions: Sequence[str]) -> None:
         for function in functions:
-            for _name, instance in edge_cases(function):
+            for _name, instance in contract_for(function).edge_cases():
                 if self._interrupted():
                     return
                 if self._abandoned(function):

@@ -42,7 +42,7 @@ from verifier.check import (
     Evaluator,
     chunk_settings,
 )
-from verifier.findings import FUNCTIONS
+from verifier.contract import FUNCTIONS
 from verifier.instances import (
     Instance,
     PackingInstance,

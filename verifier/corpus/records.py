@@ -15,7 +15,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from verifier.calls import call_args, function_for, natural_dtype
+from verifier.contract import call_args, function_for, natural_dtype
 from verifier.corpus.schema import (
     Baseline,
     CorpusEntry,

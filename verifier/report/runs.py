@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
 
-from verifier.calls import call_args, function_for, natural_dtype
+from verifier.contract import call_args, function_for, natural_dtype
 from verifier.corpus import CorpusEntry
 from verifier.instances import (
     RebalanceInstance,
