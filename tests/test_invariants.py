@@ -20,8 +20,8 @@ from verifier.instances import (
     ReplicationInstance,
 )
 from verifier.invariants import CHECKS, check_call, check_determinism
+from verifier.sandbox import CallOutcome, outcome_of_result
 from verifier.strategies import instances_for
-from verifier.worker import CallOutcome, outcome_of_result
 
 PACKING = PackingInstance(DEEPSEEK_WEIGHTS, 4)
 REPLICATION = ReplicationInstance(DEEPSEEK_WEIGHTS, 16)

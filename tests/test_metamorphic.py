@@ -42,8 +42,8 @@ from verifier.metamorphic import (
     scaled_instance,
     scaling_relation,
 )
+from verifier.sandbox import CallOutcome, Sandbox, outcome_of_result
 from verifier.strategies import instances_for
-from verifier.worker import CallOutcome, Sandbox, outcome_of_result
 
 BROKEN = Path(__file__).parent / "broken"
 

@@ -1,6 +1,6 @@
 """Speed benchmarks of candidates at production shapes, against the reference greedy (same run).
 
-Every candidate runs in its own sandbox worker (`verifier.worker`), so untrusted code stays
+Every candidate runs in its own sandbox worker (`verifier.sandbox`), so untrusted code stays
 sandboxed; the time of each call is measured *inside* the worker around the call alone (after
 the input is on the device, with CUDA synchronised before the clock is read), so process
 boundaries and result transfer do not count. Calls are interleaved round-robin over the
@@ -34,7 +34,7 @@ from verifier.invariants import check_call, integer_outputs
 from verifier.metamorphic import layer_objectives
 from verifier.objectives import balance_ratio, ideal_load
 from verifier.pool import SandboxPool
-from verifier.worker import CallOutcome
+from verifier.sandbox import CallOutcome
 
 BASELINE = "reference:greedy"
 HEAP = "reference:heap"

@@ -8,7 +8,7 @@ import struct
 from typing import Protocol
 
 from verifier.instances import Instance
-from verifier.worker import CallOutcome
+from verifier.sandbox import CallOutcome
 
 
 def float32(value: float) -> float:

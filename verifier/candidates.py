@@ -10,7 +10,7 @@ A candidate is anything that defines one or more of `balanced_packing`, `replica
 
 `NAME` is either one of the three function names (a single-function candidate) or an attribute
 that itself defines them (a namespace such as a class instance). Resolution imports untrusted
-code, so it runs inside the sandbox worker (`verifier.worker`); every failure is a
+code, so it runs inside the sandbox worker (`verifier.sandbox`); every failure is a
 `CandidateError` whose message names the spec and the reason.
 """
 
@@ -27,13 +27,10 @@ from pathlib import Path
 from typing import Any
 
 from verifier.contract import FUNCTIONS
+from verifier.errors import CandidateError
 
 ENTRY_POINT_GROUP = "eplb_verify.candidates"
 REFERENCE = "reference"
-
-
-class CandidateError(Exception):
-    """A candidate spec that cannot be resolved: no such module, a broken file, no EPLB function."""
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,7 @@ from verifier.metamorphic import (
     replication_optimality,
     scaling_relation,
 )
-from verifier.worker import CallOutcome, LoadInfo, Sandbox
+from verifier.sandbox import CallOutcome, LoadInfo, Sandbox
 
 Device = Literal["cpu", "cuda", "all"]
 ProgressHook = Callable[["Progress"], None]

@@ -52,7 +52,7 @@ from verifier.instances import (
     num_items,
 )
 from verifier.invariants import Policy
-from verifier.worker import Sandbox
+from verifier.sandbox import Sandbox
 
 DEFAULT_DATABASE = Path(".eplb-verify") / "examples"
 CHUNK_EXAMPLES = 100_000  # a cap; chunks end on their time slice long before

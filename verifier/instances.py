@@ -21,14 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from verifier.errors import InstanceError
+
 Number = int | float
 Weights = list[list[Number]]
 ProblemName = Literal["packing", "replication", "rebalance"]
 PROBLEMS: tuple[ProblemName, ...] = ("packing", "replication", "rebalance")
-
-
-class InstanceError(ValueError):
-    """An instance (dict or file) that is malformed, incomplete or of an impossible shape."""
 
 
 @dataclass(frozen=True)

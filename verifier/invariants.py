@@ -26,7 +26,7 @@ from verifier.instances import (
     num_items,
     num_layers,
 )
-from verifier.worker import CallOutcome, TensorValue
+from verifier.sandbox import CallOutcome, TensorValue
 
 Policy = Literal["auto", "global"]
 Matrix = list[list[int]]

@@ -42,7 +42,7 @@ from verifier.objectives import (
     replica_counts,
     replication_objective,
 )
-from verifier.worker import CallOutcome
+from verifier.sandbox import CallOutcome
 
 RELATIONS: dict[str, str] = {
     "metamorphic.dtype": "the same loads as int64 / float32 / float64 give another assignment",
@@ -418,7 +418,7 @@ def device_differential(
     found, outputs = _valid_outputs(
         function, instance, outcome, policy, {"dtype": dtype, "device": "cuda"}
     )
-    if outputs is None or _same_values(cpu, outcome):
+    if outputs is None or _equal_output_values(cpu, outcome):
         return found
     cuda_objectives = layer_objectives(function, instance, outputs)
     details = {"dtype": dtype, "cpu_objectives": [str(v) for v in cpu_objectives]}
@@ -446,7 +446,7 @@ def device_differential(
     return found
 
 
-def _same_values(left: CallOutcome, right: CallOutcome) -> bool:
+def _equal_output_values(left: CallOutcome, right: CallOutcome) -> bool:
     """Equal output values (devices aside)."""
     if left.outputs is None or right.outputs is None:
         return False
@@ -466,7 +466,7 @@ def partner_differential(
 ) -> list[Finding]:
     """Two implementations that must agree exactly (the reference's vectorized and heap paths)."""
     outcome = caller(instance, dtype=dtype, device=device, spec=partner)
-    if outcome.status == "ok" and _same_values(primary, outcome):
+    if outcome.status == "ok" and _equal_output_values(primary, outcome):
         return []
     what = "differ" if outcome.status == "ok" else f"cannot be compared ({outcome.error})"
     return [

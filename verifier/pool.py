@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from verifier.worker import Sandbox
+from verifier.sandbox import Sandbox
 
 
 def is_reference_variant(spec: str) -> bool:

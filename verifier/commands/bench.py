@@ -64,8 +64,8 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from verifier.bench import REFERENCE_SPECS, format_table, run_bench
-    from verifier.candidates import CandidateError
     from verifier.corpus.store import overwrite
+    from verifier.errors import CandidateError
 
     if args.device == "cuda" and not torch.cuda.is_available():
         return usage_error("bench", "--device cuda: no CUDA device is available on this machine")

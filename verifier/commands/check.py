@@ -84,9 +84,9 @@ def write_json_atomically(path: Path, data: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from verifier.candidates import CandidateError
     from verifier.check import CheckOptions, CheckRun
     from verifier.check_view import LiveProgress, render_result
+    from verifier.errors import CandidateError
 
     if args.json is not None and (problem := check_json_path(args.json)):
         return usage_error("check", problem)

@@ -141,7 +141,8 @@ def run_list(args: argparse.Namespace, corpus: Path) -> int:
 
 def run_add(args: argparse.Namespace, corpus: Path) -> int:
     from verifier.corpus import Provenance, add_instance, record_path
-    from verifier.instances import InstanceError, load_instance
+    from verifier.errors import InstanceError
+    from verifier.instances import load_instance
 
     bad_input = False
     for name in args.instances:

@@ -58,8 +58,8 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from verifier.candidates import CandidateError
     from verifier.corpus import default_corpus_dir, load_corpus
+    from verifier.errors import CandidateError
     from verifier.report.metrics import build_report_data
     from verifier.report.render_markdown import conclusions
     from verifier.report.runs import run_corpus

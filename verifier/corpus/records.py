@@ -27,7 +27,7 @@ from verifier.corpus.store import record_path, save_new_entry
 from verifier.instances import Instance, PackingInstance, num_items, num_layers
 from verifier.invariants import check_call, integer_outputs
 from verifier.metamorphic import layer_objectives as shared_layer_objectives
-from verifier.worker import CallOutcome, outcome_of_result
+from verifier.sandbox import CallOutcome, outcome_of_result
 
 DEFAULT_TIME_LIMIT = 10.0  # deterministic seconds per layer
 ORACLE_SEED = 0
@@ -48,7 +48,7 @@ def _ignore(_message: str) -> None:
 
 @dataclass(frozen=True)
 class VariantRun:
-    """What one candidate returned on one instance, as plain data (see `verifier.worker`)."""
+    """What one candidate returned on one instance, as plain data (see `verifier.sandbox`)."""
 
     function: str
     outcome: CallOutcome

@@ -24,7 +24,7 @@ from verifier.invariants import check_call, integer_outputs
 from verifier.metamorphic import anti_affinity, layer_objectives
 from verifier.objectives import gap_interval, ideal_load, rebalance_objective, relative_gap
 from verifier.pool import SandboxPool
-from verifier.worker import CallOutcome
+from verifier.sandbox import CallOutcome
 
 DRIFT_MARKER = "drift"  # families whose name contains this are time traces (row t = window t)
 CALL_TIMEOUT = 120.0
