@@ -84,7 +84,7 @@ def write_json_atomically(path: Path, data: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from verifier.check import CheckOptions, CheckRun
+    from verifier.check import CheckOptions, check_run
     from verifier.check_view import LiveProgress, render_result
     from verifier.errors import CandidateError
 
@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     )
     console = Console(width=None if sys.stdout.isatty() else 120)
     live = LiveProgress(Console(stderr=True), args.candidate, options)
-    check = CheckRun(args.candidate, options, progress=live.update)
+    check = check_run(args.candidate, options, progress=live.update)
     interrupted = False
     try:
         with live:
