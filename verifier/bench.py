@@ -20,7 +20,6 @@ from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from verifier.contract import call_args, function_for
 from verifier.corpus.generate import moe_layers, rng_for
 from verifier.instances import (
     Instance,
@@ -30,8 +29,7 @@ from verifier.instances import (
     ReplicationInstance,
     Weights,
 )
-from verifier.invariants import check_call, integer_outputs
-from verifier.metamorphic import layer_objectives
+from verifier.judge import call_on, judge
 from verifier.objectives import balance_ratio, ideal_load
 from verifier.pool import SandboxPool
 from verifier.sandbox import CallOutcome
@@ -39,7 +37,6 @@ from verifier.sandbox import CallOutcome
 BASELINE = "reference:greedy"
 HEAP = "reference:heap"
 REFERENCE_SPECS = ("reference:greedy", "reference:swap", "reference:pool_split", "reference:heap")
-BENCH_FUNCTIONS = ("rebalance_experts", "replicate_experts", "balanced_packing")
 CALL_TIMEOUT = 300.0  # seconds per call: production shapes on a slow CPU stay well inside
 
 
@@ -263,9 +260,8 @@ class BenchResult:
         }
 
 
-def balancedness_of(instance: Instance, function: str, outcome: CallOutcome) -> float:
+def balancedness_of(instance: Instance, objectives: Sequence[Fraction]) -> float:
     """Sum over layers of the ideal (mean) load over sum of the achieved maximum load."""
-    objectives = layer_objectives(function, instance, integer_outputs(outcome, function))
     ideal = sum((ideal_load(instance, row) for row in instance.weights), Fraction(0))
     achieved = sum(objectives, Fraction(0))
     return balance_ratio(ideal, achieved)
@@ -273,20 +269,14 @@ def balancedness_of(instance: Instance, function: str, outcome: CallOutcome) -> 
 
 def _first_call(timing: Timing, instance: Instance, outcome: CallOutcome, device: str) -> None:
     """Judge the warm-up call: a failure or a contract violation disqualifies the timings."""
-    findings = check_call(timing.function, instance, outcome, context={"device": device})
-    violations = [finding for finding in findings if finding.is_violation]
-    if outcome.status != "ok":
-        timing.status = "failed"
-    elif violations:
-        timing.status = "invalid"
-    timing.problems = [f"{finding.check}: {finding.message}" for finding in violations][:3]
-    if timing.status == "ok" and all(
-        getattr(value, "values", None) is not None for value in outcome.outputs or ()
-    ):
-        timing.balancedness = balancedness_of(instance, timing.function, outcome)
+    verdict = judge(instance, outcome, context={"device": device})
+    timing.status = verdict.status
+    timing.problems = [f"{finding.check}: {finding.message}" for finding in verdict.violations][:3]
+    if verdict.objectives is not None:
+        timing.balancedness = balancedness_of(instance, verdict.objectives)
 
 
-Progress = Callable[[str], None]
+BenchProgress = Callable[[str], None]
 
 
 def _quiet(_message: str) -> None:
@@ -302,7 +292,7 @@ def bench_shape(
     device: str,
     repeats: int,
     warmup: int,
-    progress: Progress = _quiet,
+    progress: BenchProgress = _quiet,
 ) -> list[Timing]:
     """Time every function every candidate defines on one shape (round-robin, warm-up first)."""
     timings: list[Timing] = []
@@ -318,14 +308,8 @@ def bench_shape(
                 if timing.status != "ok":
                     continue
                 progress(f"{shape.name} {function} {spec} run {round_ + 1}/{warmup + repeats}")
-                outcome = sandbox.call(
-                    function_for(instance),
-                    instance.weights,
-                    call_args(instance),
-                    dtype=dtype,
-                    device=device,
-                    spec=spec,
-                    timeout=CALL_TIMEOUT,
+                outcome = call_on(
+                    sandbox, instance, dtype=dtype, device=device, spec=spec, timeout=CALL_TIMEOUT
                 )
                 if round_ == 0:
                     _first_call(timing, instance, outcome, device)
@@ -375,7 +359,7 @@ def run_bench(
     warmup: int = 1,
     seed: int = 0,
     compare_paths: bool = True,
-    progress: Progress = _quiet,
+    progress: BenchProgress = _quiet,
 ) -> BenchResult:
     """Start a sandbox per candidate, time every shape.
 

@@ -13,16 +13,16 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from verifier.calls import Caller
-from verifier.contract import call_args, natural_dtype
+from verifier.contract import natural_dtype
 from verifier.findings import Finding
 from verifier.instances import Instance, canonical_json
-from verifier.invariants import CHECKS, check_call, check_determinism, integer_outputs
+from verifier.invariants import CHECKS, check_determinism
+from verifier.judge import call_on, judge
 from verifier.metamorphic import (
     RELATIONS,
     anti_affinity,
     device_differential,
     dtype_relation,
-    layer_objectives,
     partner_differential,
     permutation_relation,
     replication_optimality,
@@ -72,14 +72,7 @@ class Evaluator:
         def call(
             instance: Instance, *, dtype: str, device: str, spec: str | None = None
         ) -> CallOutcome:
-            return self.sandbox.call(
-                function,
-                instance.weights,
-                call_args(instance),
-                dtype=dtype,
-                device=device,
-                spec=spec,
-            )
+            return call_on(self.sandbox, instance, dtype=dtype, device=device, spec=spec)
 
         return call
 
@@ -100,15 +93,15 @@ class Evaluator:
         dtype, device = natural_dtype(instance), self.primary_device
         first = caller(instance, dtype=dtype, device=device)
         context = {"dtype": dtype, "device": device}
-        found = check_call(function, instance, first, policy=options.policy, context=context)
+        verdict = judge(instance, first, policy=options.policy, context=context)
+        found = list(verdict.findings)
         if first.status in ("timeout", "crash"):
             return CaseResult(function, instance, tuple(found), None, first)
         second = caller(instance, dtype=dtype, device=device)
         found += check_determinism(function, instance, first, second, context)
-        if any(finding.is_violation for finding in found):
+        outputs, objectives = verdict.outputs, verdict.objectives
+        if any(finding.is_violation for finding in found) or outputs is None or objectives is None:
             return CaseResult(function, instance, tuple(found), None, first)
-        outputs = integer_outputs(first, function)
-        objectives = layer_objectives(function, instance, outputs)
         found += replication_optimality(function, instance, outputs, options.policy)
         found += anti_affinity(function, instance, outputs)
         if options.relations:
