@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from typing import Any
 
+from verifier.candidates import default_reference_spec, reference_spec
 from verifier.corpus.generate import moe_layers, rng_for
 from verifier.instances import (
     Instance,
@@ -34,9 +35,8 @@ from verifier.objectives import balance_ratio, ideal_load
 from verifier.pool import SandboxPool
 from verifier.sandbox import CallOutcome
 
-BASELINE = "reference:greedy"
-HEAP = "reference:heap"
-REFERENCE_SPECS = ("reference:greedy", "reference:swap", "reference:pool_split", "reference:heap")
+BASELINE = default_reference_spec()
+HEAP = reference_spec("heap")
 CALL_TIMEOUT = 300.0  # seconds per call: production shapes on a slow CPU stay well inside
 
 

@@ -44,6 +44,7 @@ from verifier.instances import (
     instance_to_dict,
     num_items,
 )
+from verifier.objectives import gap_float, relative_gap
 from verifier.options import CheckOptions, RunOptions
 from verifier.results import CheckResult
 
@@ -81,9 +82,7 @@ class GapCase:
     @property
     def gap(self) -> float:
         """Relative gap (objective - reference) / reference; 0 for 0/0, inf over a zero bound."""
-        if self.reference == 0:
-            return 0.0 if self.objective == 0 else math.inf
-        return float((self.objective - self.reference) / self.reference)
+        return gap_float(relative_gap(self.objective, self.reference))
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -7,6 +7,7 @@ so two objectives compare exactly and a "gap" is a true gap.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from fractions import Fraction
 
@@ -79,10 +80,17 @@ def balance_ratio(ideal: Fraction, peak: Fraction) -> float:
 
 
 def relative_gap(value: Fraction, bound: Fraction) -> Fraction | None:
-    """(value - bound) / bound; zero when both are zero; None (unbounded) when only the bound is."""
+    """(value - bound) / bound; zero when both are zero; None (unbounded) when only the bound is.
+
+    The one representation of an exact gap: None is unbounded (`gap_float` makes it inf)."""
     if bound == 0:
         return Fraction(0) if value == 0 else None
     return (value - bound) / bound
+
+
+def gap_float(gap: Fraction | None) -> float:
+    """A relative gap as a float for display and statistics: an unbounded gap (None) is inf."""
+    return math.inf if gap is None else float(gap)
 
 
 def gap_interval(

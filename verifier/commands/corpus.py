@@ -102,7 +102,7 @@ def _load(args: argparse.Namespace, corpus: Path) -> tuple[list[Any], list[Any]]
 
 def _variants(args: argparse.Namespace) -> dict[str, Any] | str:
     """The selected reference variants, or an error message naming the unknown one."""
-    from verifier.corpus.records import reference_variants
+    from verifier.candidates import reference_variants
 
     every = reference_variants()
     names = getattr(args, "variant", None) or list(every)

@@ -15,6 +15,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from verifier.candidates import reference_variants
 from verifier.contract import call_args, function_for, natural_dtype
 from verifier.corpus.schema import (
     Baseline,
@@ -98,13 +99,6 @@ def judge_run(instance: Instance, run: VariantRun) -> Verdict:
 
 def violation_messages(verdict: Verdict) -> list[str]:
     return [finding.message for finding in verdict.violations]
-
-
-def reference_variants() -> dict[str, Any]:
-    """Every reference variant, by name (the candidates baselines are recorded for)."""
-    from reference import VARIANTS
-
-    return dict(VARIANTS)
 
 
 # --------------------------------------------------------------------------- oracle record

@@ -17,12 +17,8 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Literal
 
-from verifier.corpus.records import (
-    baseline_records,
-    judge_run,
-    reference_variants,
-    violation_messages,
-)
+from verifier.candidates import reference_variants
+from verifier.corpus.records import baseline_records, judge_run, violation_messages
 from verifier.corpus.schema import Baseline, CorpusEntry
 from verifier.corpus.store import BrokenRecord
 from verifier.instances import Instance
