@@ -20,6 +20,8 @@ from verifier.instances import (
     ProblemName,
     RebalanceInstance,
     ReplicationInstance,
+    num_items,
+    num_layers,
 )
 
 if TYPE_CHECKING:
@@ -35,12 +37,28 @@ class FunctionContract:
     instance_type: type[Instance]
     arguments: tuple[str, ...]  # instance fields passed after `weight`, in DeepSeek's order
     outputs: tuple[str, ...]  # the names of the returned tuple's items, in order
+    # Per output, the size of its second dimension: "items" (experts or items per layer) or the
+    # instance field that sets it; outputs of variable width (log2phy) are not listed.
+    output_widths: dict[str, str]
+    spread_over: str  # the instance field a layer's load is balanced over (packs, slots, GPUs)
     strategy_name: str  # the instance strategy in `verifier.strategies`
     edge_cases: Callable[[], edge_cases.EdgeCases]  # the fixed suite, by case name
 
     def call_args(self, instance: Instance) -> tuple[int, ...]:
         """The positional arguments after `weight`."""
         return tuple(int(getattr(instance, argument)) for argument in self.arguments)
+
+    def output_shapes(self, instance: Instance) -> dict[str, tuple[int, int]]:
+        """The expected [layers, width] shape of every fixed-width output."""
+        layers, items = num_layers(instance), num_items(instance)
+        return {
+            name: (layers, items if width == "items" else int(getattr(instance, width)))
+            for name, width in self.output_widths.items()
+        }
+
+    def balanced_over(self, instance: Instance) -> int:
+        """How many packs, slots or GPUs a layer's load is spread over."""
+        return int(getattr(instance, self.spread_over))
 
     def strategy(self, family: str | None = None) -> SearchStrategy[Instance]:
         """The Hypothesis strategy of this function's instances (imports Hypothesis lazily)."""
@@ -58,6 +76,8 @@ CONTRACTS: tuple[FunctionContract, ...] = (
         PackingInstance,
         ("num_packs",),
         ("pack_index", "rank_in_pack"),
+        {"pack_index": "items", "rank_in_pack": "items"},
+        "num_packs",
         "packing_instances",
         edge_cases.packing_edge_cases,
     ),
@@ -67,6 +87,8 @@ CONTRACTS: tuple[FunctionContract, ...] = (
         ReplicationInstance,
         ("num_phy",),
         ("phy2log", "rank", "logcnt"),
+        {"phy2log": "num_phy", "rank": "num_phy", "logcnt": "items"},
+        "num_phy",
         "replication_instances",
         edge_cases.replication_edge_cases,
     ),
@@ -76,6 +98,8 @@ CONTRACTS: tuple[FunctionContract, ...] = (
         RebalanceInstance,
         ("num_replicas", "num_groups", "num_nodes", "num_gpus"),
         ("phy2log", "log2phy", "logcnt"),
+        {"phy2log": "num_replicas", "logcnt": "items"},
+        "num_gpus",
         "rebalance_instances",
         edge_cases.rebalance_edge_cases,
     ),

@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any, Literal
 
-from verifier.contract import output_names
+from verifier.contract import contract_for, output_names
 from verifier.findings import Finding, violation
 from verifier.instances import (
     Instance,
@@ -212,14 +212,8 @@ def check_determinism(
 
 
 def _expected_shapes(function: str, instance: Instance) -> dict[str, tuple[int, ...]]:
-    layers, n = num_layers(instance), num_items(instance)
-    if isinstance(instance, PackingInstance):
-        return {"pack_index": (layers, n), "rank_in_pack": (layers, n)}
-    if isinstance(instance, ReplicationInstance):
-        slots = instance.num_phy
-        return {"phy2log": (layers, slots), "rank": (layers, slots), "logcnt": (layers, n)}
-    assert isinstance(instance, RebalanceInstance)
-    return {"phy2log": (layers, instance.num_replicas), "logcnt": (layers, n)}
+    shapes: dict[str, tuple[int, ...]] = dict(contract_for(function).output_shapes(instance))
+    return shapes
 
 
 def check_shapes(report: _Reporter, tensors: dict[str, TensorValue]) -> Finding | None:

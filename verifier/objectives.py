@@ -11,7 +11,8 @@ import math
 from collections.abc import Sequence
 from fractions import Fraction
 
-from verifier.instances import Instance, Number, PackingInstance, ReplicationInstance
+from verifier.contract import contract_of
+from verifier.instances import Instance, Number
 
 
 def exact(value: Number | Fraction) -> Fraction:
@@ -109,8 +110,5 @@ def gap_interval(
 def ideal_load(instance: Instance, row: Sequence[Number | Fraction]) -> Fraction:
     """The perfectly balanced load: the layer's total over its packs, slots or GPUs."""
     total = sum((Fraction(value) for value in row), Fraction(0))
-    if isinstance(instance, PackingInstance):
-        return total / instance.num_packs
-    if isinstance(instance, ReplicationInstance):
-        return total / instance.num_phy if instance.num_phy else Fraction(0)
-    return total / instance.num_gpus
+    over = contract_of(instance).balanced_over(instance)
+    return total / over if over else Fraction(0)
