@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from verifier import edge_cases
 from verifier.instances import (
@@ -26,6 +26,11 @@ from verifier.instances import (
 
 if TYPE_CHECKING:
     from hypothesis.strategies import SearchStrategy
+
+
+# Which rebalance contract applies: "auto" is hierarchical when groups divide evenly into nodes,
+# "global" drops the hierarchical rules for candidates that never use them.
+Policy = Literal["auto", "global"]
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -204,3 +205,9 @@ def instance_json(instance: Instance) -> str:
     rows = ",\n    ".join(json.dumps(row) for row in instance.weights)
     parts.append(f'  "weights": [\n    {rows}\n  ]' if instance.weights else '  "weights": []')
     return "{\n" + ",\n".join(parts) + "\n}"
+
+
+def float32(value: float) -> float:
+    """`value` rounded to the nearest float32 (returned as a Python float)."""
+    result: float = struct.unpack("f", struct.pack("f", value))[0]
+    return result

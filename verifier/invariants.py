@@ -14,9 +14,9 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any
 
-from verifier.contract import contract_for, output_names
+from verifier.contract import Policy, contract_for, output_names
 from verifier.findings import Finding, violation
 from verifier.instances import (
     Instance,
@@ -28,7 +28,6 @@ from verifier.instances import (
 )
 from verifier.sandbox import CallOutcome, TensorValue
 
-Policy = Literal["auto", "global"]
 Matrix = list[list[int]]
 
 CHECKS: dict[str, str] = {

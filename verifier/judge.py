@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from verifier.contract import call_args, function_for, natural_dtype
+from verifier.contract import Policy, call_args, function_for, natural_dtype
 from verifier.findings import Finding
 from verifier.instances import Instance
-from verifier.invariants import Policy, check_call, integer_outputs
+from verifier.invariants import check_call, integer_outputs
 from verifier.metamorphic import layer_objectives
 from verifier.sandbox import CallOutcome, Sandbox
 

@@ -17,7 +17,8 @@ from dataclasses import replace
 from fractions import Fraction
 from typing import Any
 
-from verifier.calls import Caller, float32
+from verifier.calls import Caller
+from verifier.contract import Policy
 from verifier.findings import Finding, observation, violation
 from verifier.instances import (
     Instance,
@@ -25,11 +26,11 @@ from verifier.instances import (
     PackingInstance,
     RebalanceInstance,
     ReplicationInstance,
+    float32,
     instance_hash,
     num_items,
 )
 from verifier.invariants import (
-    Policy,
     check_call,
     hierarchical_rules_apply,
     integer_outputs,

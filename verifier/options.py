@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from verifier.contract import FUNCTIONS
-from verifier.invariants import Policy
+from verifier.contract import FUNCTIONS, Policy
 
 Device = Literal["cpu", "cuda", "all"]
 

@@ -21,7 +21,6 @@ from typing import Any
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-from verifier.calls import float32
 from verifier.instances import (
     Instance,
     Number,
@@ -29,6 +28,7 @@ from verifier.instances import (
     RebalanceInstance,
     ReplicationInstance,
     Weights,
+    float32,
 )
 
 FAMILIES = (
