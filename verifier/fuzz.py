@@ -2,10 +2,11 @@
 
 A campaign first runs `check`'s fixed edge cases, then drives Hypothesis round robin over the
 functions the candidate defines, in time-boxed chunks with seeds derived from `--seed`, until the
-budget (which starts once the candidate is loaded) is spent. Every case goes through the
-`check` engine's per-case evaluation (`verifier.check.Evaluator`: the sandboxed call, the one
-invariant checker, determinism, metamorphic relations, differentials), so fuzz and check can never
-disagree on what a violation is. On top of that, every valid case is scored against the oracle and
+budget (which starts once the candidate is loaded) is spent. It is the engine `check` runs
+(`verifier.engine.Engine`) given a `FuzzPolicy`; every case goes through the same per-case
+evaluation (`verifier.evaluate.Evaluator`: the sandboxed call, the one invariant checker,
+determinism, metamorphic relations, differentials), so fuzz and check can never disagree on what a
+violation is. On top of that, every valid case is scored against the oracle and
 `hypothesis.target` steers generation towards large gaps:
 
 - each layer's certified gap against the cheap lower bound (`verifier.oracle.lower_bound`);
