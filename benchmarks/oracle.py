@@ -33,6 +33,7 @@ from pathlib import Path
 from ortools.sat.python import cp_model
 
 from verifier.atomic import write_json_atomically
+from verifier.objectives import gap_float
 from verifier.oracle import solve_packing_layer
 from verifier.oracle.replication import optimal_counts
 from verifier.oracle.scaling import scale_loads
@@ -128,7 +129,7 @@ def run_ours(case: Case, limit: float) -> Outcome:
         case.weights, case.num_packs, time_limit=limit, seed=0, relative_gap=tolerance
     )
     seconds = time.perf_counter() - start
-    return Outcome(solution.status == "optimal", seconds, float(solution.gap()))
+    return Outcome(solution.status == "optimal", seconds, gap_float(solution.gap()))
 
 
 def run_plain(case: Case, limit: float) -> Outcome:

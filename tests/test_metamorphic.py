@@ -17,8 +17,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reference import VARIANTS
-from verifier.calls import Caller, call_args, function_for, natural_dtype
+from verifier.calls import Caller
 from verifier.check import CheckOptions, run_check
+from verifier.contract import call_args, function_for, natural_dtype
 from verifier.examples import DEEPSEEK_WEIGHTS, deepseek_example
 from verifier.instances import (
     Instance,
@@ -41,8 +42,8 @@ from verifier.metamorphic import (
     scaled_instance,
     scaling_relation,
 )
+from verifier.sandbox import CallOutcome, Sandbox, outcome_of_result
 from verifier.strategies import instances_for
-from verifier.worker import CallOutcome, Sandbox, outcome_of_result
 
 
 def _load(path: Path) -> Any:

@@ -1,6 +1,6 @@
 """Speed benchmarks of candidates at production shapes, against the reference greedy (same run).
 
-Every candidate runs in its own sandbox worker (`verifier.worker`), so untrusted code stays
+Every candidate runs in its own sandbox worker (`verifier.sandbox`), so untrusted code stays
 sandboxed; the time of each call is measured *inside* the worker around the call alone (after
 the input is on the device, with CUDA synchronised before the clock is read), so process
 boundaries and result transfer do not count. Calls are interleaved round-robin over the
@@ -20,19 +20,16 @@ from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from verifier.calls import call_args, function_for
+from verifier.candidates import default_reference_spec, reference_spec
 from verifier.instances import Instance
-from verifier.invariants import check_call, integer_outputs
-from verifier.metamorphic import layer_objectives
+from verifier.judge import call_on, judge
 from verifier.objectives import balance_ratio, ideal_load
 from verifier.pool import SandboxPool
+from verifier.sandbox import CallOutcome
 from verifier.shapes import SHAPES, ModelShape
-from verifier.worker import CallOutcome
 
-BASELINE = "reference:greedy"
-HEAP = "reference:heap"
-REFERENCE_SPECS = ("reference:greedy", "reference:swap", "reference:pool_split", "reference:heap")
-BENCH_FUNCTIONS = ("rebalance_experts", "replicate_experts", "balanced_packing")
+BASELINE = default_reference_spec()
+HEAP = reference_spec("heap")
 CALL_TIMEOUT = 300.0  # seconds per call: production shapes on a slow CPU stay well inside
 
 
@@ -152,9 +149,8 @@ class BenchResult:
         }
 
 
-def balancedness_of(instance: Instance, function: str, outcome: CallOutcome) -> float:
+def balancedness_of(instance: Instance, objectives: Sequence[Fraction]) -> float:
     """Sum over layers of the ideal (mean) load over sum of the achieved maximum load."""
-    objectives = layer_objectives(function, instance, integer_outputs(outcome, function))
     ideal = sum((ideal_load(instance, row) for row in instance.weights), Fraction(0))
     achieved = sum(objectives, Fraction(0))
     return balance_ratio(ideal, achieved)
@@ -162,20 +158,14 @@ def balancedness_of(instance: Instance, function: str, outcome: CallOutcome) -> 
 
 def _first_call(timing: Timing, instance: Instance, outcome: CallOutcome, device: str) -> None:
     """Judge the warm-up call: a failure or a contract violation disqualifies the timings."""
-    findings = check_call(timing.function, instance, outcome, context={"device": device})
-    violations = [finding for finding in findings if finding.is_violation]
-    if outcome.status != "ok":
-        timing.status = "failed"
-    elif violations:
-        timing.status = "invalid"
-    timing.problems = [f"{finding.check}: {finding.message}" for finding in violations][:3]
-    if timing.status == "ok" and all(
-        getattr(value, "values", None) is not None for value in outcome.outputs or ()
-    ):
-        timing.balancedness = balancedness_of(instance, timing.function, outcome)
+    verdict = judge(instance, outcome, context={"device": device})
+    timing.status = verdict.status
+    timing.problems = [f"{finding.check}: {finding.message}" for finding in verdict.violations][:3]
+    if verdict.objectives is not None:
+        timing.balancedness = balancedness_of(instance, verdict.objectives)
 
 
-Progress = Callable[[str], None]
+BenchProgress = Callable[[str], None]
 
 
 def _quiet(_message: str) -> None:
@@ -191,7 +181,7 @@ def bench_shape(
     device: str,
     repeats: int,
     warmup: int,
-    progress: Progress = _quiet,
+    progress: BenchProgress = _quiet,
 ) -> list[Timing]:
     """Time every function every candidate defines on one shape (round-robin, warm-up first)."""
     timings: list[Timing] = []
@@ -207,14 +197,8 @@ def bench_shape(
                 if timing.status != "ok":
                     continue
                 progress(f"{shape.name} {function} {spec} run {round_ + 1}/{warmup + repeats}")
-                outcome = sandbox.call(
-                    function_for(instance),
-                    instance.weights,
-                    call_args(instance),
-                    dtype=dtype,
-                    device=device,
-                    spec=spec,
-                    timeout=CALL_TIMEOUT,
+                outcome = call_on(
+                    sandbox, instance, dtype=dtype, device=device, spec=spec, timeout=CALL_TIMEOUT
                 )
                 if round_ == 0:
                     _first_call(timing, instance, outcome, device)
@@ -264,7 +248,7 @@ def run_bench(
     warmup: int = 1,
     seed: int = 0,
     compare_paths: bool = True,
-    progress: Progress = _quiet,
+    progress: BenchProgress = _quiet,
 ) -> BenchResult:
     """Start a sandbox per candidate, time every shape.
 

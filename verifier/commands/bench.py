@@ -62,12 +62,13 @@ def run(args: argparse.Namespace) -> int:
     import torch
     from rich.console import Console
 
-    from verifier.bench import REFERENCE_SPECS, format_table, run_bench
-    from verifier.candidates import CandidateError
+    from verifier.bench import format_table, run_bench
+    from verifier.candidates import reference_specs
+    from verifier.errors import CandidateError
 
     if args.device == "cuda" and not torch.cuda.is_available():
         return usage_error("bench", "--device cuda: no CUDA device is available on this machine")
-    specs = list(args.candidates) or list(REFERENCE_SPECS)
+    specs = list(args.candidates) or reference_specs()
     console = Console(stderr=True)
     try:
         with console.status("starting", spinner="dots") as status:

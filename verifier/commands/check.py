@@ -67,9 +67,9 @@ def check_json_path(path: Path) -> str | None:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from verifier.candidates import CandidateError
-    from verifier.check import CheckOptions, CheckRun
+    from verifier.check import CheckOptions, check_run
     from verifier.check_view import LiveProgress, render_result
+    from verifier.errors import CandidateError
 
     if args.json is not None and (problem := check_json_path(args.json)):
         return usage_error("check", problem)
@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     )
     console = Console(width=None if sys.stdout.isatty() else 120)
     live = LiveProgress(Console(stderr=True), args.candidate, options)
-    check = CheckRun(args.candidate, options, progress=live.update)
+    check = check_run(args.candidate, options, progress=live.update)
     interrupted = False
     try:
         with live:

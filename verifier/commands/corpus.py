@@ -102,7 +102,7 @@ def _load(args: argparse.Namespace, corpus: Path) -> tuple[list[Any], list[Any]]
 
 def _variants(args: argparse.Namespace) -> dict[str, Any] | str:
     """The selected reference variants, or an error message naming the unknown one."""
-    from verifier.corpus.records import reference_variants
+    from verifier.candidates import reference_variants
 
     every = reference_variants()
     names = getattr(args, "variant", None) or list(every)
@@ -141,7 +141,8 @@ def run_list(args: argparse.Namespace, corpus: Path) -> int:
 
 def run_add(args: argparse.Namespace, corpus: Path) -> int:
     from verifier.corpus import Provenance, add_instance, record_path
-    from verifier.instances import InstanceError, load_instance
+    from verifier.errors import InstanceError
+    from verifier.instances import load_instance
 
     bad_input = False
     for name in args.instances:

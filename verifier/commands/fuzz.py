@@ -134,9 +134,9 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from verifier.atomic import write_json_atomically
-    from verifier.candidates import CandidateError
     from verifier.check_view import render_result
     from verifier.commands.check import check_json_path
+    from verifier.errors import CandidateError
     from verifier.fuzz import DEFAULT_DATABASE, FuzzCampaign, FuzzOptions, add_to_corpus
 
     if args.json is not None and (problem := check_json_path(args.json)):

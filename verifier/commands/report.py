@@ -46,20 +46,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _reference_specs() -> list[str]:
-    from reference import DEFAULT_VARIANT, VARIANTS
-
-    return [f"reference:{DEFAULT_VARIANT}"] + [
-        f"reference:{name}" for name in VARIANTS if name != DEFAULT_VARIANT
-    ]
-
-
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from verifier.candidates import CandidateError
+    from verifier.candidates import reference_specs
     from verifier.corpus import default_corpus_dir, load_corpus
+    from verifier.errors import CandidateError
     from verifier.report.metrics import build_report_data
     from verifier.report.render_markdown import conclusions
     from verifier.report.runs import run_corpus
@@ -79,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     if not entries:
         wanted = f" in families {args.family}" if args.family else ""
         return usage_error("report", f"no corpus records{wanted} in {corpus}")
-    specs = list(dict.fromkeys(args.candidates)) or _reference_specs()
+    specs = list(dict.fromkeys(args.candidates)) or reference_specs()
     console = Console(stderr=True)
     for record in broken:
         console.print(f"[yellow]broken record skipped:[/] {record.message}", highlight=False)

@@ -101,7 +101,8 @@ def _print_tables(path: str, problem: str, records: list[dict[str, Any]]) -> Non
 
 
 def run(args: argparse.Namespace) -> int:
-    from verifier.instances import InstanceError, load_instance
+    from verifier.errors import InstanceError
+    from verifier.instances import load_instance
 
     if not (math.isfinite(args.time_limit) and args.time_limit > 0):
         print(

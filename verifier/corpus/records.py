@@ -15,7 +15,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from verifier.calls import call_args, function_for, natural_dtype
+from verifier.candidates import reference_variants
+from verifier.contract import call_args, function_for, natural_dtype
 from verifier.corpus.schema import (
     Baseline,
     CorpusEntry,
@@ -25,9 +26,8 @@ from verifier.corpus.schema import (
 )
 from verifier.corpus.store import record_path, save_new_entry
 from verifier.instances import Instance, PackingInstance, num_items, num_layers
-from verifier.invariants import check_call, integer_outputs
-from verifier.metamorphic import layer_objectives as shared_layer_objectives
-from verifier.worker import CallOutcome, outcome_of_result
+from verifier.judge import Verdict, judge
+from verifier.sandbox import CallOutcome, outcome_of_result
 
 DEFAULT_TIME_LIMIT = 10.0  # deterministic seconds per layer
 ORACLE_SEED = 0
@@ -48,15 +48,11 @@ def _ignore(_message: str) -> None:
 
 @dataclass(frozen=True)
 class VariantRun:
-    """What one candidate returned on one instance, as plain data (see `verifier.worker`)."""
+    """What one candidate returned on one instance, as plain data (see `verifier.sandbox`)."""
 
     function: str
     outcome: CallOutcome
     seconds: float
-
-    def outputs(self) -> dict[str, Any]:
-        """The outputs by name as nested lists of ints (only valid once the contract holds)."""
-        return integer_outputs(self.outcome, self.function)
 
 
 def weight_tensor(instance: Instance) -> Any:
@@ -95,24 +91,14 @@ def run_variant(candidate: Any, instance: Instance) -> VariantRun:
     return VariantRun(function, outcome_of_result(result, mutated=mutated), seconds)
 
 
-def invariant_problems(instance: Instance, run: VariantRun) -> list[str]:
-    """Contract violations of one run, as messages (the shared checker, never a twin)."""
-    findings = check_call(run.function, instance, run.outcome)
-    return [finding.message for finding in findings if finding.is_violation]
+def judge_run(instance: Instance, run: VariantRun) -> Verdict:
+    """The shared judgement (`verifier.judge`): violations, else exact per-layer objectives
+    recomputed from the assignment (replica counts from phy2log, never the candidate's logcnt)."""
+    return judge(instance, run.outcome)
 
 
-def layer_objectives(instance: Instance, run: VariantRun) -> list[Fraction]:
-    """The exact objective of every layer, recomputed from the assignment (the shared
-    `verifier.metamorphic.layer_objectives`: replica counts come from phy2log, never from the
-    candidate's own logcnt, so a wrong count cannot flatter the objective)."""
-    return shared_layer_objectives(run.function, instance, run.outputs())
-
-
-def reference_variants() -> dict[str, Any]:
-    """Every reference variant, by name (the candidates baselines are recorded for)."""
-    from reference import VARIANTS
-
-    return dict(VARIANTS)
+def violation_messages(verdict: Verdict) -> list[str]:
+    return [finding.message for finding in verdict.violations]
 
 
 # --------------------------------------------------------------------------- oracle record
@@ -193,11 +179,13 @@ def baseline_records(
         except Exception as error:
             report(f"variant {name!r} raised {type(error).__name__}: {error}; no baseline")
             continue
-        problems = invariant_problems(instance, run)
-        if problems:
-            report(f"variant {name!r} breaks the contract ({problems[0]}); no baseline")
+        verdict = judge_run(instance, run)
+        problems = violation_messages(verdict)
+        if problems or verdict.objectives is None:
+            first = problems[0] if problems else "outputs too large to judge"
+            report(f"variant {name!r} breaks the contract ({first}); no baseline")
             continue
-        objectives = layer_objectives(instance, run)
+        objectives = list(verdict.objectives)
         below = [
             index
             for index, (value, layer) in enumerate(zip(objectives, oracle.layers, strict=True))

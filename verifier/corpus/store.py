@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from verifier.atomic import create_atomically, write_atomically
-from verifier.corpus.schema import CorpusEntry, RecordError, entry_json, load_entry
+from verifier.corpus.schema import CorpusEntry, entry_json, load_entry
+from verifier.errors import RecordError
 from verifier.instances import PROBLEMS, Instance, instance_hash
 
 
