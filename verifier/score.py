@@ -21,12 +21,10 @@ with the reason. `combined_score` (see `combined_score`) is 0 for an invalid can
 
 from __future__ import annotations
 
-import math
 import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -34,17 +32,16 @@ from verifier.bench import BASELINE, SHAPES, BenchShape, Timing, bench_shape
 from verifier.calls import call_args, natural_dtype
 from verifier.check import CheckOptions, CheckResult, run_check
 from verifier.corpus import CorpusEntry, default_corpus_dir, load_corpus
-from verifier.instances import Instance, RebalanceInstance, Weights
-from verifier.invariants import Policy, check_call, integer_outputs
-from verifier.objectives import gpu_loads
+from verifier.instances import Instance, RebalanceInstance
+from verifier.invariants import Policy
 from verifier.pool import SandboxPool
 from verifier.report.runs import score_outcome
+from verifier.trace_runs import REBALANCE, judged_call, plan_windows, stale_ratios
 from verifier.traces import DEFAULT_WINDOW, Trace, load_trace
-from verifier.worker import CallOutcome, Sandbox
+from verifier.worker import Sandbox
 
-REBALANCE = "rebalance_experts"
 SPEED_SHAPE = "deepseek-v3"
-TIME_EXPONENT = 0.02  # speed factor (1 + t / t_greedy) ** -0.02: about -5% per tenfold slowdown
+TIME_EXPONENT = 0.01  # speed factor (1 + t / t_greedy) ** -0.01: about -2% per tenfold slowdown
 MAX_VIOLATIONS_IN_REASON = 3
 
 Progress = Callable[[str], None]
@@ -83,8 +80,8 @@ class ScoreOptions:
 
 
 def speed_factor(milliseconds: float, reference_milliseconds: float) -> float:
-    """(1 + t / t_greedy) ** -TIME_EXPONENT: 1 for instant code, 0.986 at greedy's speed, about
-    5% less per tenfold slowdown; measured against greedy in the same run, so machine-free."""
+    """(1 + t / t_greedy) ** -TIME_EXPONENT: 1 for instant code, 0.993 at greedy's speed, about
+    2% less per tenfold slowdown; measured against greedy in the same run, so machine-free."""
     if reference_milliseconds <= 0:
         return 1.0
     return float((1.0 + milliseconds / reference_milliseconds) ** -TIME_EXPONENT)
@@ -200,20 +197,7 @@ class ScoreResult:
         }
 
 
-# --------------------------------------------------------------------------- clusters and inputs
-
-
-def cluster_for(experts: int) -> tuple[int, int, int, int]:
-    """(num_replicas, num_groups, num_nodes, num_gpus) for a trace of `experts` experts.
-
-    DeepSeek-V3's proportions: the most GPUs (up to 32, a power of two dividing `experts`) that
-    keep at least 8 experts per GPU, one redundant slot per GPU, 8 expert groups where they
-    divide, 4 nodes where groups and GPUs divide by 4. 256 experts give 288 / 8 / 4 / 32.
-    """
-    gpus = next(k for k in (32, 16, 8, 4, 2, 1) if (experts % k == 0 and experts // k >= 8) or k == 1)
-    groups = 8 if experts % 8 == 0 else 1
-    nodes = 4 if groups % 4 == 0 and gpus % 4 == 0 else 1
-    return experts + gpus, groups, nodes, gpus
+# --------------------------------------------------------------------------- inputs
 
 
 def trace_for(options: ScoreOptions) -> Trace:
@@ -265,46 +249,15 @@ def conformance(result: ScoreResult, spec: str, progress: Progress) -> CheckResu
     return check
 
 
-def judged_call(
-    box: Sandbox, spec: str, instance: RebalanceInstance, policy: Policy, timeout: float
-) -> tuple[CallOutcome, list[str]]:
-    """One sandboxed `rebalance_experts` call and the violations the shared checker finds."""
-    outcome = box.call(
-        REBALANCE,
-        instance.weights,
-        call_args(instance),
-        dtype=natural_dtype(instance),
-        spec=spec,
-        timeout=timeout,
-    )
-    findings = check_call(REBALANCE, instance, outcome, policy=policy)
-    return outcome, [f"{f.check}: {f.message}" for f in findings if f.is_violation]
-
-
 def stale_balancedness(
     box: Sandbox, spec: str, trace: Trace, options: ScoreOptions
 ) -> tuple[float, int, str]:
     """Phase 2 for one candidate: (mean balancedness, (layer, window) pairs, problem or "")."""
-    replicas, groups, nodes, gpus = cluster_for(trace.experts)
-    ratios: list[float] = []
-    for t in range(len(trace.windows) - 1):
-        instance = RebalanceInstance(trace.windows[t], replicas, groups, nodes, gpus)
-        outcome, problems = judged_call(box, spec, instance, options.policy, options.timeout)
-        if problems:
-            return 0.0, 0, f"on trace window {t}: {problems[0]}"
-        plan = integer_outputs(outcome, REBALANCE)["phy2log"]
-        ratios += layer_balancedness(trace.windows[t + 1], plan, gpus)
+    run = plan_windows(box, spec, trace, policy=options.policy, timeout=options.timeout)
+    if run.problem:
+        return 0.0, 0, run.problem
+    ratios = stale_ratios(trace, run.plans)
     return statistics.fmean(ratios), len(ratios), ""
-
-
-def layer_balancedness(loads: Weights, plan: Sequence[Sequence[int]], gpus: int) -> list[float]:
-    """Per layer: mean GPU load / max GPU load of `plan` under `loads` (1.0 for an idle layer)."""
-    ratios = []
-    for row, phy2log in zip(loads, plan, strict=True):
-        per_gpu = gpu_loads(row, phy2log, gpus)
-        peak = max(per_gpu)
-        ratios.append(1.0 if peak == 0 else float(sum(per_gpu, Fraction(0)) / gpus / peak))
-    return ratios
 
 
 def optimality_gap(

@@ -1,9 +1,9 @@
-"""The bundled load traces (`verifier/data/traces/`), rebuilt deterministically from our drift model.
+"""The bundled load traces (`verifier/data/traces/`), rebuilt deterministically by our drift model.
 
 Every file is made by the corpus generator's drift model (`verifier.corpus.generate.drift_windows`,
 seeded Python `random` streams, stable across platforms): each layer's expert popularity follows a
 mean-reverting walk with occasional hot-expert turnover, one step per row. Regenerate with
-`python -m verifier.trace_files` (the same loads every time; the tests check the shipped files against it).
+`python -m verifier.trace_files` (the same loads every time; a test checks the shipped files).
 
 - `drift-deepseek-v3.npy`: the default trace of `eplb-verify score`: 400 steps x 4 layers x 256
   experts (DeepSeek-V3's expert count), 4096 routed tokens per step (int16);
@@ -91,6 +91,10 @@ def _atomic(path: Path, write: Callable[[Path], None]) -> None:
         temp.unlink(missing_ok=True)
 
 
+def _write_json(path: Path, data: object) -> None:
+    path.write_text(json.dumps(data) + "\n")
+
+
 def write_npy(path: Path, steps: np.ndarray) -> None:
     def write(temp: Path) -> None:
         with temp.open("wb") as stream:
@@ -100,12 +104,12 @@ def write_npy(path: Path, steps: np.ndarray) -> None:
 
 
 def write_array_json(path: Path, steps: np.ndarray) -> None:
-    _atomic(path, lambda temp: temp.write_text(json.dumps(steps.tolist()) + "\n"))
+    _atomic(path, lambda temp: _write_json(temp, steps.tolist()))
 
 
 def write_vllm_json(path: Path, steps: np.ndarray) -> None:
     history = [{"logical_expert_load": step.tolist()} for step in steps]
-    _atomic(path, lambda temp: temp.write_text(json.dumps({"load_history": history}) + "\n"))
+    _atomic(path, lambda temp: _write_json(temp, {"load_history": history}))
 
 
 def write_torch(path: Path, steps: np.ndarray) -> None:

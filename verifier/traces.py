@@ -1,4 +1,4 @@
-"""Expert-load traces: per-step loads of every MoE layer, read from the formats serving stacks write.
+"""Expert-load traces: per-step loads of every MoE layer, read from what serving stacks write.
 
 A trace is a `[steps, layers, experts]` array of non-negative loads (token counts). `load_trace`
 reads it and sums consecutive steps into windows of `window` steps (a trailing partial window is
@@ -32,6 +32,7 @@ DEFAULT_WINDOW = 100
 LOAD_HISTORY = "load_history"
 LOGICAL_EXPERT_LOAD = "logical_expert_load"
 SGLANG_COUNT = "logical_count"
+RAGGED = "rows of different lengths: not a [steps, layers, experts] array"
 
 
 class TraceError(ValueError):
@@ -116,7 +117,9 @@ def _read(path: Path) -> tuple[str, Any]:
         return _read_torch(path)
     if suffix == ".json":
         return _read_json(path)
-    raise TraceError(path, f"unknown trace format {suffix or '(no suffix)'!r}: use .json, .npy or .pt")
+    raise TraceError(
+        path, f"unknown trace format {suffix or '(no suffix)'!r}: use .json, .npy or .pt"
+    )
 
 
 def _read_npy(path: Path) -> Any:
@@ -195,9 +198,9 @@ def _validated(path: Path, raw: Any) -> np.ndarray:
     try:
         array = np.asarray(raw)
     except (ValueError, TypeError):  # ragged nested lists
-        raise TraceError(path, "rows of different lengths: not a [steps, layers, experts] array")
+        raise TraceError(path, RAGGED) from None
     if array.dtype == object:
-        raise TraceError(path, "rows of different lengths: not a [steps, layers, experts] array")
+        raise TraceError(path, RAGGED)
     if array.ndim != 3:
         raise TraceError(
             path, f"expected a [steps, layers, experts] array, got {array.ndim} dimensions"

@@ -24,12 +24,14 @@ from verifier.commands._options import (
     positive_int,
     usage_error,
 )
+from verifier.commands._trace_options import add_trace_options
 
 FORMULA_HELP = """\
-combined_score = balancedness / (1 + gap_mean) * (1 + milliseconds / reference_milliseconds) ** -0.02
+combined_score = balancedness / (1 + gap_mean)
+                 * (1 + milliseconds / reference_milliseconds) ** -0.01
 (0 for an invalid candidate). Three efficiencies in (0, 1]: the share of GPU capacity a plan made
 on one window uses on the next window's traffic, closeness to the proven optimum, and a mild
-logarithmic time penalty (about -5% per tenfold slowdown against the reference greedy timed in
+logarithmic time penalty (about -2% per tenfold slowdown against the reference greedy timed in
 the same run: rebalancing runs every few minutes, off the serving path, so time matters less than
 balance). Everything but the times is identical on every run with the same --seed.
 
@@ -44,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = FORMULA_HELP
     add_candidate_argument(parser)
     add_policy_option(parser)
-    add_trace_options(parser)
+    add_trace_options(parser, "the bundled drift trace")
     parser.add_argument(
         "--cases",
         type=positive_int,
@@ -73,24 +75,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--json", action="store_true", help="write one JSON object to stdout (and nothing else)"
     )
     add_timeout_option(parser, default=10.0)
-
-
-def add_trace_options(parser: argparse.ArgumentParser) -> None:
-    """`--trace FILE` and `--window N` (score and report)."""
-    parser.add_argument(
-        "--trace",
-        metavar="FILE",
-        help="load trace: vLLM evaluator JSON (load_history), a [steps, layers, experts] array "
-        "(.json, .npy, torch .pt) or an SGLang expert-distribution dump (.pt); "
-        "default: the bundled drift trace",
-    )
-    parser.add_argument(
-        "--window",
-        type=positive_int,
-        default=100,
-        metavar="N",
-        help="trace steps summed into one window (default: 100)",
-    )
 
 
 def score_options(args: argparse.Namespace) -> Any:
@@ -136,7 +120,8 @@ def format_score(data: dict[str, Any]) -> str:
         lines += [
             f"balancedness    {data['balancedness']:.4f}   (reference greedy "
             f"{data['reference_balancedness']:.4f}; {data['scored_windows']} layer-windows)",
-            f"gap_mean        {data['gap_mean']:.4f}   (over {data['proven_layers']} proven layers)",
+            f"gap_mean        {data['gap_mean']:.4f}   "
+            f"(over {data['proven_layers']} proven layers)",
             f"gap_max         {data['gap_max']:.4f}",
             f"milliseconds    {data['milliseconds']:.2f}   (reference greedy "
             f"{data['reference_milliseconds']:.2f}; {ratio:.2f}x)",
