@@ -150,3 +150,17 @@ def test_cli_help_states_the_formula(capsys: pytest.CaptureFixture[str]) -> None
     assert main(["score", "--help"]) == 0
     out = capsys.readouterr().out
     assert f"** -{TIME_EXPONENT}" in out and "balancedness / (1 + gap_mean)" in out
+
+
+def test_a_corpus_without_proven_records_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["score", "reference", "--corpus", str(tmp_path)]) == 2
+    assert "no rebalance record with a proven optimum" in capsys.readouterr().err
+
+
+def test_bad_options_are_the_callers_error() -> None:
+    with pytest.raises(ValueError, match="cases must be an integer of at least 1"):
+        evaluate("reference", cases=0)
+    with pytest.raises(TypeError):
+        evaluate("reference", no_such_option=1)

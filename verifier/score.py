@@ -65,6 +65,18 @@ class ScoreOptions:
     repeats: int = 7  # timed runs at the DeepSeek-V3 shape (after one warm-up run)
     corpus: str | None = None  # corpus folder; None: the default corpus
 
+    def __post_init__(self) -> None:
+        for name in ("cases", "window", "repeats"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ValueError(
+                    f"{name} must be an integer of at least 1, got {getattr(self, name)!r}"
+                )
+        for name in ("budget", "timeout"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be a positive number of seconds")
+        if self.policy not in ("auto", "global"):
+            raise ValueError(f"policy must be 'auto' or 'global', got {self.policy!r}")
+
     def check_options(self) -> CheckOptions:
         """The bounded, seeded conformance check of phase 1."""
         return CheckOptions(
@@ -207,15 +219,25 @@ def trace_for(options: ScoreOptions) -> Trace:
     return load_trace(options.trace or default_trace_path(), options.window)
 
 
+class ScoreInputError(ValueError):
+    """The caller's input cannot be scored against (e.g. a corpus without proven records)."""
+
+
 def proven_entries(corpus: str | None) -> list[CorpusEntry]:
-    """The corpus's rebalance records with at least one proven layer (broken records skipped)."""
+    """The corpus's rebalance records with at least one proven layer (broken records skipped);
+    raises `ScoreInputError` when there is none (the gap would mean nothing)."""
     folder = Path(corpus) if corpus else default_corpus_dir()
     entries, _broken = load_corpus(folder)
-    return [
+    proven = [
         entry
         for entry in entries
         if entry.problem == "rebalance" and any(layer.proven for layer in entry.oracle.layers)
     ]
+    if not proven:
+        raise ScoreInputError(
+            f"corpus {folder}: no rebalance record with a proven optimum (pass --corpus DIR)"
+        )
+    return proven
 
 
 # --------------------------------------------------------------------------- phases
@@ -340,8 +362,9 @@ def _timed(result: ScoreResult, phase: str, started: float) -> None:
 def score_candidate(
     spec: str, options: ScoreOptions | None = None, *, progress: Progress = _quiet
 ) -> ScoreResult:
-    """Score a candidate. Raises `TraceError` for a malformed trace, `CandidateError` when the
-    candidate cannot be loaded; everything the candidate does is reported in the result."""
+    """Score a candidate. Raises `TraceError` for a malformed trace, `ScoreInputError` for a
+    corpus without proven records, `CandidateError` when the candidate cannot be loaded;
+    everything the candidate does is reported in the result."""
     options = options or ScoreOptions()
     result = ScoreResult(spec, options)
     trace = trace_for(options)
@@ -405,7 +428,8 @@ def evaluate(program_path: str, **options: Any) -> dict[str, float | bool]:
     repeats, corpus). Returns floats and bools only (`ScoreResult.metrics()`): `combined_score`
     (0 for an invalid candidate), `valid`, `violations` (how many), `balancedness`, `gap_mean`,
     `gap_max`, `milliseconds`, `reference_milliseconds`, `speed_ratio`. Use `score_candidate`
-    for the reason and the reproducers. A bad option or trace (the caller's input) raises.
+    for the reason and the reproducers. The caller's own mistakes raise: an unknown option
+    `TypeError`, a bad value, trace or corpus `ValueError`.
     """
     from verifier.candidates import CandidateError
 

@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from verifier.candidates import CandidateError
-    from verifier.score import score_candidate
+    from verifier.score import ScoreInputError, score_candidate
     from verifier.traces import TraceError
 
     console = Console(stderr=True)
@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
             result = score_candidate(
                 args.candidate, score_options(args), progress=lambda text: status.update(text)
             )
-    except (CandidateError, TraceError) as error:
+    except (CandidateError, TraceError, ScoreInputError) as error:
         return usage_error("score", str(error))
     if args.json:
         sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
