@@ -223,15 +223,18 @@ class ScoreInputError(ValueError):
     """The caller's input cannot be scored against (e.g. a corpus without proven records)."""
 
 
-def proven_entries(corpus: str | None) -> list[CorpusEntry]:
-    """The corpus's rebalance records with at least one proven layer (broken records skipped);
-    raises `ScoreInputError` when there is none (the gap would mean nothing)."""
+def proven_entries(corpus: str | None, policy: Policy = "auto") -> list[CorpusEntry]:
+    """The corpus's rebalance records with at least one proven layer (broken records skipped),
+    under `--policy global` only those without the hierarchical contract (their optima assume
+    it); raises `ScoreInputError` when there is none (the gap would mean nothing)."""
     folder = Path(corpus) if corpus else default_corpus_dir()
     entries, _broken = load_corpus(folder)
     proven = [
         entry
         for entry in entries
-        if entry.problem == "rebalance" and any(layer.proven for layer in entry.oracle.layers)
+        if isinstance(entry.instance, RebalanceInstance)
+        and any(layer.proven for layer in entry.oracle.layers)
+        and (policy == "auto" or not entry.instance.hierarchical)
     ]
     if not proven:
         raise ScoreInputError(
@@ -369,7 +372,7 @@ def score_candidate(
     result = ScoreResult(spec, options)
     trace = trace_for(options)
     result.trace = trace.describe()
-    entries = proven_entries(options.corpus)
+    entries = proven_entries(options.corpus, options.policy)
     started = time.monotonic()
     conformance(result, spec, progress)
     _timed(result, "conformance", started)
