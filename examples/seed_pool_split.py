@@ -8,8 +8,8 @@ scores each rewrite.
 
 - replication: every extra slot goes to the expert with the highest load per replica;
 - packing: longest-processing-time greedy into packs of equal size, then "pool and split": pool
-  the items of the heaviest and the lightest pack and split them again greedily, while that lowers
-  the heavier of the two;
+  the items of the heaviest and the lightest pack and split them again (greedy, then pairwise
+  swaps), while that lowers the heavier of the two;
 - rebalance: DeepSeek's hierarchy: expert groups packed onto nodes, then per node replication and
   packing of the replicas onto its GPUs; a global plan when the groups do not divide into nodes.
 """
@@ -22,7 +22,9 @@ import torch
 
 # EVOLVE-BLOCK-START
 
-REFINE_STEPS = 32
+REFINE_STEPS = 32  # pool-and-split moves per packing
+SWAP_STEPS = 16  # pairwise swaps per split
+SWAP_ITEMS = 32  # larger halves are split greedily only (the swap search is quadratic)
 
 
 def _greedy(loads: list[float], items: list[int], num_packs: int) -> list[list[int]]:
@@ -38,6 +40,28 @@ def _greedy(loads: list[float], items: list[int], num_packs: int) -> list[list[i
     return packs
 
 
+def _split_two(loads: list[float], pooled: list[int]) -> tuple[list[int], list[int]]:
+    """Split `pooled` into two equal halves: greedy, then the best swap while one helps."""
+    first, second = _greedy(loads, pooled, 2)
+    if len(first) > SWAP_ITEMS:
+        return first, second
+    for _ in range(SWAP_STEPS):
+        total_first = sum(loads[i] for i in first)
+        total_second = sum(loads[i] for i in second)
+        best, best_max = None, max(total_first, total_second)
+        for a, item_a in enumerate(first):
+            for b, item_b in enumerate(second):
+                delta = loads[item_b] - loads[item_a]
+                new_max = max(total_first + delta, total_second - delta)
+                if new_max < best_max:
+                    best, best_max = (a, b), new_max
+        if best is None:
+            break
+        a, b = best
+        first[a], second[b] = second[b], first[a]
+    return first, second
+
+
 def pack_layer(loads: list[float], num_packs: int) -> list[list[int]]:
     """Greedy packing, then pool-and-split moves between the heaviest and lightest pack."""
     packs = _greedy(loads, list(range(len(loads))), num_packs)
@@ -48,7 +72,7 @@ def pack_layer(loads: list[float], num_packs: int) -> list[list[int]]:
         if heavy == light:
             break
         pooled = packs[heavy] + packs[light]
-        first, second = _greedy(loads, pooled, 2)
+        first, second = _split_two(loads, pooled)
         new_max = max(sum(loads[i] for i in first), sum(loads[i] for i in second))
         if new_max >= totals[heavy]:
             break
