@@ -10,7 +10,7 @@ ShinkaEvolve-style loops: `python examples/openevolve_evaluator.py PROGRAM RESUL
 Scoring is `eplb-verify score`: a seeded conformance check gates correctness (an invalid program
 scores 0), then balancedness on a load trace, the exact optimality gap on proven instances and
 the time against the reference greedy. Set `EPLB_TRACE` (and `EPLB_WINDOW`) to score on your own
-trace instead of the bundled drift trace.
+trace instead of the bundled drift trace, `EPLB_CASES` for the conformance cases per function.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ from verifier.score import ScoreOptions, ScoreResult, score_candidate
 def _options() -> ScoreOptions:
     trace = os.environ.get("EPLB_TRACE") or None
     window = int(os.environ.get("EPLB_WINDOW", "100"))
-    return ScoreOptions(trace=trace, window=window)
+    cases = int(os.environ.get("EPLB_CASES", "100"))
+    return ScoreOptions(trace=trace, window=window, cases=cases)
 
 
 def _score(program_path: str) -> ScoreResult:

@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from types import ModuleType
 
+import pytest
+
 from verifier.check import CheckOptions, run_check
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
@@ -27,7 +29,10 @@ def test_the_seed_program_passes_the_conformance_check() -> None:
     assert result.violations == []
 
 
-def test_the_evaluator_reports_an_invalid_program_in_both_conventions(tmp_path: Path) -> None:
+def test_the_evaluator_reports_an_invalid_program_in_both_conventions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EPLB_CASES", "5")
     evaluator = _module("openevolve_evaluator")
     metrics = evaluator.evaluate(DROPS_EXPERT)
     if not isinstance(metrics, dict):  # OpenEvolve installed: an EvaluationResult
