@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from verifier.engine import Engine, RunPolicy
-from verifier.evaluate import ALL_CHECKS, CaseResult
+from verifier.evaluator import ALL_CHECKS, CaseResult
 from verifier.options import CheckOptions
 from verifier.results import CheckResult, FindingRecord
 

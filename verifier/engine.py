@@ -19,7 +19,7 @@ from typing import Any
 
 from verifier.chunks import Chunk, FailingCase, StopChunk, chunk_settings, derived_seed
 from verifier.contract import FUNCTIONS, contract_for
-from verifier.evaluate import CaseResult, Evaluator
+from verifier.evaluator import CaseResult, Evaluator
 from verifier.instances import Instance
 from verifier.options import CheckOptions
 from verifier.results import CheckResult

@@ -36,7 +36,7 @@ from typing import Any
 
 from verifier.chunks import chunk_settings
 from verifier.engine import Engine, RunPolicy
-from verifier.evaluate import CaseResult
+from verifier.evaluator import CaseResult
 from verifier.instances import (
     Instance,
     PackingInstance,

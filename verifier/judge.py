@@ -3,7 +3,7 @@
 `call_on` makes the sandboxed call an instance implies (its function, arguments and natural dtype,
 from `verifier.contract`); `judge` runs the one invariant checker on the outcome and, when the
 contract holds, recomputes the exact per-layer objectives from the assignment. `check`/`fuzz`
-(`verifier.evaluate`), the report (`verifier.report.runs`), `bench` and the corpus baselines
+(`verifier.evaluator`), the report (`verifier.report.runs`), `bench` and the corpus baselines
 (`verifier.corpus.records`) all go through `judge`; all but the corpus's trusted in-process
 reference objects call through `call_on`.
 """

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from verifier.evaluate import CaseResult
+from verifier.evaluator import CaseResult
 from verifier.findings import Finding
 from verifier.instances import Instance, canonical_json, num_items, num_layers
 from verifier.options import CheckOptions

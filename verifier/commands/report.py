@@ -4,16 +4,20 @@ Runs every candidate (default: every reference variant) on every corpus record i
 scores it exactly against the records' oracle results (no re-solving), and writes report.md,
 report.html (self-contained), report.json and PNG plots. Exit codes: 0 ok; 1 a candidate broke the
 contract, failed, or beat a certified bound, or a record is broken; 2 usage error (no corpus, no
-records, a candidate that cannot be loaded, an unwritable output folder).
+records, a candidate that cannot be loaded, an unwritable output folder, a malformed --trace).
+With `--trace FILE` the generalisation section plans on the trace's windows instead of the corpus's
+drift traces.
 """
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from verifier.cli import EXIT_FINDINGS, EXIT_OK
 from verifier.commands._options import usage_error
+from verifier.commands._trace_options import add_trace_options
 
 DEFAULT_OUT = "eplb-report"
 
@@ -44,6 +48,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="time limit per candidate call (default: 120)",
     )
+    add_trace_options(parser, "the corpus's drift traces (generalisation section)")
+
+
+def _use_trace(data: Any, trace: Any, timeout: float, console: Any) -> int:
+    """The generalisation section from the user's trace instead of the corpus's drift traces;
+    how many candidates failed or broke the contract on it."""
+    from verifier.report.trace_generalisation import trace_generalisation
+
+    with console.status(f"trace {trace.source}", spinner="dots") as status:
+        found, problems = trace_generalisation(
+            data.candidates, trace, timeout=timeout, progress=lambda text: status.update(text)
+        )
+    data.generalisation = found
+    for problem in problems:
+        console.print(f"[yellow]not generalised on the trace:[/] {problem}", highlight=False)
+    return len(problems)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -66,6 +86,14 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         return usage_error("report", f"--out {out}: exists and is not a directory")
+    trace = None
+    if args.trace:
+        from verifier.traces import TraceError, load_trace
+
+        try:
+            trace = load_trace(args.trace, args.window)
+        except TraceError as error:
+            return usage_error("report", str(error))
     entries, broken = load_corpus(corpus)
     if args.family:
         entries = [entry for entry in entries if entry.family in args.family]
@@ -90,11 +118,12 @@ def run(args: argparse.Namespace) -> int:
                 progress.update(task, description=message[:60], completed=done)
 
             results = run_corpus(specs, entries, timeout=args.timeout, progress=show)
+        data = build_report_data(
+            specs, results, broken_records=[record.message for record in broken], corpus=str(corpus)
+        )
+        trace_problems = 0 if trace is None else _use_trace(data, trace, args.timeout, console)
     except CandidateError as error:
         return usage_error("report", str(error))
-    data = build_report_data(
-        specs, results, broken_records=[record.message for record in broken], corpus=str(corpus)
-    )
     try:
         files = write_report(data, out)
     except OSError as error:
@@ -105,4 +134,4 @@ def run(args: argparse.Namespace) -> int:
             print(f"  - {sentence}")
     print("\nwritten: " + ", ".join(str(path) for path in files.values()))
     bad = any(cell.invalid_runs or cell.failed_runs or cell.below_bound for cell in data.cells)
-    return EXIT_FINDINGS if bad or broken else EXIT_OK
+    return EXIT_FINDINGS if bad or broken or trace_problems else EXIT_OK
