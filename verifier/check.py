@@ -75,6 +75,7 @@ class CheckOptions:
     functions: tuple[str, ...] = FUNCTIONS  # restrict to these (when the candidate has them)
     max_cases: int | None = None  # stop each function after this many generated cases
     # (chunks then end by example count, not by time: the same cases whatever the machine load)
+    database: str | None = None  # scale-out hook: example database (folder or redis:// URL)
 
 
 @dataclass(frozen=True)
@@ -339,6 +340,26 @@ class CheckResult:
             if _smaller(finding, existing.finding):
                 existing.finding = finding
 
+    def merge(self, other: CheckResult) -> None:
+        """Add another run's findings and counts (scale-out hook: several workers, one summary).
+        Occurrences add up and the smaller reproducer of each finding wins, as in `record`."""
+        for key, theirs in other.records.items():
+            mine = self.records.get(key)
+            if mine is None:
+                self.records[key] = FindingRecord(theirs.finding, theirs.occurrences)
+                continue
+            mine.occurrences += theirs.occurrences
+            if _smaller(theirs.finding, mine.finding):
+                mine.finding = theirs.finding
+        for function, counts in other.cases.items():
+            total = self.cases.setdefault(function, CaseCounts())
+            total.edge += counts.edge
+            total.generated += counts.generated
+        self.notes += [note for note in other.notes if note not in self.notes]
+        self.elapsed = max(self.elapsed, other.elapsed)
+        self.worker_restarts += other.worker_restarts
+        self.functions = self.functions or other.functions
+
     def to_dict(self) -> dict[str, Any]:
         """The machine-readable form (`--json`)."""
         ordered = sorted(
@@ -356,6 +377,7 @@ class CheckResult:
                 "strict": self.options.strict,
                 "timeout": self.options.timeout,
                 "max_cases": self.options.max_cases,
+                "database": self.options.database,
             },
             "exit_code": self.exit_code,
             "elapsed_seconds": round(self.elapsed, 3),
@@ -522,8 +544,18 @@ class CheckRun:
     # -- extension points (no-ops or `check`'s choices here) --
 
     def _settings(self, function: str) -> Any:
-        """Hypothesis settings of one chunk of `function`."""
-        return chunk_settings()
+        """Hypothesis settings of one chunk of `function` (with `database`: replay its examples
+        first, and save new failures there; scale-out hook)."""
+        if self.options.database is None:
+            return chunk_settings()
+        from hypothesis import Phase
+
+        from verifier.database import open_store
+
+        database = open_store(self.options.database).database(self.spec, function)
+        return chunk_settings(
+            database=database, phases=(Phase.reuse, Phase.generate, Phase.target, Phase.shrink)
+        )
 
     def _interrupted(self) -> bool:
         """True once the run should stop early (checked between cases)."""

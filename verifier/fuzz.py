@@ -22,7 +22,6 @@ Ctrl-C ends the campaign early and keeps everything found so far.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import math
 import signal
 import threading
@@ -73,9 +72,10 @@ class FuzzOptions:
     seed: int = 0
     policy: Policy = "auto"
     timeout: float = 10.0  # per candidate call
-    database: Path | None = DEFAULT_DATABASE  # None: no example database
+    database: Path | str | None = DEFAULT_DATABASE  # a folder or redis:// URL; None: none
     functions: tuple[str, ...] = FUNCTIONS
     relations: bool = True
+    edge_cases: bool = True  # scale-out hook: only the first of several workers runs them
 
 
 @dataclass(frozen=True)
@@ -236,10 +236,9 @@ class FuzzResult:
 
 def database_dir(root: Path, spec: str, function: str) -> Path:
     """Per candidate and function: a readable prefix and a hash of the full spec."""
-    digest = hashlib.sha256(spec.encode()).hexdigest()[:10]
-    name = Path(spec.rstrip("/")).name or spec
-    readable = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)[:40]
-    return root / f"{readable}-{digest}" / function
+    from verifier.database import spec_label
+
+    return root / spec_label(spec) / function
 
 
 ProgressHook = Callable[[FuzzProgress], None]
@@ -264,6 +263,7 @@ class FuzzCampaign:
             timeout=self.options.timeout,
             relations=self.options.relations,
             functions=self.options.functions,
+            edge_cases=self.options.edge_cases,
         )
         self.check_options = check_options
         self._engine = _FuzzRun(self, check_options)
@@ -341,12 +341,13 @@ class _FuzzRun(CheckRun):
     def _settings(self, function: str) -> Any:
         """`check`'s chunk settings, with the example database and its reuse phase."""
         from hypothesis import Phase
-        from hypothesis.database import DirectoryBasedExampleDatabase
+
+        from verifier.database import open_store
 
         database = None
-        if self.campaign.options.database is not None:
-            folder = database_dir(self.campaign.options.database, self.spec, function)
-            database = DirectoryBasedExampleDatabase(str(folder))
+        if self.campaign.options.database is not None:  # scale-out hook: a folder or redis://
+            store = open_store(str(self.campaign.options.database))
+            database = store.database(self.spec, function)
         return chunk_settings(
             database=database,
             max_examples=CHUNK_EXAMPLES,
