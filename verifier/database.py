@@ -19,10 +19,13 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+from hypothesis.database import ExampleDatabase
 
 REDIS_SCHEME = "redis"
 DEFAULT_REDIS_PORT = 6379
@@ -43,6 +46,42 @@ def spec_label(spec: str) -> str:
     return f"{readable}-{digest}"
 
 
+DERIVED_KEYS = (b".secondary", b".pareto")  # Hypothesis's sub-keys of a test's primary key
+
+
+class KeepingFailures(ExampleDatabase):
+    """A database that never deletes from a test's primary key (where failures are saved).
+
+    Hypothesis drops a saved failure from the database as soon as a replay of it passes. The
+    engine makes a replay pass on purpose once that check's reproducer is shrunk and recorded (so
+    the chunk moves on to new cases), which would delete the failure before any other campaign
+    could replay it. Kept, every campaign that shares the database replays it first. Secondary and
+    target (pareto) entries are still cleaned up by Hypothesis as usual.
+    """
+
+    def __init__(self, inner: ExampleDatabase) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def __repr__(self) -> str:
+        return f"KeepingFailures({self.inner!r})"
+
+    def save(self, key: bytes, value: bytes) -> None:
+        self.inner.save(key, value)
+
+    def fetch(self, key: bytes) -> Iterable[bytes]:
+        return self.inner.fetch(key)
+
+    def delete(self, key: bytes, value: bytes) -> None:
+        if key.endswith(DERIVED_KEYS):
+            self.inner.delete(key, value)
+
+    def move(self, src: bytes, dest: bytes, value: bytes) -> None:
+        self.save(dest, value)
+        if src != dest:
+            self.delete(src, value)
+
+
 @dataclass(frozen=True)
 class FolderStore:
     """Examples in a folder on this machine (one sub-folder per candidate and function)."""
@@ -56,7 +95,8 @@ class FolderStore:
     def database(self, spec: str, function: str) -> Any:
         from hypothesis.database import DirectoryBasedExampleDatabase
 
-        return DirectoryBasedExampleDatabase(str(self.root / spec_label(spec) / function))
+        folder = self.root / spec_label(spec) / function
+        return KeepingFailures(DirectoryBasedExampleDatabase(str(folder)))
 
 
 @dataclass(frozen=True)
@@ -70,7 +110,7 @@ class RedisStore:
         from hypothesis.extra.redis import RedisExampleDatabase
 
         prefix = f"{KEY_PREFIX}{spec_label(spec)}:{function}:".encode()
-        return RedisExampleDatabase(self.client, key_prefix=prefix)
+        return KeepingFailures(RedisExampleDatabase(self.client, key_prefix=prefix))
 
 
 ExampleStore = FolderStore | RedisStore
