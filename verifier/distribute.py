@@ -168,8 +168,12 @@ class Distributor:
                 cpus = self.workers or available_cores()
                 ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
                 self._ray_started_here = True
-            elif address == "auto" and not os.environ.get("RAY_ADDRESS"):
-                raise DistributeError("--ray auto: RAY_ADDRESS is not set (or give the address)")
+            elif address == "auto":
+                if not os.environ.get("RAY_ADDRESS"):
+                    raise DistributeError(
+                        "--ray auto: RAY_ADDRESS is not set (or give the address)"
+                    )
+                ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=False)
             else:
                 ray.init(address=address, log_to_driver=False)
         except DistributeError:
