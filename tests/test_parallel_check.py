@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -68,3 +70,24 @@ def test_workers_must_be_positive(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", "reference", "--workers", "0"]) == 2
     assert main(["fuzz", "reference", "--workers", "x"]) == 2
     assert main(["fuzz", "reference", "--database", "d", "--no-database"]) == 2
+
+
+def test_ctrl_c_still_reaches_python_after_a_cp_sat_solve(tmp_path: Path) -> None:
+    # CP-SAT's own SIGINT catching used to reset SIGINT to its default action after every solve,
+    # so a Ctrl-C killed a campaign (or a worker) outright instead of ending it with its summary.
+    script = (
+        "import os, signal, time\n"
+        "from ortools.sat.python import cp_model\n"
+        "from verifier.oracle.cpsat import Budget\n"
+        "model = cp_model.CpModel(); x = model.new_int_var(0, 10, 'x'); model.maximize(x)\n"
+        "Budget(1.0).solver().solve(model)\n"
+        "try:\n"
+        "    os.kill(os.getpid(), signal.SIGINT); time.sleep(5)\n"
+        "except KeyboardInterrupt:\n"
+        "    print('KeyboardInterrupt')\n"
+    )
+    process = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert process.returncode == 0, (process.returncode, process.stderr[-500:])
+    assert process.stdout.strip() == "KeyboardInterrupt"

@@ -23,6 +23,7 @@ from concurrent.futures import Future, ProcessPoolExecutor, wait
 from dataclasses import replace
 from typing import Any, TypeVar
 
+from verifier.candidates import CandidateError
 from verifier.check import CheckOptions, CheckResult, CheckRun, derived_seed
 from verifier.fuzz import FuzzCampaign, FuzzOptions, FuzzResult, FuzzStats
 
@@ -80,7 +81,28 @@ def _run_in_processes(
     with ProcessPoolExecutor(max_workers=len(jobs), mp_context=context) as pool:
         futures: list[Future[Result]] = [pool.submit(body, *job) for job in jobs]
         _wait_patiently(futures, notify)
-        return [future.result() for future in futures]
+        return _survivors(futures, notify)
+
+
+def _survivors(futures: Sequence[Future[Result]], notify: Notify | None) -> list[Result]:
+    """The results of the workers that returned one. A worker that died (killed, out of memory)
+    is reported and the others' findings are kept; a candidate that cannot be loaded (the same
+    error in every worker) and a run in which no worker returned raise as a one-worker run."""
+    results: list[Result] = []
+    failures: list[BaseException] = []
+    for index, future in enumerate(futures):
+        error = future.exception()
+        if error is None:
+            results.append(future.result())
+            continue
+        if isinstance(error, CandidateError):
+            raise error
+        failures.append(error)
+        if notify:
+            notify(f"worker {index} returned nothing ({type(error).__name__}: {error})")
+    if not results:
+        raise failures[0]
+    return results
 
 
 def _wait_patiently(futures: Sequence[Future[Any]], notify: Notify | None) -> None:
