@@ -20,7 +20,7 @@ def add_solve_distribution_options(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="N",
         help="solve layers in N local processes (default: one per core, at most one per layer; "
-        "1: in this process). Results are identical to a sequential run",
+        "1: in this process). Results are identical to a sequential run. E.g. --workers 4",
     )
     parser.add_argument(
         "--ray",
@@ -28,7 +28,7 @@ def add_solve_distribution_options(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="solve layers as Ray tasks: 'local' starts a local Ray instance (--workers CPUs), "
         "'auto' joins the cluster in RAY_ADDRESS, or a cluster address "
-        "(needs pip install 'eplb-verify[ray]')",
+        "(needs pip install 'eplb-verify[ray]'). E.g. --ray local",
     )
 
 
@@ -49,14 +49,15 @@ def add_campaign_scale_options(parser: argparse.ArgumentParser, database_default
         default=1,
         metavar="N",
         help="run N sandboxed engine processes on their own seed streams, sharing one example "
-        "database, and merge their findings (default: 1)",
+        "database, and merge their findings (default: 1). E.g. --workers 4",
     )
     parser.add_argument(
         "--database",
         metavar="URL",
         default=None,
         help="Hypothesis example database: a folder, or redis://HOST:PORT[/DB] to share "
-        f"failures between campaigns and machines (default: {database_default})",
+        f"failures between campaigns and machines (default: {database_default}). "
+        "E.g. --database redis://127.0.0.1:6379/0",
     )
 
 
