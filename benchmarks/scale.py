@@ -144,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     print("answers identical to the sequential run: yes")
     startup = statistics.median(startup_seconds(args.workers) for _ in range(args.repeats))
     print(
-        f"pool start-up ({args.workers} spawned processes importing the oracle and OR-Tools): {startup:.2f} s; "
+        f"pool start-up ({args.workers} spawned processes importing the oracle and OR-Tools): "
+        f"{startup:.2f} s; "
         f"without it the {args.workers}-worker run takes {max(many - startup, 1e-9):.2f} s, "
         f"ratio {one / max(many - startup, 1e-9):.2f}"
     )
