@@ -3,7 +3,7 @@
 `--database URL` of `check` and `fuzz` names one store:
 
 - a folder path: Hypothesis's `DirectoryBasedExampleDatabase`, one sub-folder per candidate and
-  function (the layout `fuzz` has always used, see `verifier.fuzz.database_dir`);
+  function, named `spec_label(spec)/function` (the layout `fuzz` has always used);
 - `redis://HOST[:PORT][/DB]`: Hypothesis's `RedisExampleDatabase` (the extra
   `hypothesis[redis]`), keys prefixed per candidate and function, so several campaigns on several
   machines share what they find: a failure one campaign saved replays first in every other
@@ -11,7 +11,8 @@
   function, is the same in every process running the same eplb-verify version).
 
 `open_store(url)` parses and connects once (and is cached per process); `store.database(spec,
-function)` is the Hypothesis database of one chunk. Every problem (a bad URL, the `redis` package
+function)` is the Hypothesis database of one chunk, wrapped in `KeepingFailures` (failures stay
+for the other campaigns, see there). Every problem (a bad URL, the `redis` package
 missing, a server that does not answer) is a `DatabaseError` with a message for the user.
 """
 

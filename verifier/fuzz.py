@@ -234,13 +234,6 @@ class FuzzResult:
         }
 
 
-def database_dir(root: Path, spec: str, function: str) -> Path:
-    """Per candidate and function: a readable prefix and a hash of the full spec."""
-    from verifier.database import spec_label
-
-    return root / spec_label(spec) / function
-
-
 ProgressHook = Callable[[FuzzProgress], None]
 
 
