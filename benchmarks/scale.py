@@ -155,9 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     per_record = solve_seconds / max(1, solved_records)
     efficiency = (one / many) / args.workers  # parallel efficiency measured here
     total = per_record * PROJECTED_RECORDS
-    worst = (
-        PROJECTED_RECORDS * (len(tasks) / max(1, solved_records)) * DEFAULT_TIME_LIMIT
-    )  # every layer runs out its full default budget
+    layers_per_record = sum(len(e.oracle.layers) for e in every_entry) / max(1, len(every_entry))
+    worst = PROJECTED_RECORDS * layers_per_record * DEFAULT_TIME_LIMIT  # every budget spent
     print(
         f"\nprojection for {PROJECTED_RECORDS} records like these: {per_record:.3f} s of solving "
         f"per record at this limit, {total / 3600:.2f} CPU-hours in all"
