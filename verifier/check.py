@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
+from verifier.chunks import chunk_settings
 from verifier.engine import Engine, RunPolicy
 from verifier.evaluator import ALL_CHECKS, CaseResult
 from verifier.options import CheckOptions
@@ -44,8 +46,30 @@ CheckProgressHook = Callable[[CheckProgress], None]
 class CheckPolicy(RunPolicy):
     """`check`'s behaviour: the engine's defaults, and a progress snapshot after every case."""
 
-    def __init__(self, progress: CheckProgressHook | None = None) -> None:
+    def __init__(
+        self,
+        progress: CheckProgressHook | None = None,
+        *,
+        spec: str = "",
+        database: str | None = None,
+    ) -> None:
         self.progress = progress
+        self.spec = spec
+        self.database = database
+
+    def settings(self, function: str) -> Any:
+        """The engine's chunk settings; with `--database`, replay its examples of this candidate
+        and function first, and save new failures there."""
+        if self.database is None:
+            return chunk_settings()
+        from hypothesis import Phase
+
+        from verifier.database import open_store
+
+        database = open_store(self.database).database(self.spec, function)
+        return chunk_settings(
+            database=database, phases=(Phase.reuse, Phase.generate, Phase.target, Phase.shrink)
+        )
 
     def recorded(self, case: CaseResult, result: CheckResult, phase: str, elapsed: float) -> None:
         if self.progress:
@@ -65,7 +89,8 @@ def check_run(
     spec: str, options: CheckOptions | None = None, *, progress: CheckProgressHook | None = None
 ) -> Engine:
     """A check run of a candidate, ready to `run()` (its `result` fills as it goes)."""
-    return Engine(spec, options or CheckOptions(), CheckPolicy(progress))
+    options = options or CheckOptions()
+    return Engine(spec, options, CheckPolicy(progress, spec=spec, database=options.database))
 
 
 def run_check(

@@ -23,7 +23,6 @@ Ctrl-C ends the campaign early and keeps everything found so far.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import math
 import signal
 import threading
@@ -67,7 +66,7 @@ class FuzzOptions(RunOptions):
     """The shared run options (a longer default budget) and the example database."""
 
     budget: float = 60.0  # seconds of generated cases
-    database: Path | None = DEFAULT_DATABASE  # None: no example database
+    database: Path | str | None = DEFAULT_DATABASE  # a folder or redis:// URL; None: none
 
 
 @dataclass(frozen=True)
@@ -224,14 +223,6 @@ class FuzzResult:
         }
 
 
-def database_dir(root: Path, spec: str, function: str) -> Path:
-    """Per candidate and function: a readable prefix and a hash of the full spec."""
-    digest = hashlib.sha256(spec.encode()).hexdigest()[:10]
-    name = Path(spec.rstrip("/")).name or spec
-    readable = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)[:40]
-    return root / f"{readable}-{digest}" / function
-
-
 FuzzProgressHook = Callable[[FuzzProgress], None]
 
 
@@ -315,12 +306,13 @@ class FuzzPolicy(RunPolicy):
     def settings(self, function: str) -> Any:
         """`check`'s chunk settings, with the example database and its reuse phase."""
         from hypothesis import Phase
-        from hypothesis.database import DirectoryBasedExampleDatabase
+
+        from verifier.database import open_store
 
         database = None
-        if self.fuzz.options.database is not None:
-            folder = database_dir(self.fuzz.options.database, self.fuzz.candidate, function)
-            database = DirectoryBasedExampleDatabase(str(folder))
+        if self.fuzz.options.database is not None:  # a folder or a redis:// URL
+            store = open_store(str(self.fuzz.options.database))
+            database = store.database(self.fuzz.candidate, function)
         return chunk_settings(
             database=database,
             max_examples=FUZZ_CHUNK_MAX_EXAMPLES,

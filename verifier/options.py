@@ -20,6 +20,7 @@ class RunOptions:
     timeout: float = 10.0  # per candidate call
     relations: bool = True  # metamorphic relations, differentials, quality observations
     functions: tuple[str, ...] = FUNCTIONS  # restrict to these (when the candidate has them)
+    edge_cases: bool = True  # the fixed suite first (of several workers, only the first runs it)
 
     def shared(self) -> dict[str, Any]:
         """The shared fields by name (to build another run's options from these)."""
@@ -32,6 +33,7 @@ class CheckOptions(RunOptions):
 
     device: Device = "cpu"
     strict: bool = False  # observations fail the run too
-    edge_cases: bool = True
     max_cases: int | None = None  # stop each function after this many generated cases
     # (chunks then end by example count, not by time: the same cases whatever the machine load)
+    database: str | None = None  # an example database to replay and save failures (folder or
+    # redis:// URL, `verifier.database`); None: none, every run deterministic

@@ -101,6 +101,26 @@ class CheckResult:
             if _smaller(finding, existing.finding):
                 existing.finding = finding
 
+    def merge(self, other: CheckResult) -> None:
+        """Add another run's findings and counts (several workers, one summary): occurrences add
+        up and the smaller reproducer of each finding wins, as in `record`."""
+        for key, theirs in other.records.items():
+            mine = self.records.get(key)
+            if mine is None:
+                self.records[key] = FindingRecord(theirs.finding, theirs.occurrences)
+                continue
+            mine.occurrences += theirs.occurrences
+            if _smaller(theirs.finding, mine.finding):
+                mine.finding = theirs.finding
+        for function, counts in other.cases.items():
+            total = self.cases.setdefault(function, CaseCounts())
+            total.edge += counts.edge
+            total.generated += counts.generated
+        self.notes += [note for note in other.notes if note not in self.notes]
+        self.elapsed = max(self.elapsed, other.elapsed)
+        self.worker_restarts += other.worker_restarts
+        self.functions = self.functions or other.functions
+
     def to_dict(self) -> dict[str, Any]:
         """The machine-readable form (`--json`)."""
         ordered = sorted(
@@ -118,6 +138,7 @@ class CheckResult:
                 "strict": self.options.strict,
                 "timeout": self.options.timeout,
                 "max_cases": self.options.max_cases,
+                "database": self.options.database,
             },
             "exit_code": self.exit_code,
             "elapsed_seconds": round(self.elapsed, 3),

@@ -22,6 +22,7 @@ from verifier.commands._options import (
     positive_int,
     usage_error,
 )
+from verifier.commands._scale import add_campaign_scale_options, check_database, stderr_notify
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,6 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="stop each function after N generated cases (the same cases on any machine)",
     )
     add_timeout_option(parser, default=10.0)
+    add_campaign_scale_options(parser, "none: each run is deterministic")  # scale-out hook
 
 
 def check_json_path(path: Path) -> str | None:
@@ -86,20 +88,34 @@ def run(args: argparse.Namespace) -> int:
         strict=args.strict,
         timeout=args.timeout,
         max_cases=args.max_cases,
+        database=args.database,
     )
+    if problem := check_database(args.database):  # scale-out hook: --database, --workers
+        return usage_error("check", problem)
     console = Console(width=None if sys.stdout.isatty() else 120)
-    live = LiveProgress(Console(stderr=True), args.candidate, options)
-    check = check_run(args.candidate, options, progress=live.update)
     interrupted = False
-    try:
-        with live:
-            check.run()
-    except CandidateError as error:
-        return usage_error("check", str(error))
-    except KeyboardInterrupt:
-        interrupted = True
-        check.result.notes.append("interrupted: the summary covers the cases checked so far")
-    result = check.result
+    if args.workers > 1:
+        from verifier.parallel_check import parallel_check
+
+        try:
+            result = parallel_check(
+                args.candidate, options, args.workers, notify=stderr_notify("check")
+            )
+        except CandidateError as error:
+            return usage_error("check", str(error))
+        interrupted = any(note.startswith("interrupted") for note in result.notes)
+    else:
+        live = LiveProgress(Console(stderr=True), args.candidate, options)
+        check = check_run(args.candidate, options, progress=live.update)
+        try:
+            with live:
+                check.run()
+        except CandidateError as error:
+            return usage_error("check", str(error))
+        except KeyboardInterrupt:
+            interrupted = True
+            check.result.notes.append("interrupted: the summary covers the cases checked so far")
+        result = check.result
     render_result(console, result)
     if args.json is not None:
         try:

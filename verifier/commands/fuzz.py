@@ -24,6 +24,7 @@ from verifier.commands._options import (
     positive_float,
     usage_error,
 )
+from verifier.commands._scale import add_campaign_scale_options, check_database, stderr_notify
 
 LOG_EVERY = 30.0  # seconds between progress lines when stderr is not a terminal
 
@@ -49,12 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="oracle deterministic time per layer when adding to the corpus (default: 10)",
     )
     parser.add_argument("--json", type=Path, metavar="PATH", help="write the results as JSON")
-    parser.add_argument(
-        "--database",
-        metavar="DIR",
-        default=None,
-        help="Hypothesis example database, kept between runs (default: .eplb-verify/examples)",
-    )
+    add_campaign_scale_options(parser, ".eplb-verify/examples")  # scale-out hook
     parser.add_argument(
         "--no-database", action="store_true", help="use no example database (nothing is saved)"
     )
@@ -144,7 +140,11 @@ def run(args: argparse.Namespace) -> int:
     corpus = Path(args.corpus) if args.corpus else None
     if corpus is not None and corpus.exists() and not corpus.is_dir():
         return usage_error("fuzz", f"--corpus {corpus}: exists and is not a directory")
-    database = None if args.no_database else Path(args.database or DEFAULT_DATABASE)
+    if args.no_database and args.database:
+        return usage_error("fuzz", "--database and --no-database exclude each other")
+    database = None if args.no_database else (args.database or str(DEFAULT_DATABASE))
+    if problem := check_database(database):  # scale-out hook: --database URL, --workers N
+        return usage_error("fuzz", problem)
     options = FuzzOptions(
         budget=args.budget,
         seed=args.seed,
@@ -156,8 +156,14 @@ def run(args: argparse.Namespace) -> int:
     live = _Live(Console(stderr=True), args.candidate, args.budget)
     campaign = FuzzCampaign(args.candidate, options, progress=live.update)
     try:
-        with live:
-            result = campaign.run()
+        if args.workers > 1:
+            from verifier.parallel_check import parallel_fuzz
+
+            notify = stderr_notify("fuzz")
+            result = parallel_fuzz(args.candidate, options, args.workers, notify=notify)
+        else:
+            with live:
+                result = campaign.run()
     except CandidateError as error:
         return usage_error("fuzz", str(error))
     except KeyboardInterrupt:  # between cases: the campaign itself keeps what it found

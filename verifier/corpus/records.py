@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from verifier.corpus.schema import (
     Provenance,
 )
 from verifier.corpus.store import record_path, save_new_entry
+from verifier.distribute import Distributor, map_in_order
 from verifier.instances import Instance, PackingInstance, num_items, num_layers
 from verifier.judge import Verdict, judge
 from verifier.sandbox import CallOutcome, outcome_of_result
@@ -143,15 +145,25 @@ def _bound_layer(instance: Instance, layer: int) -> OracleLayer:
 
 
 def oracle_record(
-    instance: Instance, *, time_limit: float | None = None, solve: bool | None = None
+    instance: Instance,
+    *,
+    time_limit: float | None = None,
+    solve: bool | None = None,
+    distributor: Distributor | None = None,
 ) -> OracleRecord:
-    """Run the oracle on every layer (exact solve when `solve`, default: `should_solve`)."""
+    """Run the oracle on every layer (exact solve when `solve`, default: `should_solve`).
+
+    `distributor` (scale-out hook) spreads the exact solves over processes or Ray; the record is
+    the same as a sequential run's but for the informational `seconds`."""
     limit = DEFAULT_TIME_LIMIT if time_limit is None else time_limit
     solving = should_solve(instance) if solve is None else solve
-    layers = [
-        _solved_layer(instance, layer, limit) if solving else _bound_layer(instance, layer)
-        for layer in range(num_layers(instance))
-    ]
+    indices = range(num_layers(instance))
+    if solving:
+        layers = map_in_order(
+            partial(_solved_layer, instance, time_limit=limit), indices, distributor
+        )
+    else:
+        layers = [_bound_layer(instance, layer) for layer in indices]
     return OracleRecord(
         solver=solver_version(),
         method="solve" if solving else "bound",
@@ -215,6 +227,7 @@ def add_instance(
     variants: Mapping[str, Any] | None = None,
     date: str | None = None,
     report: Report = _ignore,
+    distributor: Distributor | None = None,
 ) -> Path | None:
     """Solve, run the variants and write a new record atomically; None if it already exists.
 
@@ -224,7 +237,7 @@ def add_instance(
     corpus_dir = Path(corpus_dir)
     if record_path(corpus_dir, instance).exists():
         return None
-    oracle = oracle_record(instance, time_limit=time_limit, solve=solve)
+    oracle = oracle_record(instance, time_limit=time_limit, solve=solve, distributor=distributor)
     baselines = baseline_records(instance, oracle, variants, report)
     stamped = Provenance(**{**provenance.to_dict(), "date": date or provenance.date or today()})
     return save_new_entry(corpus_dir, CorpusEntry(instance, stamped, oracle, baselines))
