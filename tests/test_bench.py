@@ -19,7 +19,13 @@ from verifier.cli import main
 from verifier.instances import PackingInstance, RebalanceInstance, ReplicationInstance
 
 BROKEN = Path(__file__).parent / "broken"
-REFERENCE = ["reference:greedy", "reference:swap", "reference:pool_split", "reference:heap"]
+REFERENCE = [
+    "reference:greedy",
+    "reference:swap",
+    "reference:pool_split",
+    "reference:heap",
+    "reference:fast",
+]
 
 
 def test_production_shapes_are_the_documented_ones() -> None:

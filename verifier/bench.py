@@ -38,7 +38,13 @@ from verifier.worker import CallOutcome
 
 BASELINE = "reference:greedy"
 HEAP = "reference:heap"
-REFERENCE_SPECS = ("reference:greedy", "reference:swap", "reference:pool_split", "reference:heap")
+REFERENCE_SPECS = (
+    "reference:greedy",
+    "reference:swap",
+    "reference:pool_split",
+    "reference:heap",
+    "reference:fast",
+)
 BENCH_FUNCTIONS = ("rebalance_experts", "replicate_experts", "balanced_packing")
 CALL_TIMEOUT = 300.0  # seconds per call: production shapes on a slow CPU stay well inside
 
