@@ -14,8 +14,10 @@ No per-item Python loop:
    every node when packing replicas hierarchically) and, against every item of every other pack
    of its row, find the single swap that lowers the larger of the two loads the most; apply it
    when that larger load ends below the old maximum. One swap per layer per round, all layers at
-   once, until no layer improves or `MAX_SWAP_ROUNDS`. The maximum never rises. With at most two
-   items per pack the deal is already optimal (sorted pairing) and the refinement is skipped.
+   once, until no layer improves, every layer is within `NEAR_OPTIMAL` of its lower bound (its
+   heaviest row's mean pack load, or its largest item), or `MAX_SWAP_ROUNDS`. The maximum never
+   rises. With at most two items per pack the deal is already optimal (sorted pairing) and the
+   refinement is skipped.
 
 Device-agnostic: every decision is an exact comparison of values computed by the same
 elementwise IEEE operations on every device; sorts are stable, min/max/argmin take the first
@@ -30,6 +32,7 @@ import torch
 from reference.replica_counts import greedy_counts
 
 MAX_SWAP_ROUNDS = 8  # cap of the heaviest-pack refinement (it often stops earlier)
+NEAR_OPTIMAL = 2.0**-14  # a layer within this relative distance of its lower bound stops
 
 Packing = tuple[torch.Tensor, torch.Tensor]
 
@@ -145,6 +148,9 @@ def refine_heaviest(
     pack_of_slot = torch.arange(n, device=device) // capacity
     offsets = torch.arange(capacity, device=device)
     flat_load, flat_item, flat_pack = slot_load.view(-1), slot_item.view(-1), pack_load.view(-1)
+    # Lower bound of a layer's maximum: its heaviest row's mean pack load, and its largest item.
+    bound = torch.maximum(pack_load.sum(1) / num_packs, slot_load.max(dim=1).values)
+    good_enough = bound.view(layers, rows_per_layer).max(dim=1).values * (1 + NEAR_OPTIMAL)
     for _ in range(MAX_SWAP_ROUNDS):
         peak, heaviest = pack_load.view(layers, -1).max(dim=1)
         pack = first_pack + heaviest  # flat index row * num_packs + pack
@@ -158,7 +164,7 @@ def refine_heaviest(
         other_after = (packs.index_select(1, pack_of_slot) - loads).unsqueeze(1)
         other_after = other_after + heavy.unsqueeze(2)
         new_peak, best = torch.maximum(heavy_after, other_after).view(layers, -1).min(dim=1)
-        improved = new_peak < peak
+        improved = (new_peak < peak) & (peak > good_enough)
         if not bool(improved.any()):
             break
         u = heavy_slots.gather(1, (best // n).unsqueeze(1)).squeeze(1)
