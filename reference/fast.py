@@ -149,7 +149,7 @@ def refine_heaviest(
     offsets = torch.arange(capacity, device=device)
     flat_load, flat_item, flat_pack = slot_load.view(-1), slot_item.view(-1), pack_load.view(-1)
     # Lower bound of a layer's maximum: its heaviest row's mean pack load, and its largest item.
-    bound = torch.maximum(pack_load.sum(1) / num_packs, slot_load.max(dim=1).values)
+    bound = torch.maximum(fixed_order_sum(pack_load) / num_packs, slot_load.max(dim=1).values)
     good_enough = bound.view(layers, rows_per_layer).max(dim=1).values * (1 + NEAR_OPTIMAL)
     for _ in range(MAX_SWAP_ROUNDS):
         peak, heaviest = pack_load.view(layers, -1).max(dim=1)
@@ -177,3 +177,13 @@ def refine_heaviest(
         moved = load_u - load_v  # zero where nothing moved
         packs_uv = torch.cat([row * num_packs + u // capacity, row * num_packs + v // capacity])
         flat_pack.index_add_(0, packs_uv, torch.cat([-moved, moved]))
+
+
+def fixed_order_sum(values: torch.Tensor) -> torch.Tensor:
+    """Row sums `[rows]` by pairwise elementwise adds in a fixed order, so every device rounds
+    alike (a reduction kernel's order differs between CPU and CUDA)."""
+    while values.shape[1] > 1:
+        half = values.shape[1] // 2
+        paired = values[:, :half] + values[:, half : 2 * half]
+        values = torch.cat([paired, values[:, 2 * half :]], dim=1)
+    return values[:, 0]

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reference import PACKING_METHODS, VARIANTS, balanced_packing, rebalance_experts
-from reference.fast import deal_in_rounds, two_ended_schedule
+from reference.fast import deal_in_rounds, fixed_order_sum, two_ended_schedule
 from reference.replica_counts import MAX_CANDIDATES, greedy_counts
 from reference.replication import replicate_experts
 from verifier.corpus.records import invariant_problems, run_variant
@@ -151,6 +151,12 @@ def test_two_ended_schedule_is_a_permutation_that_starts_with_the_heaviest(
     assert schedule[:num_packs] == list(range(num_packs))
     if n > num_packs:  # round 1 ends with the lightest item (it goes to the heaviest pack)
         assert schedule[2 * num_packs - 1] == n - 1
+
+
+@pytest.mark.parametrize("width", [1, 2, 3, 8, 31, 32])
+def test_fixed_order_sum_adds_every_column(width: int) -> None:
+    values = torch.arange(3 * width, dtype=torch.float64).view(3, width) ** 2
+    assert torch.equal(fixed_order_sum(values), values.sum(dim=1))
 
 
 # --- determinism, inputs, devices --------------------------------------------------------------
