@@ -1,12 +1,24 @@
-"""Benchmark: the reference `rebalance_experts` against a plain per-layer Python loop.
+"""Benchmark: every reference variant side by side, time and balancedness, against greedy.
 
-At the DeepSeek-V3 shape (58 MoE layers x 256 experts -> 288 replicas, 8 groups, 4 nodes, 32 GPUs)
-with realistic skewed loads (the `eplb-verify bench` shape and load model), it times every packing
-method and replication path of the reference and, in the same run, a straightforward per-layer
-Python implementation of the same greedy. It checks that the default reference output is identical
-to the loop's and prints medians and ratios.
+For each shape (DeepSeek-V3, Qwen-MoE-like, Mixtral-like), policy (hierarchical as the shape
+declares it, and global: one group, one node) and load model, it times every packing variant of
+the reference round-robin (so a drifting machine hits all alike) and prints the median wall time,
+the median CPU time of this thread (steadier on a shared machine), both as ratios against the
+reference greedy measured in the same run, and the balancedness: the sum over layers of the mean
+GPU load over the sum over layers of the maximum GPU load (each expert's load split evenly over
+its replicas). It also counts the layers where a variant's maximum GPU load is above / below
+greedy's. Load models:
 
-    python benchmarks/rebalance.py [--repeats 7] [--seed 0] [--device cpu|cuda] [--threads 1]
+- `lognormal`: lognormal(0, 1) x 1000, 4 hot experts per layer x 8, rounded;
+- `zipf`: per layer a random ranking of the experts, load 100000 / rank^1.1, rounded;
+- `moe`: the corpus generator's synthetic MoE token counts (what `eplb-verify bench` uses).
+
+First it checks that the default reference output is identical to a plain per-layer Python loop
+of the same greedy (DeepSeek-V3 shape, hierarchical).
+
+    python benchmarks/rebalance.py [--repeats 7] [--seed 0] [--threads 1] [--device cpu|cuda]
+        [--shapes deepseek-v3 qwen-moe mixtral] [--loads lognormal zipf]
+        [--variants greedy swap pool_split fast]
 """
 
 from __future__ import annotations
@@ -16,13 +28,122 @@ import functools
 import statistics
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 
-from reference import PACKING_METHODS, REPLICATION_METHODS, rebalance_experts
-from verifier.shapes import DEEPSEEK_V3
+from reference import PACKING_METHODS, rebalance_experts
+from verifier.shapes import PRODUCTION_SHAPES, SHAPES, ModelShape
 
-SHAPE = DEEPSEEK_V3
+BASELINE = "greedy"
+HOT_EXPERTS, HOT_FACTOR = 4, 8.0
+ZIPF_EXPONENT, ZIPF_SCALE = 1.1, 100_000.0
+
+
+def lognormal_loads(layers: int, experts: int, generator: torch.Generator) -> torch.Tensor:
+    """lognormal(0, 1) x 1000 with `HOT_EXPERTS` random experts per layer x `HOT_FACTOR`."""
+    loads = torch.randn(layers, experts, generator=generator, dtype=torch.float64).exp() * 1000
+    hot = torch.rand(layers, experts, generator=generator).argsort(dim=1)[:, :HOT_EXPERTS]
+    loads.scatter_(1, hot, loads.gather(1, hot) * HOT_FACTOR)
+    return loads.round()
+
+
+def zipf_loads(layers: int, experts: int, generator: torch.Generator) -> torch.Tensor:
+    """Per layer a random ranking of the experts; expert of rank r gets scale / r^exponent."""
+    ranks = torch.rand(layers, experts, generator=generator).argsort(dim=1) + 1
+    return (ZIPF_SCALE / ranks.to(torch.float64) ** ZIPF_EXPONENT).round()
+
+
+def moe_loads(shape: ModelShape, seed: int) -> torch.Tensor:
+    return torch.tensor(shape.loads(seed), dtype=torch.float64)
+
+
+def make_loads(model: str, shape: ModelShape, seed: int) -> torch.Tensor:
+    if model == "moe":
+        return moe_loads(shape, seed)
+    generator = torch.Generator().manual_seed(seed)
+    build = lognormal_loads if model == "lognormal" else zipf_loads
+    return build(shape.layers, shape.experts, generator)
+
+
+def max_gpu_loads(weight: torch.Tensor, phy2log: torch.Tensor, num_gpus: int) -> torch.Tensor:
+    """Per layer, the largest GPU load (float64; each expert's load split over its replicas)."""
+    weight = weight.to(torch.float64).cpu()
+    phy2log = phy2log.cpu()
+    counts = torch.zeros_like(weight).scatter_add_(
+        1, phy2log, torch.ones_like(weight[:, :1]).expand_as(phy2log)
+    )
+    replica = (weight / counts).gather(1, phy2log)
+    return replica.view(weight.shape[0], num_gpus, -1).sum(-1).max(dim=1).values
+
+
+@dataclass
+class Cell:
+    """One variant on one (shape, policy, load model)."""
+
+    wall: list[float]
+    cpu: list[float]
+    peaks: torch.Tensor  # per-layer max GPU load
+    ideal: float  # sum over layers of the mean GPU load
+
+    @property
+    def balancedness(self) -> float:
+        return self.ideal / float(self.peaks.sum())
+
+
+def run_cell(
+    weight: torch.Tensor,
+    sizes: tuple[int, int, int, int],
+    variants: list[str],
+    repeats: int,
+    device: str,
+) -> dict[str, Cell]:
+    """Warm up every variant once, then time them round-robin `repeats` times."""
+    calls: dict[str, Callable[[], tuple[torch.Tensor, ...]]] = {
+        name: functools.partial(rebalance_experts, weight, *sizes, packing=name)
+        for name in variants
+    }
+    num_gpus = sizes[3]
+    ideal = float(weight.to(torch.float64).sum()) / num_gpus
+    cells = {
+        name: Cell([], [], max_gpu_loads(weight, call()[0], num_gpus), ideal)
+        for name, call in calls.items()
+    }
+    for _ in range(repeats):
+        for name, call in calls.items():
+            if device == "cuda":
+                torch.cuda.synchronize()
+            wall, cpu = time.perf_counter(), time.thread_time()
+            call()
+            if device == "cuda":
+                torch.cuda.synchronize()
+            cells[name].wall.append(time.perf_counter() - wall)
+            cells[name].cpu.append(time.thread_time() - cpu)
+    return cells
+
+
+def print_cell(title: str, cells: dict[str, Cell]) -> None:
+    base = cells.get(BASELINE)
+    print(f"\n{title}")
+    header = (
+        f"  {'variant':<12}{'wall ms':>10}{'x greedy':>10}{'cpu ms':>10}{'x greedy':>10}"
+        f"{'balancedness':>14}{'layers worse/better':>22}"
+    )
+    print(header)
+    for name, cell in cells.items():
+        wall, cpu = statistics.median(cell.wall), statistics.median(cell.cpu)
+        ratio_wall = wall / statistics.median(base.wall) if base else float("nan")
+        ratio_cpu = cpu / statistics.median(base.cpu) if base else float("nan")
+        worse = int((cell.peaks > base.peaks).sum()) if base else 0
+        better = int((cell.peaks < base.peaks).sum()) if base else 0
+        print(
+            f"  {name:<12}{wall * 1e3:>10.2f}{ratio_wall:>10.2f}"
+            f"{cpu * 1e3:>10.2f}{ratio_cpu:>10.2f}{cell.balancedness:>14.5f}"
+            f"{f'{worse}/{better}':>22}"
+        )
+
+
+# --- the identity check against a plain per-layer loop ---------------------------------------
 
 
 def _greedy_pack(loads: list[float], num_packs: int) -> tuple[list[int], list[int]]:
@@ -80,20 +201,13 @@ def loop_rebalance(
     return all_phy2log, all_logcnt
 
 
-def median_seconds(run: Callable[[], object], repeats: int, device: str) -> tuple[float, float]:
-    """Median and half the inter-quartile spread of wall time, after one warm-up run."""
-    run()
-    times = []
-    for _ in range(repeats):
-        if device == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        run()
-        if device == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    quartiles = statistics.quantiles(times, n=4) if len(times) > 1 else [times[0]] * 3
-    return statistics.median(times), (quartiles[2] - quartiles[0]) / 2
+def check_identical_to_loop(seed: int) -> bool:
+    shape = SHAPES["deepseek-v3"]
+    weight = moe_loads(shape, seed)
+    sizes = (shape.num_replicas, shape.num_groups, shape.num_nodes, shape.num_gpus)
+    expected_phy2log, expected_logcnt = loop_rebalance(weight, *sizes)
+    phy2log, _, logcnt = rebalance_experts(weight, *sizes)
+    return phy2log.tolist() == expected_phy2log and logcnt.tolist() == expected_logcnt
 
 
 def main() -> None:
@@ -104,37 +218,41 @@ def main() -> None:
     parser.add_argument(
         "--threads", type=int, default=1, help="torch CPU threads (1 is steadiest on shared boxes)"
     )
+    parser.add_argument(
+        "--shapes", nargs="+", default=list(PRODUCTION_SHAPES), choices=list(SHAPES)
+    )
+    parser.add_argument(
+        "--loads", nargs="+", default=["lognormal", "zipf"], choices=["lognormal", "zipf", "moe"]
+    )
+    parser.add_argument(
+        "--variants", nargs="+", default=list(PACKING_METHODS), choices=list(PACKING_METHODS)
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    weight = torch.tensor(SHAPE.loads(args.seed), dtype=torch.float64, device=args.device)
-    sizes = (SHAPE.num_replicas, SHAPE.num_groups, SHAPE.num_nodes, SHAPE.num_gpus)
+    variants = list(dict.fromkeys([BASELINE, *args.variants]))
     print(
-        f"{SHAPE.description}; device {args.device}, torch {torch.__version__}, "
-        f"threads {args.threads}, repeats {args.repeats}"
+        f"device {args.device}, torch {torch.__version__}, threads {args.threads}, "
+        f"repeats {args.repeats} (after one warm-up), seed {args.seed}; medians"
     )
-
-    expected_phy2log, expected_logcnt = loop_rebalance(weight.cpu(), *sizes)
-    phy2log, _, logcnt = rebalance_experts(weight, *sizes)
-    identical = phy2log.tolist() == expected_phy2log and logcnt.tolist() == expected_logcnt
-    print(f"default reference output identical to the per-layer loop: {identical}")
-
-    baseline, baseline_spread = median_seconds(
-        lambda: loop_rebalance(weight.cpu(), *sizes), args.repeats, "cpu"
-    )
-    print(f"\n{'implementation':<34}{'median ms':>11}{'± ms':>8}{'speed-up vs loop':>18}")
-    loop_name = "python loop (greedy)"
-    print(f"{loop_name:<34}{baseline * 1e3:>11.2f}{baseline_spread * 1e3:>8.2f}{1:>17.1f}x")
-    for packing in PACKING_METHODS:
-        for replication in REPLICATION_METHODS:
-            median, spread = median_seconds(
-                functools.partial(
-                    rebalance_experts, weight, *sizes, packing=packing, replication=replication
-                ),
-                args.repeats,
-                args.device,
-            )
-            name = f"reference {packing}/{replication}"
-            print(f"{name:<34}{median * 1e3:>11.2f}{spread * 1e3:>8.2f}{baseline / median:>17.1f}x")
+    identical = check_identical_to_loop(args.seed)
+    print(f"default reference output identical to the per-layer Python loop: {identical}")
+    for name in args.shapes:
+        shape = SHAPES[name]
+        policies = {
+            "hierarchical": (shape.num_groups, shape.num_nodes),
+            "global": (1, 1),
+        }
+        for model in args.loads:
+            weight = make_loads(model, shape, args.seed).to(args.device)
+            for policy, (groups, nodes) in policies.items():
+                sizes = (shape.num_replicas, groups, nodes, shape.num_gpus)
+                cells = run_cell(weight, sizes, variants, args.repeats, args.device)
+                title = (
+                    f"{shape.name} ({shape.layers} x {shape.experts} -> {shape.num_replicas}, "
+                    f"{groups} groups, {nodes} nodes, {shape.num_gpus} GPUs), {policy}, "
+                    f"{model} loads"
+                )
+                print_cell(title, cells)
     if not identical:
         raise SystemExit("the default reference output differs from the per-layer loop")
 

@@ -18,8 +18,9 @@ from reference._validation import (
     check_positive,
     check_weight,
 )
+from reference.fast import fast_packing
 
-PACKING_METHODS = ("greedy", "swap", "pool_split")
+PACKING_METHODS = ("greedy", "swap", "pool_split", "fast")
 NUM_STARTS = 8  # start 0 is the plain greedy; the rest run it on perturbed loads
 PERTURBATION = 0.1  # multiplicative factors are drawn from [1 - p, 1 + p]
 MAX_REFINE_STEPS = 64  # iteration cap of the swap and pool-split refinements
@@ -50,6 +51,8 @@ def pack(loads: torch.Tensor, num_packs: int, method: str, seed: int) -> Packing
     """`balanced_packing` on already validated float64 loads (used inside `rebalance_experts`)."""
     if method == "greedy" or loads.numel() == 0:
         return greedy_packing(loads, num_packs)
+    if method == "fast":
+        return fast_packing(loads, num_packs)
     refine = refine_by_swaps if method == "swap" else refine_by_pool_split
     return multistart_packing(loads, num_packs, refine, seed)
 

@@ -18,6 +18,7 @@ from reference._validation import (
     check_positive,
     check_weight,
 )
+from reference.fast import place_replicas
 from reference.packing import PACKING_METHODS, pack
 from reference.replication import MAX_SLOTS, REPLICATION_METHODS, replicate
 
@@ -105,21 +106,26 @@ def _hierarchical(
     log2ordered = (group_start.unsqueeze(-1) + torch.arange(group_size, device=device)).flatten(1)
     ordered2log = _inverse(log2ordered)
 
-    # Stage 2: replicate within each node (rows: layer-major, then node).
+    # Stages 2 and 3: replicate within each node (rows: layer-major, then node), then place each
+    # node's replicas (load w/c) on that node's GPUs.
     node_loads = loads.gather(1, ordered2log).view(layers * num_nodes, experts_per_node)
-    phy2local, phy_rank, local_count = replicate(node_loads, slots_per_node, replication)
+    gpus_per_node = num_gpus // num_nodes
+    if packing == "fast":
+        slot2local, slot_rank, local_count = place_replicas(
+            node_loads, slots_per_node, gpus_per_node, rows_per_layer=num_nodes
+        )
+    else:
+        phy2local, phy_rank, local_count = replicate(node_loads, slots_per_node, replication)
+        replica_load = (node_loads / local_count).gather(1, phy2local)
+        gpu_pack, gpu_rank = pack(replica_load, gpus_per_node, packing, seed)
+        replica_of_slot = _inverse(gpu_pack * slots_per_gpu + gpu_rank)
+        slot2local = phy2local.gather(1, replica_of_slot)
+        slot_rank = phy_rank.gather(1, replica_of_slot)
 
-    # Stage 3: each node's replicas (load w/c) onto that node's GPUs.
-    replica_load = (node_loads / local_count).gather(1, phy2local)
-    gpu_pack, gpu_rank = pack(replica_load, num_gpus // num_nodes, packing, seed)
-    slot_of_replica = gpu_pack * slots_per_gpu + gpu_rank
-    replica_of_slot = _inverse(slot_of_replica)
-
-    slot2local = phy2local.gather(1, replica_of_slot).view(layers, num_nodes, slots_per_node)
     node_offset = torch.arange(num_nodes, device=device).view(1, -1, 1) * experts_per_node
-    slot2ordered = (slot2local + node_offset).flatten(1)
+    slot2ordered = (slot2local.view(layers, num_nodes, slots_per_node) + node_offset).flatten(1)
     phy2log = ordered2log.gather(1, slot2ordered)
-    rank = phy_rank.gather(1, replica_of_slot).view(layers, num_replicas)
+    rank = slot_rank.view(layers, num_replicas)
     logcnt = local_count.view(layers, num_log).gather(1, log2ordered)
     return phy2log, rank, logcnt
 

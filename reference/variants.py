@@ -62,6 +62,7 @@ VARIANTS: dict[str, ReferenceVariant] = {
         ReferenceVariant("swap", packing="swap"),
         ReferenceVariant("pool_split", packing="pool_split"),
         ReferenceVariant("heap", replication="heap"),
+        ReferenceVariant("fast", packing="fast"),
     )
 }
 DEFAULT_VARIANT = "greedy"

@@ -13,7 +13,13 @@ from verifier.cli import main
 from verifier.instances import PackingInstance, RebalanceInstance, ReplicationInstance
 from verifier.shapes import SHAPES, replica_loads
 
-REFERENCE = ["reference:greedy", "reference:swap", "reference:pool_split", "reference:heap"]
+REFERENCE = [
+    "reference:greedy",
+    "reference:swap",
+    "reference:pool_split",
+    "reference:heap",
+    "reference:fast",
+]
 
 
 def test_production_shapes_are_the_documented_ones() -> None:

@@ -259,7 +259,13 @@ def comparison_pairs(candidates: Sequence[str]) -> list[tuple[str, str]]:
     swap when those variants are present, and every other candidate against the first one."""
     pairs: list[tuple[str, str]] = []
     named = {name: spec for spec in candidates if (name := variant_of(spec))}
-    refinements = (("swap", "greedy"), ("pool_split", "greedy"), ("pool_split", "swap"))
+    refinements = (
+        ("swap", "greedy"),
+        ("pool_split", "greedy"),
+        ("pool_split", "swap"),
+        ("fast", "greedy"),
+        ("fast", "swap"),
+    )
     for a, b in (*refinements, ("heap", "greedy")):
         if a in named and b in named:
             pairs.append((named[a], named[b]))

@@ -1,0 +1,80 @@
+"""The greedy's replica counts in a few batched ops: select the top redundant slots by threshold.
+
+The greedy replication gives each redundant slot to the expert with the highest load per replica
+(ties: lower expert index), so expert e's j-th extra replica is taken at the value w_e / j, and
+the `spare` slots go to the `spare` largest values of {w_e / j} in the order (value desc, expert
+asc, j asc) (D'Hondt's apportionment). Only the `spare` heaviest experts can take one, and none
+more than `spare`, so the candidates form a small `[rows, k, spare]` table. Its `spare`-th
+largest value q comes from one top-k; a row takes every candidate above q and, from those equal
+to q, as many as it still needs.
+
+Exactness: candidates are q = fl(w_e / j), and rounding is monotone, so a candidate rounding above
+q is truly above every candidate rounding to q or below. Among candidates rounding to q, the exact
+remainder key of `reference.replication.exact_ratio_key`, then expert and j, decide (only rows
+with such a tie pay for it). A row whose threshold equals the load of the heaviest expert left
+out of the table is recomputed by the exact one-slot-at-a-time path.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from reference.replication import exact_ratio_key, replicate
+
+MAX_CANDIDATES = 1 << 14  # per row; above this the exact greedy path is used instead
+
+
+def greedy_counts(loads: torch.Tensor, num_phy: int) -> torch.Tensor:
+    """Replica count of every expert `[rows, n]` int64, identical to the greedy replication's."""
+    rows, n = loads.shape
+    spare = num_phy - n
+    counts = torch.ones(rows, n, dtype=torch.int64, device=loads.device)
+    if spare == 0 or rows == 0:
+        return counts
+    k = min(n, spare)
+    if k * spare > MAX_CANDIDATES:
+        return replicate(loads, num_phy, "vectorized")[2]
+    top_load, top_expert = torch.topk(loads, min(n, k + 1), dim=1)
+    divisors = torch.arange(1, spare + 1, dtype=loads.dtype, device=loads.device)
+    candidates = (top_load[:, :k].unsqueeze(2) / divisors).view(rows, -1)  # [rows, k * spare]
+    threshold = torch.topk(candidates, spare, dim=1).values[:, -1:]
+    chosen = candidates > threshold
+    at = candidates == threshold
+    missing = spare - chosen.sum(1)
+    tied = at.sum(1) > missing
+    chosen |= at & ~tied.unsqueeze(1)
+    if bool(tied.any()):
+        rows_tied = tied.nonzero(as_tuple=True)[0]
+        chosen[rows_tied] |= _break_ties(
+            top_load[rows_tied, :k], top_expert[rows_tied, :k], at[rows_tied], missing[rows_tied]
+        )
+    extras = chosen.view(rows, k, spare).sum(2)
+    counts.scatter_add_(1, top_expert[:, :k], extras)
+    if k < n:  # an expert outside the table could tie with the threshold
+        unsure = threshold.squeeze(1) <= top_load[:, k]
+        if bool(unsure.any()):
+            rows_unsure = unsure.nonzero(as_tuple=True)[0]
+            counts[rows_unsure] = replicate(loads[rows_unsure], num_phy, "vectorized")[2]
+    return counts
+
+
+def _break_ties(
+    top_load: torch.Tensor, top_expert: torch.Tensor, at: torch.Tensor, missing: torch.Tensor
+) -> torch.Tensor:
+    """Of the candidates `at` the threshold, the `missing` first by (exact value desc, expert
+    asc, j asc): the greedy's order. Returns the chosen mask `[rows, k * spare]`."""
+    rows, k = top_load.shape
+    spare = at.shape[1] // k
+    divisors = torch.arange(1, spare + 1, dtype=top_load.dtype, device=top_load.device)
+    _, remainder = exact_ratio_key(top_load.unsqueeze(2), divisors.expand(rows, k, spare))
+    remainder = torch.where(at, remainder.view(rows, -1), float("-inf"))
+    # Order by (expert, j) first, then stably by the remainder (within equal q, the exact key).
+    j = torch.arange(spare, device=at.device)
+    position = (top_expert.unsqueeze(2) * spare + j).view(rows, -1)
+    by_index = torch.sort(position, dim=1).indices
+    by_value = torch.sort(remainder.gather(1, by_index), dim=1, descending=True, stable=True)
+    order = by_index.gather(1, by_value.indices)
+    rank = torch.empty_like(order).scatter_(
+        1, order, torch.arange(order.shape[1], device=at.device).expand_as(order)
+    )
+    return at & (rank < missing.unsqueeze(1))
