@@ -94,11 +94,12 @@ def multistart_packing(
 
     The best start of a layer has the smallest max-min spread of pack loads (ties: the smaller
     maximum, then the lower start). Perturbations come from a CPU generator seeded with `seed`,
-    so every device sees the same starts.
+    so every device sees the same starts; they are drawn per item index and shared by every row,
+    so a layer's plan depends on its own loads only, never on the other layers of the batch.
     """
     rows, n = loads.shape
     generator = torch.Generator().manual_seed(seed)
-    factors = torch.empty(NUM_STARTS - 1, rows, n, dtype=torch.float64)
+    factors = torch.empty(NUM_STARTS - 1, 1, n, dtype=torch.float64)
     factors.uniform_(1 - PERTURBATION, 1 + PERTURBATION, generator=generator)
     perturbed = loads.unsqueeze(0) * factors.to(loads.device)
     start_loads = torch.cat([loads.unsqueeze(0), perturbed]).reshape(NUM_STARTS * rows, n)

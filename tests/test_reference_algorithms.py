@@ -261,6 +261,19 @@ def test_rebalance_is_deterministic_on_its_device(
         assert a.dtype == torch.int64 and a.device == weight.device
 
 
+@pytest.mark.parametrize("packing", PACKING_METHODS)
+@pytest.mark.parametrize("sizes", [(24, 4, 2, 4), (24, 3, 2, 4)])  # hierarchical, global
+def test_each_layer_is_planned_on_its_own_loads(packing: str, sizes: tuple[int, ...]) -> None:
+    """A layer's plan in a batch equals its plan alone (the multi-start perturbations too)."""
+    generator = torch.Generator().manual_seed(9)
+    weight = (torch.rand(5, 12, generator=generator) * 1000).round()
+    batch = rebalance_experts(weight, *sizes, packing=packing)
+    for layer in range(weight.shape[0]):
+        alone = rebalance_experts(weight[layer : layer + 1], *sizes, packing=packing)
+        for together, single in zip(batch, alone, strict=True):
+            assert torch.equal(together[layer : layer + 1], single), (packing, layer)
+
+
 @pytest.mark.cuda
 @pytest.mark.parametrize("packing", PACKING_METHODS)
 def test_cuda_and_cpu_give_identical_results(packing: str) -> None:
