@@ -70,6 +70,7 @@ class CallOutcome:
     seconds: float = 0.0
     error: str = ""  # "ExcType: message", or what happened to the worker
     traceback: str = ""  # the exception's traceback, or the tail of the worker's stderr
+    adapted: tuple[str, ...] = ()  # what the API profile adapted (verifier.profiles)
 
     def same_result(self, other: CallOutcome) -> bool:
         """True when both calls returned exactly the same thing (types, dtypes, shapes, values)."""
@@ -105,6 +106,9 @@ class LoadInfo:
     functions: tuple[str, ...]
     variant: str | None = None
     partners: dict[str, str] = field(default_factory=dict)
+    profile: str = "deepseek"  # the API profile the worker called it through
+    profile_notes: tuple[str, ...] = ()  # why that profile, and how a policy class is called
+    accepts_old: tuple[str, ...] = ()  # functions that take an old placement (incremental)
 
 
 def _value_from_data(data: dict[str, Any]) -> Value:
@@ -133,6 +137,7 @@ def _outcome_from_reply(reply: dict[str, Any]) -> CallOutcome:
         input_device=reply["input_device"],
         mutated=bool(reply["mutated"]),
         seconds=float(reply["seconds"]),
+        adapted=tuple(reply.get("adapted", ())),
     )
 
 
@@ -242,9 +247,15 @@ class Sandbox:
         load_timeout: float = 120.0,
         python: str = sys.executable,
         devices: tuple[str, ...] = (),
+        api: str = "auto",
+        policy: str = "auto",
+        fresh_instance: bool = True,
     ) -> None:
-        """`devices` (e.g. ("cuda",)) are initialised while loading, outside any call's time."""
+        """`devices` (e.g. ("cuda",)) are initialised while loading, outside any call's time;
+        `api`, `policy` and `fresh_instance` choose how the candidate is called
+        (`verifier.profiles`)."""
         self.spec = spec
+        self.binding = {"api": api, "policy": policy, "fresh_instance": fresh_instance}
         self.devices = devices
         self.timeout = timeout
         self.load_timeout = load_timeout
@@ -268,7 +279,8 @@ class Sandbox:
         self._discard()
         process = _Process(self.python)
         self._process = process
-        if not process.send({"op": "load", "spec": self.spec, "devices": list(self.devices)}):
+        load = {"op": "load", "spec": self.spec, "devices": list(self.devices), **self.binding}
+        if not process.send(load):
             raise CandidateError(f"candidate {self.spec!r}: the worker could not be started")
         line = process.read_line(time.monotonic() + self.load_timeout)
         if line is None:
@@ -287,7 +299,13 @@ class Sandbox:
             self._discard()
             raise CandidateError(reply["error"])
         return LoadInfo(
-            self.spec, tuple(reply["functions"]), reply.get("variant"), reply.get("partners", {})
+            self.spec,
+            tuple(reply["functions"]),
+            reply.get("variant"),
+            reply.get("partners", {}),
+            reply.get("profile", "deepseek"),
+            tuple(reply.get("profile_notes", ())),
+            tuple(reply.get("accepts_old", ())),
         )
 
     def _discard(self, kill: bool = False) -> None:
@@ -305,8 +323,10 @@ class Sandbox:
         device: str = "cpu",
         spec: str | None = None,
         timeout: float | None = None,
+        old: list[list[int]] | None = None,
     ) -> CallOutcome:
-        """`function(tensor(weights, dtype, device), *args)` of the candidate (or of `spec`)."""
+        """`function(tensor(weights, dtype, device), *args)` of the candidate (or of `spec`),
+        through its API profile; `old` is an old placement for functions that accept one."""
         if self._process is None:
             self.restarts += 1
             try:
@@ -323,6 +343,8 @@ class Sandbox:
             "args": list(args),
             "dtype": dtype,
             "device": device,
+            **(self.binding if spec is None else {"api": "deepseek"}),
+            "old": old,
         }
         limit = self.timeout if timeout is None else timeout
         started = time.monotonic()
@@ -442,15 +464,18 @@ def _synchronize(device: str) -> None:
 
 
 def _call(request: dict[str, Any], loaded: dict[str, Any]) -> dict[str, Any]:
-    candidate = _candidate(request["spec"], loaded)
-    function = candidate.functions[request["function"]]
+    # API profile hook (issue 10): the profile builds the call and adapts its result.
+    from verifier.profiles.worker_side import adapt_result, prepare_call
+
+    bound = _candidate(request["spec"], loaded, request)
     device = request["device"]
     weight = _make_weight(request["weights"], request["dtype"], device)
+    function, parts = prepare_call(bound, request, weight)
     snapshot = weight.clone()
     _synchronize(device)  # the input copy and snapshot are done before the clock starts
     started = time.perf_counter()
     try:
-        result = function(weight, *request["args"])
+        result = function(*parts.args, **parts.kwargs)
         _synchronize(device)
     except BaseException as error:  # untrusted code: SystemExit and friends are findings too
         return {
@@ -460,7 +485,11 @@ def _call(request: dict[str, Any], loaded: dict[str, Any]) -> dict[str, Any]:
             "mutated": not _unchanged(weight, snapshot),
         }
     seconds = time.perf_counter() - started
-    return _result_reply(result, str(weight.device), not _unchanged(weight, snapshot), seconds)
+    mutated = not _unchanged(weight, snapshot)
+    result, adapted = adapt_result(bound, request, result, weight)
+    reply = _result_reply(result, str(weight.device), mutated, seconds)
+    reply["adapted"] = parts.notes + adapted
+    return reply
 
 
 def _error_reply(error: BaseException) -> dict[str, Any]:
@@ -476,26 +505,34 @@ def _error_reply(error: BaseException) -> dict[str, Any]:
     }
 
 
-def _candidate(spec: str, loaded: dict[str, Any]) -> Any:
+def _candidate(spec: str, loaded: dict[str, Any], request: dict[str, Any]) -> Any:
+    """The candidate bound to its API profile (`verifier.profiles`), loaded once per spec."""
     from verifier.candidates import resolve_candidate
+    from verifier.profiles.runtime import bind
 
     if spec not in loaded:
-        loaded[spec] = resolve_candidate(spec)
+        api = request.get("api", "deepseek")
+        fresh = bool(request.get("fresh_instance", True))
+        loaded[spec] = bind(resolve_candidate(spec), api, fresh)
     return loaded[spec]
 
 
 def _handle(request: dict[str, Any], loaded: dict[str, Any]) -> dict[str, Any]:
     if request["op"] == "load":
         try:
-            candidate = _candidate(request["spec"], loaded)
+            bound = _candidate(request["spec"], loaded, request)
         except CandidateError as error:
             return {"ok": False, "error": str(error)}
         _warm_up(request.get("devices", []))
+        candidate = bound.candidate
         return {
             "ok": True,
             "functions": list(candidate.functions),
             "variant": candidate.variant,
             "partners": candidate.partners,
+            "profile": bound.profile.name,
+            "profile_notes": bound.notes,
+            "accepts_old": bound.accepts_old,
         }
     try:
         return _call(request, loaded)
