@@ -44,6 +44,8 @@ from verifier.metamorphic import (
     replication_optimality,
     scaling_relation,
 )
+from verifier.reach_checks import REACH_CHECKS, reach_checks  # issue 10 hook
+from verifier.run_record import ApiRecord  # issue 10 hook
 from verifier.worker import CallOutcome, LoadInfo, Sandbox
 
 Device = Literal["cpu", "cuda", "all"]
@@ -53,7 +55,11 @@ DEEPSEEK_WEIGHTS: list[list[Number]] = [
     [90, 132, 40, 61, 104, 165, 39, 4, 73, 56, 183, 86],
     [20, 107, 104, 64, 19, 197, 187, 157, 172, 86, 16, 27],
 ]
-ALL_CHECKS: dict[str, str] = {**CHECKS, **RELATIONS}  # every check id this engine can report
+ALL_CHECKS: dict[str, str] = {
+    **CHECKS,
+    **RELATIONS,
+    **REACH_CHECKS,
+}  # every check id this engine can report
 CACHE_SIZE = 4096
 CHUNK_EXAMPLES = 1000  # a cap; chunks end on their time slice or case count long before
 MAX_TIMEOUTS = 2  # a function that hangs this often is not called again
@@ -75,6 +81,10 @@ class CheckOptions:
     functions: tuple[str, ...] = FUNCTIONS  # restrict to these (when the candidate has them)
     max_cases: int | None = None  # stop each function after this many generated cases
     # (chunks then end by example count, not by time: the same cases whatever the machine load)
+    # issue 10 hook: API profile, stateful policy classes, cross-layer policies
+    api: str = "auto"  # auto | deepseek | vllm | sglang (verifier.profiles)
+    fresh_instance: bool = True  # a policy class with plain methods: a new instance per call
+    allow_cross_layer: bool = False  # layer independence breaks are observations, not violations
 
 
 @dataclass(frozen=True)
@@ -86,6 +96,7 @@ class CaseResult:
     findings: tuple[Finding, ...]
     objectives: tuple[Fraction, ...] | None
     outcome: CallOutcome
+    metrics: dict[str, Any] = field(default_factory=dict)  # issue 10 hook: e.g. migration
 
     @property
     def violations(self) -> list[Finding]:
@@ -160,11 +171,13 @@ class Evaluator:
             return CaseResult(function, instance, tuple(found), None, first)
         outputs = integer_outputs(first, function)
         objectives = layer_objectives(function, instance, outputs)
-        found += replication_optimality(function, instance, outputs, options.policy)
+        found += replication_optimality(function, instance, outputs, options.policy, dtype=dtype)
         found += anti_affinity(function, instance, outputs)
         if options.relations:
             found += self._relations(function, instance, first, objectives, dtype)
-        return CaseResult(function, instance, tuple(found), tuple(objectives), first)
+        extra, metrics = reach_checks(self, function, instance, outputs, dtype)  # issue 10 hook
+        found += extra
+        return CaseResult(function, instance, tuple(found), tuple(objectives), first, metrics)
 
     def _relations(
         self,
@@ -295,6 +308,7 @@ class CheckResult:
     notes: list[str] = field(default_factory=list)
     elapsed: float = 0.0
     worker_restarts: int = 0
+    api: ApiRecord = field(default_factory=ApiRecord)  # issue 10 hook: profile, adapted, migration
 
     @property
     def violations(self) -> list[FindingRecord]:
@@ -325,6 +339,7 @@ class CheckResult:
             counts.generated += 1
         else:
             counts.edge += 1
+        self.api.record(case.function, case.outcome.adapted, case.metrics)  # issue 10 hook
         seen: set[tuple[str, str, str]] = set()
         for finding in case.findings:
             key = (finding.severity, finding.function or case.function, finding.check)
@@ -356,7 +371,12 @@ class CheckResult:
                 "strict": self.options.strict,
                 "timeout": self.options.timeout,
                 "max_cases": self.options.max_cases,
+                "api": self.options.api,  # issue 10 hook (three lines)
+                "fresh_instance": self.options.fresh_instance,
+                "allow_cross_layer": self.options.allow_cross_layer,
             },
+            "api": self.api.to_dict(),  # issue 10 hook (two lines)
+            "migration": self.api.migration.to_dict(),
             "exit_code": self.exit_code,
             "elapsed_seconds": round(self.elapsed, 3),
             "cases": {
@@ -502,9 +522,19 @@ class CheckRun:
     def run(self) -> CheckResult:
         self._started = time.monotonic()
         devices = ("cuda",) if self.options.device != "cpu" else ()
-        sandbox = Sandbox(self.spec, timeout=self.options.timeout, devices=devices)
+        options = self.options
+        sandbox = Sandbox(
+            self.spec,
+            timeout=options.timeout,
+            devices=devices,
+            api=options.api,  # issue 10 hook: the profile settings go to the worker
+            policy=options.policy,
+            fresh_instance=options.fresh_instance,
+        )
+        self.result.api.requested = options.api
         with sandbox, self._interrupt_guard():
             info = sandbox.start()
+            self.result.api.loaded(info.profile, info.profile_notes)  # issue 10 hook
             self._budget_start = time.monotonic()  # loading the candidate is not checking it
             if not self.elapsed_includes_loading:
                 self._started = self._budget_start

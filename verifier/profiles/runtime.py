@@ -115,4 +115,7 @@ def bind(candidate: Candidate, api: str, fresh_instance: bool = True) -> BoundCa
         _instantiate(target, candidate.spec)  # fails at load, not at every call
         how = "a fresh instance per call" if fresh_instance else "one shared instance"
         notes.append(f"{target.__name__} is called through {how}")
-    return BoundCandidate(candidate, profile, notes, fresh_instance)
+    bound = BoundCandidate(candidate, profile, notes, fresh_instance)
+    for name in bound.accepts_old:
+        notes.append(f"{name} takes an old placement: it is also called with one")
+    return bound
