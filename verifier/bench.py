@@ -376,6 +376,8 @@ def run_bench(
     seed: int = 0,
     compare_paths: bool = True,
     progress: Progress = _quiet,
+    api: str = "auto",  # issue 10 hook (two lines): the user's candidates' API profile
+    fresh: bool = True,
 ) -> BenchResult:
     """Start a sandbox per candidate, time every shape.
 
@@ -387,7 +389,8 @@ def run_bench(
     ordered = list(dict.fromkeys([BASELINE, *specs, *extra]))
     timings: list[Timing] = []
     # The user's candidates start first, so one that cannot be loaded is reported at once.
-    with SandboxPool([*specs, *ordered], timeout=CALL_TIMEOUT) as pool:
+    pool_of = SandboxPool([*specs, *ordered], timeout=CALL_TIMEOUT, api=api, fresh=fresh)
+    with pool_of as pool:  # issue 10 hook: api and fresh
         pool.start(progress)
         for name in shapes:
             timings += bench_shape(

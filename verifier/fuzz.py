@@ -76,6 +76,9 @@ class FuzzOptions:
     database: Path | None = DEFAULT_DATABASE  # None: no example database
     functions: tuple[str, ...] = FUNCTIONS
     relations: bool = True
+    api: str = "auto"  # issue 10 hook (three fields): see CheckOptions
+    fresh_instance: bool = True
+    allow_cross_layer: bool = False
 
 
 @dataclass(frozen=True)
@@ -229,6 +232,8 @@ class FuzzResult:
             "observations": checked["observations"],
             "findings": checked["findings"],
             "worst_gaps": [case.to_dict() for case in self.worst()],
+            "api": checked["api"],  # issue 10 hook (two lines)
+            "migration": checked["migration"],
             "corpus_added": self.corpus_added,
             "notes": self.notes + checked["notes"],
         }
@@ -264,6 +269,9 @@ class FuzzCampaign:
             timeout=self.options.timeout,
             relations=self.options.relations,
             functions=self.options.functions,
+            api=self.options.api,  # issue 10 hook (three lines)
+            fresh_instance=self.options.fresh_instance,
+            allow_cross_layer=self.options.allow_cross_layer,
         )
         self.check_options = check_options
         self._engine = _FuzzRun(self, check_options)

@@ -26,9 +26,12 @@ class SandboxPool:
     `start` raises `CandidateError` when a candidate cannot be loaded (the pool is closed first).
     """
 
-    def __init__(self, specs: Sequence[str], *, timeout: float) -> None:
+    def __init__(
+        self, specs: Sequence[str], *, timeout: float, api: str = "auto", fresh: bool = True
+    ) -> None:
         self.specs = list(dict.fromkeys(specs))
         self.timeout = timeout
+        self.api, self.fresh = api, fresh  # issue 10 hook: the user's candidates' API profile
         self._boxes: dict[str, Sandbox] = {}
 
     def __enter__(self) -> SandboxPool:
@@ -47,7 +50,8 @@ class SandboxPool:
                 if reference and shared is not None:
                     self._boxes[spec] = shared
                     continue
-                box = Sandbox(spec, timeout=self.timeout)
+                api = "deepseek" if reference else self.api  # issue 10 hook
+                box = Sandbox(spec, timeout=self.timeout, api=api, fresh_instance=self.fresh)
                 self._boxes[spec] = box
                 box.start()
                 if reference:

@@ -343,7 +343,7 @@ class Sandbox:
             "args": list(args),
             "dtype": dtype,
             "device": device,
-            **(self.binding if spec is None else {"api": "deepseek"}),
+            **(self.binding if spec in (None, self.spec) else {"api": "deepseek"}),
             "old": old,
         }
         limit = self.timeout if timeout is None else timeout

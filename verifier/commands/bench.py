@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 from verifier.cli import EXIT_FINDINGS, EXIT_OK
+from verifier.commands._api_options import add_api_options  # issue 10 hook
 from verifier.commands._options import usage_error
 
 SHAPE_NAMES = ("deepseek-v3", "qwen-moe", "mixtral", "tiny", "all")
@@ -41,6 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic loads")
     parser.add_argument("--json", metavar="PATH", help="also write every number as JSON")
+    add_api_options(parser, layers=False)  # issue 10 hook
 
 
 def _shapes(requested: list[str] | None) -> list[str]:
@@ -81,6 +83,8 @@ def run(args: argparse.Namespace) -> int:
                 warmup=args.warmup,
                 seed=args.seed,
                 progress=lambda message: status.update(message),
+                api=args.api,  # issue 10 hook (two lines)
+                fresh=not args.shared_instance,
             )
     except CandidateError as error:
         return usage_error("bench", str(error))

@@ -25,6 +25,7 @@ from verifier.commands._options import (
     positive_int,
     usage_error,
 )
+from verifier.commands._api_options import add_api_options, api_settings  # issue 10 hook
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -55,6 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="stop each function after N generated cases (the same cases on any machine)",
     )
     add_timeout_option(parser, default=10.0)
+    add_api_options(parser)  # issue 10 hook
 
 
 def check_json_path(path: Path) -> str | None:
@@ -103,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
         strict=args.strict,
         timeout=args.timeout,
         max_cases=args.max_cases,
+        **api_settings(args),  # issue 10 hook
     )
     console = Console(width=None if sys.stdout.isatty() else 120)
     live = LiveProgress(Console(stderr=True), args.candidate, options)

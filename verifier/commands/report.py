@@ -13,6 +13,7 @@ import argparse
 from pathlib import Path
 
 from verifier.cli import EXIT_FINDINGS, EXIT_OK
+from verifier.commands._api_options import add_api_options  # issue 10 hook
 from verifier.commands._options import usage_error
 
 DEFAULT_OUT = "eplb-report"
@@ -44,6 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="time limit per candidate call (default: 120)",
     )
+    add_api_options(parser, layers=False)  # issue 10 hook
 
 
 def _reference_specs() -> list[str]:
@@ -96,7 +98,14 @@ def run(args: argparse.Namespace) -> int:
             def show(message: str, done: int) -> None:
                 progress.update(task, description=message[:60], completed=done)
 
-            results = run_corpus(specs, entries, timeout=args.timeout, progress=show)
+            results = run_corpus(
+                specs,
+                entries,
+                timeout=args.timeout,
+                progress=show,
+                api=args.api,  # issue 10 hook (two lines)
+                fresh=not args.shared_instance,
+            )
     except CandidateError as error:
         return usage_error("report", str(error))
     data = build_report_data(
