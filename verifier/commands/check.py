@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from verifier.cli import EXIT_INTERRUPTED
+from verifier.commands._api_options import add_api_options, api_settings  # issue 10 hook
 from verifier.commands._options import (
     add_candidate_argument,
     add_policy_option,
@@ -25,7 +26,6 @@ from verifier.commands._options import (
     positive_int,
     usage_error,
 )
-from verifier.commands._api_options import add_api_options, api_settings  # issue 10 hook
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
