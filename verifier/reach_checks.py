@@ -53,7 +53,7 @@ def reach_checks(
         dtype,
         device,
         options.policy,
-        options.allow_cross_layer,
+        options.allow_cross_layer or cross_layer_reference(info.variant),
     )
     if isinstance(instance, RebalanceInstance):
 

@@ -1,0 +1,144 @@
+"""API profiles (issue 10): detection, calling conventions, adaptations, incremental checks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from verifier.candidates import resolve_candidate
+from verifier.check import CheckOptions, run_check
+from verifier.incremental import migration, perturbed_instance, slot_preservation_violation
+from verifier.instances import RebalanceInstance
+from verifier.profiles.runtime import bind, detect
+
+APIS = Path(__file__).parent / "apis"
+VLLM = f"{APIS / 'vllm_policy' / 'default.py'}:GreedyEplbPolicy"
+SGLANG = str(APIS / "sglang_vec.py")
+STATEFUL = f"{APIS / 'stateful_policy.py'}:SmoothingPolicy"
+FEW = CheckOptions(budget=120.0, max_cases=15, timeout=5.0)
+
+
+def test_a_file_in_a_package_imports_with_its_relative_imports() -> None:
+    candidate = resolve_candidate(VLLM)
+    assert candidate.target.__module__ == "vllm_policy.default"
+    assert set(candidate.functions) == {
+        "balanced_packing",
+        "replicate_experts",
+        "rebalance_experts",
+    }
+
+
+@pytest.mark.parametrize(
+    ("spec", "profile"),
+    [(VLLM, "vllm"), (SGLANG, "sglang"), (STATEFUL, "vllm"), ("reference", "deepseek")],
+)
+def test_auto_detects_the_profile(spec: str, profile: str) -> None:
+    assert detect(resolve_candidate(spec))[0] == profile
+
+
+def test_vllm_policy_is_called_its_way_and_passes() -> None:
+    result = run_check(VLLM, FEW)
+    assert result.exit_code == 0, [r.finding.message for r in result.violations]
+    assert result.api.profile == "vllm"
+    adapted = result.api.to_dict()["adapted"]
+    assert "loads passed as a numpy array" in adapted["balanced_packing"]
+    assert any("rank derived" in note for note in adapted["replicate_experts"])
+    assert any("log2phy and logcnt derived" in note for note in adapted["rebalance_experts"])
+    migration_record = result.to_dict()["migration"]
+    assert migration_record["with_old_placement"] is True and migration_record["cases"] > 0
+
+
+def test_the_deepseek_profile_on_a_vllm_policy_reports_the_mismatch() -> None:
+    options = CheckOptions(budget=60.0, max_cases=3, api="deepseek", edge_cases=False)
+    result = run_check(VLLM, options)
+    assert result.api.profile == "deepseek"
+    assert "behaviour.return_type" in {record.finding.check for record in result.violations}
+
+
+def test_sglang_int32_maps_are_its_contract() -> None:
+    result = run_check(SGLANG, FEW)
+    assert result.exit_code == 0, [r.finding.message for r in result.violations]
+    assert result.api.profile == "sglang"
+    notes = result.api.to_dict()["adapted"]["rebalance_experts"]
+    assert any("int32 outputs accepted" in note for note in notes)
+    assert any("tokens_per_expert [1, layers, experts]" in note for note in notes)
+
+
+def test_int32_maps_under_the_deepseek_profile_are_a_dtype_violation() -> None:
+    options = CheckOptions(budget=60.0, max_cases=3, api="deepseek", edge_cases=False)
+    result = run_check(f"{APIS / 'sglang_vec.py'}", options)
+    assert "behaviour.exception" in {record.finding.check for record in result.violations}
+
+
+def test_a_stateful_policy_gets_a_fresh_instance_per_call() -> None:
+    assert run_check(STATEFUL, FEW).exit_code == 0
+    shared = run_check(STATEFUL, CheckOptions(budget=120.0, max_cases=15, fresh_instance=False))
+    assert "behaviour.nondeterministic" in {record.finding.check for record in shared.violations}
+
+
+def test_bind_reports_why_a_policy_class_cannot_be_made() -> None:
+    from verifier.candidates import Candidate, CandidateError
+
+    class NeedsArguments:
+        def __init__(self, config: object) -> None:
+            self.config = config
+
+        def balanced_packing(self, weight: object, num_packs: int) -> None:
+            return None
+
+    candidate = Candidate("x", {"balanced_packing": NeedsArguments.balanced_packing}, None, {},
+                          NeedsArguments)  # fmt: skip
+    with pytest.raises(CandidateError, match="cannot make an instance of NeedsArguments"):
+        bind(candidate, "auto")
+
+
+def test_multistart_reference_layer_coupling_is_an_observation() -> None:
+    result = run_check("reference:swap", CheckOptions(budget=120.0, max_cases=10))
+    assert result.exit_code == 0
+    observed = {record.finding.check for record in result.observations}
+    assert "metamorphic.layer_independence" in observed
+
+
+def test_allow_cross_layer_turns_the_violation_into_an_observation() -> None:
+    spec = str(Path(__file__).parent / "broken" / "sglang_layer_mixing.py")
+    result = run_check(spec, CheckOptions(budget=120.0, max_cases=15, allow_cross_layer=True))
+    assert result.exit_code == 0
+    assert "metamorphic.layer_independence" in {r.finding.check for r in result.observations}
+
+
+def test_migration_counts_replicas_that_change_gpu() -> None:
+    old = [[0, 1, 2, 3]]
+    assert migration(old, [[1, 0, 3, 2]], num_gpus=2) == 0  # reordered within GPUs
+    assert migration(old, [[2, 1, 0, 3]], num_gpus=2) == 2  # experts 0 and 2 swap GPUs
+
+
+def test_slot_preservation_needs_staying_experts_in_their_old_slots() -> None:
+    instance = RebalanceInstance([[4, 3, 2, 1]], 4, 1, 1, 2)
+    old = [[0, 1, 2, 3]]
+    assert slot_preservation_violation(instance, old, [[2, 1, 0, 3]], {}) is None
+    broken = slot_preservation_violation(instance, old, [[1, 2, 0, 3]], {})
+    assert broken is not None and broken.check == "incremental.slot_preservation"
+
+
+def test_perturbed_loads_are_seeded() -> None:
+    instance = RebalanceInstance([[90, 132, 40, 61]], 8, 2, 1, 4)
+    assert perturbed_instance(instance) == perturbed_instance(instance)
+    assert perturbed_instance(instance).weights != instance.weights
+
+
+def test_check_cli_says_which_profile_and_what_was_adapted(tmp_path: Path) -> None:
+    out = tmp_path / "check.json"
+    command = [
+        sys.executable, "-m", "verifier", "check", SGLANG, "--max-cases", "5",
+        "--budget", "60", "--json", str(out),
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "API profile: sglang" in done.stdout
+    data = json.loads(out.read_text())
+    assert data["api"]["profile"] == "sglang" and data["options"]["api"] == "auto"
+    assert data["migration"]["cases"] > 0
