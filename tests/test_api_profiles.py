@@ -142,3 +142,19 @@ def test_check_cli_says_which_profile_and_what_was_adapted(tmp_path: Path) -> No
     data = json.loads(out.read_text())
     assert data["api"]["profile"] == "sglang" and data["options"]["api"] == "auto"
     assert data["migration"]["cases"] > 0
+
+
+def test_report_table_names_profiles_and_migration() -> None:
+    from verifier.corpus import default_corpus_dir, load_corpus
+    from verifier.report.reach import measure_reach, reach_table
+
+    entries, _ = load_corpus(default_corpus_dir())
+    rebalance = [e for e in entries if isinstance(e.instance, RebalanceInstance)][:2]
+    reaches = measure_reach(["reference:greedy", VLLM], rebalance, timeout=60.0)
+    assert [reach.profile for reach in reaches] == ["deepseek", "vllm"]
+    vllm = reaches[1]
+    assert vllm.migration.cases == 2 and vllm.migration.with_old_placement
+    # slot preservation: never more slots rewritten than the plan from scratch rewrites
+    assert vllm.migration.rewritten <= reaches[0].migration.rewritten
+    table = reach_table(reaches)
+    assert [row[1] for row in table.rows] == ["deepseek", "vllm"]

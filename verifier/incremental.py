@@ -63,6 +63,13 @@ def migration(old: Matrix, new: Matrix, num_gpus: int) -> int:
     return moved
 
 
+def rewritten_slots(old: Matrix, new: Matrix) -> int:
+    """Slots whose expert changes between two plans: the weight copies a rearrangement makes
+    (moves within a GPU included; what slot preservation saves)."""
+    return sum(a != b for old_row, new_row in zip(old, new, strict=True)
+               for a, b in zip(old_row, new_row, strict=True))  # fmt: skip
+
+
 def gpu_multiset_violation(
     instance: RebalanceInstance, plain: Matrix, with_old: Matrix, details: dict[str, Any]
 ) -> Finding | None:
@@ -142,6 +149,7 @@ def incremental_checks(
     replicas = instance.num_replicas * len(plain)
     metric = {
         "moved": migration(old, new, instance.num_gpus),
+        "rewritten": rewritten_slots(old, new),
         "replicas": replicas,
         "with_old_placement": old_call is not None,
     }

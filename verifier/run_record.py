@@ -18,12 +18,14 @@ class MigrationTally:
 
     cases: int = 0
     moved: int = 0
+    rewritten: int = 0  # slots whose expert changes (GPU moves and moves within a GPU)
     replicas: int = 0
     with_old_placement: bool = False
 
     def add(self, metric: dict[str, Any]) -> None:
         self.cases += 1
         self.moved += int(metric["moved"])
+        self.rewritten += int(metric.get("rewritten", 0))
         self.replicas += int(metric["replicas"])
         self.with_old_placement = self.with_old_placement or bool(metric["with_old_placement"])
 
@@ -37,6 +39,7 @@ class MigrationTally:
             "moved_replicas": self.moved,
             "replicas": self.replicas,
             "moved_share": round(self.share, 6),
+            "rewritten_slots": self.rewritten,
             "with_old_placement": self.with_old_placement,
         }
 
@@ -44,7 +47,8 @@ class MigrationTally:
         how = "with the old placement passed" if self.with_old_placement else "plan from scratch"
         return (
             f"migration: {self.moved} of {self.replicas} replicas ({self.share:.1%}) change GPU "
-            f"between the plan for perturbed loads and the new plan ({how}; {self.cases} cases)"
+            f"between the plan for perturbed loads and the new plan, {self.rewritten} slots "
+            f"rewritten ({how}; {self.cases} cases)"
         )
 
 

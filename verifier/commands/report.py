@@ -106,11 +106,17 @@ def run(args: argparse.Namespace) -> int:
                 api=args.api,  # issue 10 hook (two lines)
                 fresh=not args.shared_instance,
             )
+        from verifier.report.reach import measure_reach  # issue 10 hook (five lines)
+
+        reach = measure_reach(
+            specs, entries, timeout=args.timeout, api=args.api, fresh=not args.shared_instance
+        )
     except CandidateError as error:
         return usage_error("report", str(error))
     data = build_report_data(
         specs, results, broken_records=[record.message for record in broken], corpus=str(corpus)
     )
+    data.reach = reach  # issue 10 hook
     try:
         files = write_report(data, out)
     except OSError as error:
