@@ -19,7 +19,7 @@ APIS = Path(__file__).parent / "apis"
 VLLM = f"{APIS / 'vllm_policy' / 'default.py'}:GreedyEplbPolicy"
 SGLANG = str(APIS / "sglang_vec.py")
 STATEFUL = f"{APIS / 'stateful_policy.py'}:SmoothingPolicy"
-FEW = CheckOptions(budget=120.0, max_cases=15, timeout=5.0)
+FEW = CheckOptions(budget=120.0, max_cases=8, timeout=5.0)
 
 
 def test_a_file_in_a_package_imports_with_its_relative_imports() -> None:
@@ -76,7 +76,7 @@ def test_int32_maps_under_the_deepseek_profile_are_a_dtype_violation() -> None:
 
 def test_a_stateful_policy_gets_a_fresh_instance_per_call() -> None:
     assert run_check(STATEFUL, FEW).exit_code == 0
-    shared = run_check(STATEFUL, CheckOptions(budget=120.0, max_cases=15, fresh_instance=False))
+    shared = run_check(STATEFUL, CheckOptions(budget=120.0, max_cases=8, fresh_instance=False))
     assert "behaviour.nondeterministic" in {record.finding.check for record in shared.violations}
 
 
@@ -105,7 +105,7 @@ def test_multistart_reference_layer_coupling_is_an_observation() -> None:
 
 def test_allow_cross_layer_turns_the_violation_into_an_observation() -> None:
     spec = str(Path(__file__).parent / "broken" / "sglang_layer_mixing.py")
-    result = run_check(spec, CheckOptions(budget=120.0, max_cases=15, allow_cross_layer=True))
+    result = run_check(spec, CheckOptions(budget=120.0, max_cases=8, allow_cross_layer=True))
     assert result.exit_code == 0
     assert "metamorphic.layer_independence" in {r.finding.check for r in result.observations}
 
@@ -149,7 +149,10 @@ def test_report_table_names_profiles_and_migration() -> None:
     from verifier.report.reach import measure_reach, reach_table
 
     entries, _ = load_corpus(default_corpus_dir())
-    rebalance = [e for e in entries if isinstance(e.instance, RebalanceInstance)][:2]
+    rebalance = sorted(
+        (e for e in entries if isinstance(e.instance, RebalanceInstance)),
+        key=lambda e: len(e.instance.weights) * len(e.instance.weights[0]),
+    )[:2]
     reaches = measure_reach(["reference:greedy", VLLM], rebalance, timeout=60.0)
     assert [reach.profile for reach in reaches] == ["deepseek", "vllm"]
     vllm = reaches[1]
