@@ -231,6 +231,7 @@ class BenchResult:
     candidates: list[str]
     timings: list[Timing]
     environment: dict[str, str] = field(default_factory=dict)
+    profiles: dict[str, dict[str, Any]] = field(default_factory=dict)  # issue 10 hook
 
     def paths(self) -> list[PathComparison]:
         """The heap vs vectorized comparisons this run can answer (both reference paths timed)."""
@@ -250,6 +251,7 @@ class BenchResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "api_profiles": self.profiles,  # issue 10 hook
             "device": self.device,
             "seed": self.seed,
             "repeats": self.repeats,
@@ -403,8 +405,9 @@ def run_bench(
                 warmup=warmup,
                 progress=progress,
             )
+        profiles = pool.profiles()  # issue 10 hook
     return BenchResult(
-        device, seed, repeats, warmup, list(shapes), ordered, timings, environment(device)
+        device, seed, repeats, warmup, list(shapes), ordered, timings, environment(device), profiles
     )
 
 
@@ -418,6 +421,11 @@ def format_table(result: BenchResult) -> str:
         f"device {result.device}; {', '.join(f'{k} {v}' for k, v in result.environment.items())}; "
         f"seed {result.seed}; {result.warmup} warm-up + {result.repeats} timed runs per cell; "
         f"time measured inside the sandbox worker",
+        *(  # issue 10 hook: the API profile of each candidate that is not the reference
+            f"{spec}: API profile {info['profile']} ({'; '.join(map(str, info['notes']))})"
+            for spec, info in result.profiles.items()
+            if not spec.startswith("reference")
+        ),
     ]
     header = (
         f"{'shape':<12}{'function':<19}{'candidate':<24}{'median ms':>11}{'± ms':>9}"

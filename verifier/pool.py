@@ -8,6 +8,7 @@ its variant), which saves a torch import per variant.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from verifier.worker import Sandbox
 
@@ -67,6 +68,14 @@ class SandboxPool:
         """The EPLB functions a candidate defines (every one, for a reference variant)."""
         info = self._boxes[spec].info
         return () if info is None else info.functions
+
+    def profiles(self) -> dict[str, dict[str, Any]]:
+        """Issue 10 hook: each candidate's API profile and why (from its worker's load reply)."""
+        found: dict[str, dict[str, Any]] = {}
+        for spec, box in self._boxes.items():
+            if box.info is not None:
+                found[spec] = {"profile": box.info.profile, "notes": list(box.info.profile_notes)}
+        return found
 
     def close(self) -> None:
         for box in {id(box): box for box in self._boxes.values()}.values():
