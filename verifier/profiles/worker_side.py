@@ -27,7 +27,7 @@ def prepare_call(
     name = request["function"]
     function = bound.function(name)
     old = request.get("old")
-    old_tensor = None if old is None else torch.tensor(old, dtype=torch.int64)
+    old_tensor = None if old is None else torch.tensor(old, dtype=torch.int64, device=weight.device)
     parts = bound.call_parts(
         name, function, weight, tuple(request["args"]), old_tensor, _hierarchical(request)
     )
