@@ -161,3 +161,37 @@ def test_report_table_names_profiles_and_migration() -> None:
     assert vllm.migration.rewritten <= reaches[0].migration.rewritten
     table = reach_table(reaches)
     assert [row[1] for row in table.rows] == ["deepseek", "vllm"]
+
+
+SGLANG_2D = """
+import torch
+from reference import rebalance_experts as reference_rebalance
+
+def rebalance_experts(weight, num_replicas, num_groups, num_nodes, num_gpus, enable_hierarchical):
+    if not enable_hierarchical:
+        num_groups, num_nodes = 1, 1
+    return tuple(t.int() for t in reference_rebalance(weight, num_replicas, num_groups, num_nodes,
+                                                        num_gpus))
+"""
+
+
+def test_sglang_deepseek_form_with_enable_hierarchical(tmp_path: Path) -> None:
+    # SGLang's eplb_algorithms/deepseek.py: DeepSeek's 2-D signature plus enable_hierarchical.
+    module = tmp_path / "sglang_deepseek.py"
+    module.write_text(SGLANG_2D)
+    result = run_check(str(module), FEW)
+    assert result.api.profile == "sglang"
+    assert result.exit_code == 0, [r.finding.message for r in result.violations]
+
+
+def test_an_unknown_required_parameter_is_a_load_error(tmp_path: Path) -> None:
+    from verifier.candidates import CandidateError
+
+    module = tmp_path / "dispatcher.py"
+    module.write_text(
+        "def rebalance_experts(tokens_per_expert, num_physical_experts,\n"
+        "                      num_local_physical_experts, num_groups, num_nodes, algorithm):\n"
+        "    raise NotImplementedError\n"
+    )
+    with pytest.raises(CandidateError, match="algorithm"):
+        run_check(str(module), FEW)
