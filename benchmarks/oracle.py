@@ -20,7 +20,6 @@ run that does not prove optimality counts at its full wall time, so its ratio is
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import random
 import statistics
@@ -29,9 +28,12 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from fractions import Fraction
+from pathlib import Path
 
 from ortools.sat.python import cp_model
 
+from verifier.atomic import write_json_atomically
+from verifier.objectives import gap_float
 from verifier.oracle import solve_packing_layer
 from verifier.oracle.replication import optimal_counts
 from verifier.oracle.scaling import scale_loads
@@ -127,7 +129,7 @@ def run_ours(case: Case, limit: float) -> Outcome:
         case.weights, case.num_packs, time_limit=limit, seed=0, relative_gap=tolerance
     )
     seconds = time.perf_counter() - start
-    return Outcome(solution.status == "optimal", seconds, float(solution.gap()))
+    return Outcome(solution.status == "optimal", seconds, gap_float(solution.gap()))
 
 
 def run_plain(case: Case, limit: float) -> Outcome:
@@ -269,8 +271,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for line in goals(results, limits):
         print(line)
     if args.output:
-        with open(args.output, "w", encoding="utf-8") as handle:
-            json.dump(results, handle, indent=1)
+        write_json_atomically(Path(args.output), results)
     return 0
 
 

@@ -12,6 +12,7 @@ to the loop's and prints medians and ratios.
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import time
 from collections.abc import Callable
@@ -19,9 +20,9 @@ from collections.abc import Callable
 import torch
 
 from reference import PACKING_METHODS, REPLICATION_METHODS, rebalance_experts
-from verifier.bench import SHAPES
+from verifier.shapes import DEEPSEEK_V3
 
-SHAPE = SHAPES["deepseek-v3"]
+SHAPE = DEEPSEEK_V3
 
 
 def _greedy_pack(loads: list[float], num_packs: int) -> tuple[list[int], list[int]]:
@@ -126,8 +127,8 @@ def main() -> None:
     for packing in PACKING_METHODS:
         for replication in REPLICATION_METHODS:
             median, spread = median_seconds(
-                lambda p=packing, r=replication: rebalance_experts(
-                    weight, *sizes, packing=p, replication=r
+                functools.partial(
+                    rebalance_experts, weight, *sizes, packing=packing, replication=replication
                 ),
                 args.repeats,
                 args.device,

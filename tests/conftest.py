@@ -1,6 +1,8 @@
-"""Shared pytest set-up: the opt-in `slow` marker, the `cuda` marker, the device fixture."""
+"""Shared pytest set-up: the `slow` and `cuda` markers, the device and `broken_dir` fixtures."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 import torch
@@ -11,6 +13,7 @@ from verifier.strategies import load_profile
 # whatever HYPOTHESIS_PROFILE names.
 HYPOTHESIS_PROFILE = load_profile()
 
+BROKEN_DIR = Path(__file__).parent / "broken"
 CUDA_REASON = "needs a CUDA device; none is present on this machine"
 
 
@@ -46,3 +49,9 @@ DEVICES = [
 def device(request: pytest.FixtureRequest) -> str:
     """Every device the reference runs on: the CPU always, CUDA when present."""
     return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def broken_dir() -> Path:
+    """tests/broken/: the deliberately broken candidates (one bug each; see its README.md)."""
+    return BROKEN_DIR

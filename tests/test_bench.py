@@ -8,17 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from verifier.bench import (
-    BASELINE,
-    HEAP,
-    SHAPES,
-    Timing,
-    replica_loads,
-)
+from verifier.bench import BASELINE, HEAP, Timing
 from verifier.cli import main
 from verifier.instances import PackingInstance, RebalanceInstance, ReplicationInstance
+from verifier.shapes import SHAPES, replica_loads
 
-BROKEN = Path(__file__).parent / "broken"
 REFERENCE = ["reference:greedy", "reference:swap", "reference:pool_split", "reference:heap"]
 
 
@@ -96,8 +90,10 @@ def test_bench_tiny_shape_prints_medians_and_ratios(
         assert f"tiny {function}: heap" in printed
 
 
-def test_bench_flags_a_broken_candidate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    broken = str(BROKEN / "wrong_pack_sizes.py")
+def test_bench_flags_a_broken_candidate(
+    broken_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = str(broken_dir / "wrong_pack_sizes.py")
     code = main(
         ["bench", broken, "--shape", "tiny", "--repeats", "1", "--json", str(tmp_path / "b")]
     )

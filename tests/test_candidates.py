@@ -10,11 +10,11 @@ import pytest
 from reference import VARIANTS
 from verifier.candidates import (
     ENTRY_POINT_GROUP,
-    CandidateError,
     reference_partners,
     resolve_candidate,
 )
-from verifier.findings import FUNCTIONS
+from verifier.contract import FUNCTIONS
+from verifier.errors import CandidateError
 
 PACKING_ONLY = "def balanced_packing(weight, num_packs):\n    return weight, weight\n"
 

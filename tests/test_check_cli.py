@@ -16,8 +16,6 @@ from verifier.check import ALL_CHECKS
 from verifier.cli import main
 from verifier.instances import PackingInstance, instance_from_dict
 
-BROKEN = Path(__file__).parent / "broken"
-
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     code = main(["check", *argv])
@@ -54,10 +52,10 @@ def test_reference_passes_and_writes_json(
 
 
 def test_broken_candidate_fails_with_a_minimal_reproducer(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
+    broken_dir: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     report = tmp_path / "check.json"
-    candidate = str(BROKEN / "wrong_pack_sizes.py")
+    candidate = str(broken_dir / "wrong_pack_sizes.py")
     argv = ["--budget", "120", "--max-cases", "30", "--json", str(report)]
     code, out, _ = _run(capsys, candidate, *argv)
     assert code == 1
@@ -73,17 +71,20 @@ def test_broken_candidate_fails_with_a_minimal_reproducer(
     assert violation["occurrences"] >= 1
 
 
-def test_exception_findings_show_the_traceback(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = _run(capsys, str(BROKEN / "raises.py"), "--budget", "1")
+def test_exception_findings_show_the_traceback(
+    broken_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = _run(capsys, str(broken_dir / "raises.py"), "--budget", "1")
     assert code == 1
     assert "behaviour.exception" in out
     assert "RuntimeError: index out of bounds in the placement kernel" in out
 
 
 def test_policy_global_accepts_a_deliberately_global_candidate(
+    broken_dir: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    candidate = str(BROKEN / "ignores_hierarchy.py")
+    candidate = str(broken_dir / "ignores_hierarchy.py")
     code, out, _ = _run(capsys, candidate, "--max-cases", "40", "--policy", "global")
     assert code == 0, out
 
@@ -95,11 +96,13 @@ def test_strict_turns_observations_into_failures(capsys: pytest.CaptureFixture[s
     assert _reproducers(out)
 
 
-def test_same_seed_same_findings(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_same_seed_same_findings(
+    broken_dir: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     runs = []
     for run in range(2):
         report = tmp_path / f"run{run}.json"
-        candidate = str(BROKEN / "ignores_hierarchy.py")
+        candidate = str(broken_dir / "ignores_hierarchy.py")
         argv = ["--max-cases", "40", "--seed", "7", "--json", str(report)]
         code, _, _ = _run(capsys, candidate, *argv)
         assert code == 1

@@ -10,6 +10,7 @@ import sys
 from verifier.corpus import default_corpus_dir, load_corpus
 from verifier.corpus.generate import BUILDERS, build, corpus_specs, drift_windows, rng_for
 from verifier.instances import (
+    Number,
     RebalanceInstance,
     instance_from_dict,
     instance_hash,
@@ -88,8 +89,8 @@ def test_drift_trace_moves_slowly() -> None:
     """Consecutive windows are closer to each other than windows far apart (it is a trace)."""
     rows = drift_windows(rng_for("test", 0), 64, 40, 65536)
 
-    def distance(a: list[int], b: list[int]) -> int:
-        return sum(abs(x - y) for x, y in zip(a, b, strict=True))
+    def distance(a: list[Number], b: list[Number]) -> float:
+        return sum((abs(x - y) for x, y in zip(a, b, strict=True)), 0.0)
 
     near = sum(distance(rows[t], rows[t + 1]) for t in range(39)) / 39
     far = sum(distance(rows[t], rows[t + 20]) for t in range(20)) / 20

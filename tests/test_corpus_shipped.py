@@ -15,6 +15,7 @@ from reference import VARIANTS
 from verifier.corpus import default_corpus_dir, load_corpus, load_entry
 from verifier.corpus.replay import replay
 from verifier.corpus.store import record_files
+from verifier.examples import deepseek_example
 
 CORPUS = default_corpus_dir()
 FILES = record_files(CORPUS)
@@ -28,6 +29,17 @@ def test_shipped_corpus_loads_and_covers_every_family() -> None:
     assert {entry.problem for entry in entries} == {"packing", "replication", "rebalance"}
     proven = [entry for entry in entries if all(layer.proven for layer in entry.oracle.layers)]
     assert len(proven) >= len(entries) // 2, "most records should carry exact optima"
+
+
+def test_deepseek_example_records_are_the_published_instance() -> None:
+    """The corpus ships DeepSeek's published example itself (and its global-policy twin),
+    proven optimal, not a mistyped copy of it."""
+    entries, _ = load_corpus(CORPUS)
+    examples = [entry for entry in entries if entry.family == "deepseek-example"]
+    expected = [deepseek_example(), deepseek_example(num_nodes=1)]
+    assert sorted((entry.instance for entry in examples), key=repr) == sorted(expected, key=repr)
+    for entry in examples:
+        assert all(layer.proven for layer in entry.oracle.layers), entry.path
 
 
 @pytest.mark.parametrize("path", FILES, ids=[f"{p.parent.name}/{p.stem}" for p in FILES])

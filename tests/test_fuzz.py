@@ -16,10 +16,7 @@ import pytest
 from verifier.cli import main
 from verifier.corpus import load_corpus
 from verifier.fuzz import FuzzStats, GapCase, measure_gap, single_layer
-from verifier.instances import PackingInstance, RebalanceInstance, instance_to_dict
-
-BROKEN = Path(__file__).parent / "broken"
-WRONG_PACK_SIZES = str(BROKEN / "wrong_pack_sizes.py")
+from verifier.instances import Number, PackingInstance, RebalanceInstance, instance_to_dict
 
 
 def test_measure_gap_is_exact_on_a_small_layer() -> None:
@@ -39,7 +36,7 @@ def test_single_layer_keeps_the_sizes() -> None:
 def test_worst_gaps_are_kept_worst_first_without_noise() -> None:
     stats = FuzzStats()
 
-    def offer(weights: list[int], objective: int, reference: int) -> None:
+    def offer(weights: list[Number], objective: int, reference: int) -> None:
         instance = PackingInstance([weights], 1)
         gap = GapCase("balanced_packing", instance, Fraction(objective), Fraction(reference), True)
         stats.offer(gap)
@@ -53,12 +50,12 @@ def test_worst_gaps_are_kept_worst_first_without_noise() -> None:
 
 
 def test_fuzz_finds_and_shrinks_a_violation(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    broken_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out, database = tmp_path / "fuzz.json", tmp_path / "examples"
     code = main(
         [
-            *("fuzz", WRONG_PACK_SIZES, "--budget", "4", "--seed", "1"),
+            *("fuzz", str(broken_dir / "wrong_pack_sizes.py"), "--budget", "4", "--seed", "1"),
             *("--database", str(database), "--json", str(out)),
         ]
     )
@@ -108,9 +105,10 @@ def test_fuzz_records_worst_gaps_into_a_corpus(
     assert entry.oracle.layers[0].bound <= Fraction(worst["objective"])
 
 
-def test_fuzz_interrupted_keeps_what_it_found(tmp_path: Path) -> None:
+def test_fuzz_interrupted_keeps_what_it_found(broken_dir: Path, tmp_path: Path) -> None:
     out, database = tmp_path / "fuzz.json", tmp_path / "examples"
-    command = [sys.executable, "-m", "verifier", "fuzz", WRONG_PACK_SIZES, "--budget", "120"]
+    candidate = str(broken_dir / "wrong_pack_sizes.py")
+    command = [sys.executable, "-m", "verifier", "fuzz", candidate, "--budget", "120"]
     command += ["--database", str(database), "--json", str(out)]
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path
@@ -140,9 +138,9 @@ def test_fuzz_usage_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path) -
     assert main(["fuzz", "reference", "--json", str(tmp_path / "dir")]) == 2
 
 
-def test_fuzz_gives_up_on_a_hanging_function(tmp_path: Path) -> None:
+def test_fuzz_gives_up_on_a_hanging_function(broken_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "fuzz.json"
-    hangs = str(BROKEN / "hangs.py")
+    hangs = str(broken_dir / "hangs.py")
     args = ["fuzz", hangs, "--budget", "30", "--timeout", "1", "--no-database", "--json", str(out)]
     assert main(args) == 1
     data = json.loads(out.read_text())

@@ -9,8 +9,9 @@ import torch
 from hypothesis import given
 
 from reference import VARIANTS, balanced_packing, rebalance_experts, replicate_experts
-from verifier.calls import call_args
-from verifier.check import ALL_CHECKS, DEEPSEEK_WEIGHTS
+from verifier.check import ALL_CHECKS
+from verifier.contract import call_args
+from verifier.examples import DEEPSEEK_WEIGHTS, deepseek_example
 from verifier.findings import Finding
 from verifier.instances import (
     Instance,
@@ -19,12 +20,12 @@ from verifier.instances import (
     ReplicationInstance,
 )
 from verifier.invariants import CHECKS, check_call, check_determinism
+from verifier.sandbox import CallOutcome, outcome_of_result
 from verifier.strategies import instances_for
-from verifier.worker import CallOutcome, outcome_of_result
 
 PACKING = PackingInstance(DEEPSEEK_WEIGHTS, 4)
 REPLICATION = ReplicationInstance(DEEPSEEK_WEIGHTS, 16)
-REBALANCE = RebalanceInstance(DEEPSEEK_WEIGHTS, 16, 4, 2, 8)
+REBALANCE = deepseek_example()
 
 
 def _tensor(instance: Instance) -> torch.Tensor:

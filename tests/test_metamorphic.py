@@ -17,8 +17,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reference import VARIANTS
-from verifier.calls import Caller, call_args, function_for, natural_dtype
-from verifier.check import DEEPSEEK_WEIGHTS, CheckOptions, run_check
+from verifier.calls import Caller
+from verifier.check import CheckOptions, run_check
+from verifier.contract import call_args, function_for, natural_dtype
+from verifier.examples import DEEPSEEK_WEIGHTS, deepseek_example
 from verifier.instances import (
     Instance,
     PackingInstance,
@@ -40,10 +42,8 @@ from verifier.metamorphic import (
     scaled_instance,
     scaling_relation,
 )
+from verifier.sandbox import CallOutcome, Sandbox, outcome_of_result
 from verifier.strategies import instances_for
-from verifier.worker import CallOutcome, Sandbox, outcome_of_result
-
-BROKEN = Path(__file__).parent / "broken"
 
 
 def _load(path: Path) -> Any:
@@ -76,7 +76,7 @@ def _primary(caller: Caller, instance: Instance) -> tuple[CallOutcome, dict[str,
 
 
 def test_layer_objectives_of_the_published_example() -> None:
-    instance = RebalanceInstance(DEEPSEEK_WEIGHTS, 16, 4, 2, 8)
+    instance = deepseek_example()
     _, outputs = _primary(in_process(VARIANTS["greedy"]), instance)
     # Hand-computed from the published placement: GPU 6 of layer 0 holds experts 0 and 1
     # (90 + 132/2), GPU 1 of layer 1 holds a replica each of experts 6 and 8 (187/2 + 172/2).
@@ -134,18 +134,18 @@ def test_reference_satisfies_dtype_and_scaling(instance: Instance) -> None:
     assert scaling_relation(caller, function, instance, primary, dtype, "cpu", "auto") == []
 
 
-def test_dtype_relation_catches_a_half_precision_path() -> None:
+def test_dtype_relation_catches_a_half_precision_path(broken_dir: Path) -> None:
     instance = PackingInstance([[2049, 2050, 2051, 2052]], 2)  # distinct in float32, tied in half
-    caller = in_process(_load(BROKEN / "half_precision.py"))
+    caller = in_process(_load(broken_dir / "half_precision.py"))
     primary, _ = _primary(caller, instance)
     found = dtype_relation(caller, "balanced_packing", instance, primary, "int64", "cpu", "auto")
     assert [f.check for f in found] == ["metamorphic.dtype"]
     assert found[0].details["dtype"] == "float32"
 
 
-def test_scaling_relation_catches_truncated_loads() -> None:
+def test_scaling_relation_catches_truncated_loads(broken_dir: Path) -> None:
     instance = PackingInstance([[0.25, 0.5, 0.75, 1.0]], 2)
-    caller = in_process(_load(BROKEN / "truncates_floats.py"))
+    caller = in_process(_load(broken_dir / "truncates_floats.py"))
     primary, _ = _primary(caller, instance)
     found = scaling_relation(
         caller, "balanced_packing", instance, primary, "float32", "cpu", "auto"
@@ -198,9 +198,9 @@ def test_greedy_reference_is_permutation_invariant(function: str, data: st.DataO
     assert permutation_relation(caller, function, instance, objectives, dtype, "cpu", "auto") == []
 
 
-def test_permutation_relation_catches_label_dependence() -> None:
+def test_permutation_relation_catches_label_dependence(broken_dir: Path) -> None:
     instance = PackingInstance([[1, 2, 3, 10, 20, 30, 100, 200]], 2)
-    caller = in_process(_load(BROKEN / "unsorted_greedy.py"))
+    caller = in_process(_load(broken_dir / "unsorted_greedy.py"))
     _, outputs = _primary(caller, instance)
     objectives = layer_objectives("balanced_packing", instance, outputs)
     found = permutation_relation(
@@ -222,7 +222,7 @@ def test_anti_affinity() -> None:
     assert anti_affinity("rebalance_experts", instance, {"phy2log": [[0, 1, 0, 1]]}) == []
 
 
-def test_partner_differential_in_the_sandbox(tmp_path: Path) -> None:
+def test_partner_differential_in_the_sandbox(broken_dir: Path, tmp_path: Path) -> None:
     instance = ReplicationInstance(DEEPSEEK_WEIGHTS, 16)
     with Sandbox("reference") as box:
         box.start()
@@ -240,7 +240,7 @@ def test_partner_differential_in_the_sandbox(tmp_path: Path) -> None:
             caller, "replicate_experts", instance, primary, "reference:heap", "int64", "cpu"
         )
         assert agree == []
-        broken = str(BROKEN / "off_by_one_slot.py")
+        broken = str(broken_dir / "off_by_one_slot.py")
         found = partner_differential(
             caller, "replicate_experts", instance, primary, broken, "int64", "cpu"
         )

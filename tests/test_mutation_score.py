@@ -11,8 +11,6 @@ from reference import VARIANTS
 from verifier.check import ALL_CHECKS, CheckOptions, CheckResult, run_check
 from verifier.instances import instance_from_dict, instance_to_dict
 
-BROKEN = Path(__file__).parent / "broken"
-
 # module -> the check that must catch it (each a violation under the default options)
 VIOLATIONS = {
     "wrong_pack_sizes": "packing.pack_size",
@@ -60,15 +58,15 @@ NEEDS_MORE_CASES = {"float32_rounding": 400, "half_precision": 150}
 BUDGET = 120.0  # a safety net only
 
 
-def _check(module: str, strict: bool = False) -> CheckResult:
+def _check(broken_dir: Path, module: str, strict: bool = False) -> CheckResult:
     cases = NEEDS_MORE_CASES.get(module, 40)
     options = CheckOptions(budget=BUDGET, timeout=1.0, strict=strict, max_cases=cases)
-    return run_check(str(BROKEN / f"{module}.py"), options)
+    return run_check(str(broken_dir / f"{module}.py"), options)
 
 
-def test_every_broken_module_is_listed() -> None:
-    modules = {path.stem for path in BROKEN.glob("*.py")}
-    modules |= {path.parent.name for path in BROKEN.glob("*/__init__.py")}
+def test_every_broken_module_is_listed(broken_dir: Path) -> None:
+    modules = {path.stem for path in broken_dir.glob("*.py")}
+    modules |= {path.parent.name for path in broken_dir.glob("*/__init__.py")}
     api_modules = {spec.split(".py")[0].split("/")[0] for spec in API_VIOLATIONS}
     assert modules == set(VIOLATIONS) | set(OBSERVATIONS) | api_modules
     api_checks = {check for _, check in API_VIOLATIONS.values()}
@@ -76,10 +74,12 @@ def test_every_broken_module_is_listed() -> None:
 
 
 @pytest.mark.parametrize(("spec", "expected"), sorted(API_VIOLATIONS.items()))
-def test_broken_candidate_of_another_api_is_caught(spec: str, expected: tuple[str, str]) -> None:
+def test_broken_candidate_of_another_api_is_caught(
+    broken_dir: Path, spec: str, expected: tuple[str, str]
+) -> None:
     profile, check = expected
     options = CheckOptions(budget=BUDGET, timeout=2.0, max_cases=40)
-    result = run_check(str(BROKEN / spec), options)
+    result = run_check(str(broken_dir / spec), options)
     assert result.api.profile == profile
     assert result.exit_code == 1
     caught = {record.finding.check: record.finding for record in result.violations}
@@ -88,8 +88,8 @@ def test_broken_candidate_of_another_api_is_caught(spec: str, expected: tuple[st
 
 
 @pytest.mark.parametrize(("module", "check"), sorted(VIOLATIONS.items()))
-def test_broken_candidate_is_caught(module: str, check: str) -> None:
-    result = _check(module)
+def test_broken_candidate_is_caught(broken_dir: Path, module: str, check: str) -> None:
+    result = _check(broken_dir, module)
     assert result.exit_code == 1
     caught = {record.finding.check: record.finding for record in result.violations}
     assert check in caught, f"{module}: found {sorted(caught)}"
@@ -99,14 +99,16 @@ def test_broken_candidate_is_caught(module: str, check: str) -> None:
 
 
 @pytest.mark.parametrize(("module", "check"), sorted(OBSERVATIONS.items()))
-def test_quality_bug_is_observed_and_fails_under_strict(module: str, check: str) -> None:
-    result = _check(module, strict=True)
+def test_quality_bug_is_observed_and_fails_under_strict(
+    broken_dir: Path, module: str, check: str
+) -> None:
+    result = _check(broken_dir, module, strict=True)
     assert check in {record.finding.check for record in result.observations}
     assert result.exit_code == 1
 
 
-def test_shrinking_gives_minimal_reproducers() -> None:
-    result = _check("wrong_pack_sizes")
+def test_shrinking_gives_minimal_reproducers(broken_dir: Path) -> None:
+    result = _check(broken_dir, "wrong_pack_sizes")
     (record,) = result.violations
     instance = record.finding.instance
     assert instance is not None

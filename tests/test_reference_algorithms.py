@@ -14,16 +14,12 @@ from reference import (
     rebalance_experts,
     replicate_experts,
 )
-
-DEEPSEEK_WEIGHT = [
-    [90, 132, 40, 61, 104, 165, 39, 4, 73, 56, 183, 86],
-    [20, 107, 104, 64, 19, 197, 187, 157, 172, 86, 16, 27],
-]
-DEEPSEEK_PHY2LOG = [
-    [5, 6, 5, 7, 8, 4, 3, 4, 10, 9, 10, 2, 0, 1, 11, 1],
-    [7, 10, 6, 8, 6, 11, 8, 9, 2, 4, 5, 1, 5, 0, 3, 1],
-]
-DEEPSEEK_LOGCNT = [[1, 2, 1, 1, 2, 2, 1, 1, 1, 1, 2, 1], [1, 2, 1, 1, 1, 2, 2, 1, 2, 1, 1, 1]]
+from verifier.examples import (
+    DEEPSEEK_CLUSTER,
+    DEEPSEEK_LOGCNT,
+    DEEPSEEK_PHY2LOG,
+    DEEPSEEK_WEIGHTS,
+)
 
 
 def pack_loads(weight: torch.Tensor, pack_index: torch.Tensor, num_packs: int) -> torch.Tensor:
@@ -32,8 +28,8 @@ def pack_loads(weight: torch.Tensor, pack_index: torch.Tensor, num_packs: int) -
 
 
 def test_deepseek_published_example(device: str) -> None:
-    weight = torch.tensor(DEEPSEEK_WEIGHT, device=device)
-    phy2log, log2phy, logcnt = rebalance_experts(weight, 16, 4, 2, 8)
+    weight = torch.tensor(DEEPSEEK_WEIGHTS, device=device)
+    phy2log, log2phy, logcnt = rebalance_experts(weight, *DEEPSEEK_CLUSTER)
     assert phy2log.tolist() == DEEPSEEK_PHY2LOG
     assert logcnt.tolist() == DEEPSEEK_LOGCNT
     assert log2phy.shape == (2, 12, 5)
@@ -48,7 +44,7 @@ def test_deepseek_published_example(device: str) -> None:
 @pytest.mark.parametrize("replication", REPLICATION_METHODS)
 def test_deepseek_example_with_heap_replication(replication: str) -> None:
     phy2log, _, logcnt = rebalance_experts(
-        torch.tensor(DEEPSEEK_WEIGHT), 16, 4, 2, 8, replication=replication
+        torch.tensor(DEEPSEEK_WEIGHTS), *DEEPSEEK_CLUSTER, replication=replication
     )
     assert phy2log.tolist() == DEEPSEEK_PHY2LOG
     assert logcnt.tolist() == DEEPSEEK_LOGCNT

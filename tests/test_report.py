@@ -10,12 +10,11 @@ import pytest
 
 from verifier.cli import main
 from verifier.corpus import Provenance, add_instance
-from verifier.instances import PackingInstance, RebalanceInstance
+from verifier.instances import Instance, PackingInstance, RebalanceInstance
 from verifier.report.conclusions import verdict
 from verifier.report.metrics import Stats, compare, percentile
 from verifier.report.runs import LayerScore, RunResult
 
-BROKEN = Path(__file__).parent / "broken"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 # Round-robin packing: valid, but (8, 7, 2, 1) into 2 packs gives max 10 where 9 is optimal.
@@ -34,7 +33,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Four records: an easy packing (greedy is optimal), a hard one for round robin, the 2G/(G+1)
     rebalance worst case (greedy replication loses 1/3 on 2 GPUs), and a short drift trace."""
     folder = tmp_path_factory.mktemp("corpus")
-    records = [
+    records: list[tuple[str, Instance]] = [
         ("easy", PackingInstance([[4, 4, 4, 4], [5, 3, 2, 2]], 2)),
         ("round-robin-trap", PackingInstance([[8, 7, 2, 1]], 2)),
         ("worst-case-2g", RebalanceInstance([[1, 0, 0, 0]], 6, 1, 1, 2)),
@@ -124,9 +123,9 @@ def test_report_on_a_tiny_corpus(
 
 
 def test_report_counts_violations_of_a_broken_candidate(
-    corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    broken_dir: Path, corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    broken = str(BROKEN / "wrong_pack_sizes.py")
+    broken = str(broken_dir / "wrong_pack_sizes.py")
     out = tmp_path / "report"
     assert main(["report", broken, "--corpus", str(corpus), "--out", str(out)]) == 1
     data = json.loads((out / "report.json").read_text())

@@ -8,11 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from verifier.calls import float32, natural_dtype
-from verifier.findings import FUNCTIONS
+from verifier.contract import FUNCTIONS, natural_dtype
 from verifier.instances import (
     Instance,
     RebalanceInstance,
+    float32,
     instance_from_dict,
     instance_to_dict,
 )

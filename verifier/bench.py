@@ -1,6 +1,6 @@
 """Speed benchmarks of candidates at production shapes, against the reference greedy (same run).
 
-Every candidate runs in its own sandbox worker (`verifier.worker`), so untrusted code stays
+Every candidate runs in its own sandbox worker (`verifier.sandbox`), so untrusted code stays
 sandboxed; the time of each call is measured *inside* the worker around the call alone (after
 the input is on the device, with CUDA synchronised before the clock is read), so process
 boundaries and result transfer do not count. Calls are interleaved round-robin over the
@@ -9,7 +9,7 @@ each candidate are discarded; the rest give the median, the spread (half the int
 range) and the extremes. The warm-up result is also run through the shared invariant checker, so
 a fast but wrong candidate is flagged rather than celebrated, and its balancedness is reported.
 
-Loads are the corpus generator's synthetic MoE token counts (`verifier.corpus.generate`), seeded.
+Shapes and loads come from `verifier.shapes` (the corpus generator's MoE load model), seeded.
 """
 
 from __future__ import annotations
@@ -20,131 +20,17 @@ from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from verifier.calls import call_args, function_for
-from verifier.corpus.generate import moe_layers, rng_for
-from verifier.instances import (
-    Instance,
-    Number,
-    PackingInstance,
-    RebalanceInstance,
-    ReplicationInstance,
-    Weights,
-)
-from verifier.invariants import check_call, integer_outputs
-from verifier.metamorphic import layer_objectives
+from verifier.candidates import default_reference_spec, reference_spec
+from verifier.instances import Instance
+from verifier.judge import call_on, judge
 from verifier.objectives import balance_ratio, ideal_load
 from verifier.pool import SandboxPool
-from verifier.worker import CallOutcome
+from verifier.sandbox import CallOutcome
+from verifier.shapes import SHAPES, ModelShape
 
-BASELINE = "reference:greedy"
-HEAP = "reference:heap"
-REFERENCE_SPECS = ("reference:greedy", "reference:swap", "reference:pool_split", "reference:heap")
-BENCH_FUNCTIONS = ("rebalance_experts", "replicate_experts", "balanced_packing")
+BASELINE = default_reference_spec()
+HEAP = reference_spec("heap")
 CALL_TIMEOUT = 300.0  # seconds per call: production shapes on a slow CPU stay well inside
-
-
-@dataclass(frozen=True)
-class BenchShape:
-    """A production shape: one model's MoE layers and its cluster."""
-
-    name: str
-    description: str
-    layers: int
-    experts: int
-    tokens: int  # tokens per layer and batch (sets the load scale)
-    num_replicas: int
-    num_groups: int
-    num_nodes: int
-    num_gpus: int
-
-    def loads(self, seed: int) -> Weights:
-        """Seeded synthetic MoE token counts: a few hot experts per layer over a heavy tail."""
-        return moe_layers(
-            rng_for(f"bench/{self.name}", seed), self.experts, self.layers, self.tokens
-        )
-
-    def instances(self, seed: int) -> dict[str, Instance]:
-        """The instance each EPLB function is timed on, by function name.
-
-        rebalance: the whole shape; replication: every expert into `num_replicas` slots (the
-        global stage); packing: the replica loads of that replication onto the GPUs.
-        """
-        weights = self.loads(seed)
-        return {
-            "rebalance_experts": RebalanceInstance(
-                weights, self.num_replicas, self.num_groups, self.num_nodes, self.num_gpus
-            ),
-            "replicate_experts": ReplicationInstance(weights, self.num_replicas),
-            "balanced_packing": PackingInstance(
-                [replica_loads(row, self.num_replicas) for row in weights], self.num_gpus
-            ),
-        }
-
-
-def replica_loads(row: Sequence[Number], slots: int) -> list[Number]:
-    """Per-replica loads (rounded) after giving each extra slot to the highest load per replica.
-
-    Written here from the definition (not the reference) so the packing input does not depend on
-    the code under test.
-    """
-    counts = [1] * len(row)
-    for _ in range(slots - len(row)):
-        chosen = max(range(len(row)), key=lambda e: (Fraction(row[e]) / counts[e], -e))
-        counts[chosen] += 1
-    return [round(row[e] / counts[e]) for e in range(len(row)) for _ in range(counts[e])]
-
-
-SHAPES: dict[str, BenchShape] = {
-    shape.name: shape
-    for shape in (
-        BenchShape(
-            "deepseek-v3",
-            "DeepSeek-V3: 58 MoE layers x 256 experts -> 288 replicas, 8 groups, 4 nodes, 32 GPUs",
-            58,
-            256,
-            65536,
-            288,
-            8,
-            4,
-            32,
-        ),
-        BenchShape(
-            "qwen-moe",
-            "Qwen-MoE-like: 48 layers x 128 experts -> 144 replicas, 8 groups, 1 node, 8 GPUs",
-            48,
-            128,
-            32768,
-            144,
-            8,
-            1,
-            8,
-        ),
-        BenchShape(
-            "mixtral",
-            "Mixtral-like: 32 layers x 8 experts -> 16 replicas, 1 group, 1 node, 8 GPUs",
-            32,
-            8,
-            8192,
-            16,
-            1,
-            1,
-            8,
-        ),
-        BenchShape(
-            "tiny",
-            "a tiny smoke-test shape: 4 layers x 16 experts -> 24 replicas, 4 groups, 2 nodes, "
-            "4 GPUs",
-            4,
-            16,
-            4096,
-            24,
-            4,
-            2,
-            4,
-        ),
-    )
-}
-PRODUCTION_SHAPES = ("deepseek-v3", "qwen-moe", "mixtral")
 
 
 @dataclass
@@ -265,9 +151,8 @@ class BenchResult:
         }
 
 
-def balancedness_of(instance: Instance, function: str, outcome: CallOutcome) -> float:
+def balancedness_of(instance: Instance, objectives: Sequence[Fraction]) -> float:
     """Sum over layers of the ideal (mean) load over sum of the achieved maximum load."""
-    objectives = layer_objectives(function, instance, integer_outputs(outcome, function))
     ideal = sum((ideal_load(instance, row) for row in instance.weights), Fraction(0))
     achieved = sum(objectives, Fraction(0))
     return balance_ratio(ideal, achieved)
@@ -275,20 +160,14 @@ def balancedness_of(instance: Instance, function: str, outcome: CallOutcome) -> 
 
 def _first_call(timing: Timing, instance: Instance, outcome: CallOutcome, device: str) -> None:
     """Judge the warm-up call: a failure or a contract violation disqualifies the timings."""
-    findings = check_call(timing.function, instance, outcome, context={"device": device})
-    violations = [finding for finding in findings if finding.is_violation]
-    if outcome.status != "ok":
-        timing.status = "failed"
-    elif violations:
-        timing.status = "invalid"
-    timing.problems = [f"{finding.check}: {finding.message}" for finding in violations][:3]
-    if timing.status == "ok" and all(
-        getattr(value, "values", None) is not None for value in outcome.outputs or ()
-    ):
-        timing.balancedness = balancedness_of(instance, timing.function, outcome)
+    verdict = judge(instance, outcome, context={"device": device})
+    timing.status = verdict.status
+    timing.problems = [f"{finding.check}: {finding.message}" for finding in verdict.violations][:3]
+    if verdict.objectives is not None:
+        timing.balancedness = balancedness_of(instance, verdict.objectives)
 
 
-Progress = Callable[[str], None]
+BenchProgress = Callable[[str], None]
 
 
 def _quiet(_message: str) -> None:
@@ -298,13 +177,13 @@ def _quiet(_message: str) -> None:
 def bench_shape(
     pool: SandboxPool,
     specs: Sequence[str],
-    shape: BenchShape,
+    shape: ModelShape,
     *,
     seed: int,
     device: str,
     repeats: int,
     warmup: int,
-    progress: Progress = _quiet,
+    progress: BenchProgress = _quiet,
 ) -> list[Timing]:
     """Time every function every candidate defines on one shape (round-robin, warm-up first)."""
     timings: list[Timing] = []
@@ -320,14 +199,8 @@ def bench_shape(
                 if timing.status != "ok":
                     continue
                 progress(f"{shape.name} {function} {spec} run {round_ + 1}/{warmup + repeats}")
-                outcome = sandbox.call(
-                    function_for(instance),
-                    instance.weights,
-                    call_args(instance),
-                    dtype=dtype,
-                    device=device,
-                    spec=spec,
-                    timeout=CALL_TIMEOUT,
+                outcome = call_on(
+                    sandbox, instance, dtype=dtype, device=device, spec=spec, timeout=CALL_TIMEOUT
                 )
                 if round_ == 0:
                     _first_call(timing, instance, outcome, device)
@@ -377,8 +250,8 @@ def run_bench(
     warmup: int = 1,
     seed: int = 0,
     compare_paths: bool = True,
-    progress: Progress = _quiet,
-    api: str = "auto",  # issue 10 hook (two lines): the user's candidates' API profile
+    progress: BenchProgress = _quiet,
+    api: str = "auto",  # the user's candidates' API profile (issue 10)
     fresh: bool = True,
 ) -> BenchResult:
     """Start a sandbox per candidate, time every shape.

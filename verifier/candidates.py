@@ -10,7 +10,7 @@ A candidate is anything that defines one or more of `balanced_packing`, `replica
 
 `NAME` is either one of the three function names (a single-function candidate) or an attribute
 that itself defines them (a namespace such as a class instance). Resolution imports untrusted
-code, so it runs inside the sandbox worker (`verifier.worker`); every failure is a
+code, so it runs inside the sandbox worker (`verifier.sandbox`); every failure is a
 `CandidateError` whose message names the spec and the reason.
 """
 
@@ -26,14 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from verifier.findings import FUNCTIONS
+from verifier.contract import FUNCTIONS
+from verifier.errors import CandidateError
 
 ENTRY_POINT_GROUP = "eplb_verify.candidates"
 REFERENCE = "reference"
-
-
-class CandidateError(Exception):
-    """A candidate spec that cannot be resolved: no such module, a broken file, no EPLB function."""
 
 
 @dataclass(frozen=True)
@@ -151,6 +148,46 @@ def _entry_point(name: str) -> importlib.metadata.EntryPoint | None:
     return None
 
 
+# --- the reference variants (one source: `reference.VARIANTS`) ----------------------------------
+
+
+def reference_spec(variant: str) -> str:
+    """The candidate spec of a reference variant: `reference:NAME`."""
+    return f"{REFERENCE}:{variant}"
+
+
+def variant_of(spec: str) -> str | None:
+    """`reference:NAME` -> NAME; None for any other spec."""
+    target, _, name = spec.partition(":")
+    return name if target == REFERENCE and name else None
+
+
+def reference_variants() -> dict[str, Any]:
+    """Every reference variant object, by name, in `reference.VARIANTS` order."""
+    from reference import VARIANTS
+
+    return dict(VARIANTS)
+
+
+def reference_specs() -> list[str]:
+    """The spec of every reference variant, the default (the baseline of every ratio) first."""
+    from reference import DEFAULT_VARIANT
+
+    names = [DEFAULT_VARIANT] + [name for name in reference_variants() if name != DEFAULT_VARIANT]
+    return [reference_spec(name) for name in names]
+
+
+def default_reference_spec() -> str:
+    """The default reference variant's spec (`reference:greedy`)."""
+    return reference_specs()[0]
+
+
+def is_reference_variant(spec: str) -> bool:
+    """`reference` or `reference:VARIANT` (not a single reference function)."""
+    target, _, variant = spec.partition(":")
+    return target == REFERENCE and (variant in reference_variants() or not variant)
+
+
 def reference_partners(variant: str) -> dict[str, str]:
     """The reference variants a variant must agree with exactly, per function.
 
@@ -165,9 +202,9 @@ def reference_partners(variant: str) -> dict[str, str]:
     for name, other in VARIANTS.items():
         if other.replication == own.replication:
             continue
-        partners.setdefault("replicate_experts", f"{REFERENCE}:{name}")
+        partners.setdefault("replicate_experts", reference_spec(name))
         if other.packing == own.packing and other.seed == own.seed:
-            partners["rebalance_experts"] = f"{REFERENCE}:{name}"
+            partners["rebalance_experts"] = reference_spec(name)
     return partners
 
 

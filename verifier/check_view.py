@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from verifier.check import CheckOptions, CheckResult, FindingRecord, Progress
+from verifier.check import CheckOptions, CheckProgress, CheckResult, FindingRecord
 from verifier.instances import instance_json
 
 TRACEBACK_LINES = 12
@@ -27,7 +27,7 @@ class LiveProgress:
         self._live = Live(self._line(None), console=console, refresh_per_second=8, transient=True)
         self._last = 0.0
 
-    def _line(self, progress: Progress | None) -> Text:
+    def _line(self, progress: CheckProgress | None) -> Text:
         if progress is None:
             return Text(f"checking {self.candidate}: loading the candidate ...")
         return Text(
@@ -37,7 +37,7 @@ class LiveProgress:
             f"{progress.elapsed:.1f} s of ~{self.options.budget:g} s"
         )
 
-    def update(self, progress: Progress) -> None:
+    def update(self, progress: CheckProgress) -> None:
         now = time.monotonic()
         if now - self._last >= 0.1:
             self._last = now

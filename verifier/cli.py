@@ -27,6 +27,7 @@ SUBCOMMANDS: dict[str, str] = {
     "fuzz": "hunt for violations and worst optimality gaps of a candidate",
     "report": "optimality-gap, balancedness and speed report over the corpus",
     "bench": "time candidates at production shapes against the reference",
+    "score": "one score for search loops: correctness gate, balance on a trace, gap, speed",
 }
 
 

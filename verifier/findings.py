@@ -14,7 +14,6 @@ from typing import Any, Literal
 from verifier.instances import Instance, instance_to_dict
 
 Severity = Literal["violation", "observation"]
-FUNCTIONS = ("balanced_packing", "replicate_experts", "rebalance_experts")
 
 
 @dataclass(frozen=True)
@@ -24,7 +23,9 @@ class Finding:
     severity: Severity
     check: str  # a stable identifier, e.g. "packing.pack_size" or "behaviour.timeout"
     message: str  # one human sentence naming what is wrong and where
-    function: str = ""  # which EPLB function of the candidate (one of FUNCTIONS), if any
+    function: str = (
+        ""  # which EPLB function of the candidate (one of `verifier.contract.FUNCTIONS`), if any
+    )
     instance: Instance | None = None
     layer: int | None = None
     details: dict[str, Any] = field(default_factory=dict)

@@ -2,10 +2,11 @@
 
 A campaign first runs `check`'s fixed edge cases, then drives Hypothesis round robin over the
 functions the candidate defines, in time-boxed chunks with seeds derived from `--seed`, until the
-budget (which starts once the candidate is loaded) is spent. Every case goes through the
-`check` engine's per-case evaluation (`verifier.check.Evaluator`: the sandboxed call, the one
-invariant checker, determinism, metamorphic relations, differentials), so fuzz and check can never
-disagree on what a violation is. On top of that, every valid case is scored against the oracle and
+budget (which starts once the candidate is loaded) is spent. It is the engine `check` runs
+(`verifier.engine.Engine`) given a `FuzzPolicy`; every case goes through the same per-case
+evaluation (`verifier.evaluate.Evaluator`: the sandboxed call, the one invariant checker,
+determinism, metamorphic relations, differentials), so fuzz and check can never disagree on what a
+violation is. On top of that, every valid case is scored against the oracle and
 `hypothesis.target` steers generation towards large gaps:
 
 - each layer's certified gap against the cheap lower bound (`verifier.oracle.lower_bound`);
@@ -22,11 +23,9 @@ Ctrl-C ends the campaign early and keeps everything found so far.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import math
 import signal
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -34,15 +33,9 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from verifier.check import (
-    CaseResult,
-    CheckOptions,
-    CheckResult,
-    CheckRun,
-    Evaluator,
-    chunk_settings,
-)
-from verifier.findings import FUNCTIONS
+from verifier.chunks import chunk_settings
+from verifier.engine import Engine, RunPolicy
+from verifier.evaluator import CaseResult
 from verifier.instances import (
     Instance,
     PackingInstance,
@@ -51,11 +44,12 @@ from verifier.instances import (
     instance_to_dict,
     num_items,
 )
-from verifier.invariants import Policy
-from verifier.worker import Sandbox
+from verifier.objectives import gap_float, relative_gap
+from verifier.options import CheckOptions, RunOptions
+from verifier.results import CheckResult
 
 DEFAULT_DATABASE = Path(".eplb-verify") / "examples"
-CHUNK_EXAMPLES = 100_000  # a cap; chunks end on their time slice long before
+FUZZ_CHUNK_MAX_EXAMPLES = 100_000  # a cap; chunks end on their time slice long before
 WORST_KEPT = 5  # worst-gap instances kept per function
 # Gaps at or below this are noise (a certified bound on huge loads is scaled, not exact): not kept.
 MIN_GAP = 1e-9
@@ -68,17 +62,11 @@ EXACT_REBALANCE_REPLICAS = 16
 
 
 @dataclass(frozen=True)
-class FuzzOptions:
+class FuzzOptions(RunOptions):
+    """The shared run options (a longer default budget) and the example database."""
+
     budget: float = 60.0  # seconds of generated cases
-    seed: int = 0
-    policy: Policy = "auto"
-    timeout: float = 10.0  # per candidate call
-    database: Path | None = DEFAULT_DATABASE  # None: no example database
-    functions: tuple[str, ...] = FUNCTIONS
-    relations: bool = True
-    api: str = "auto"  # issue 10 hook (three fields): see CheckOptions
-    fresh_instance: bool = True
-    allow_cross_layer: bool = False
+    database: Path | str | None = DEFAULT_DATABASE  # a folder or redis:// URL; None: none
 
 
 @dataclass(frozen=True)
@@ -94,9 +82,7 @@ class GapCase:
     @property
     def gap(self) -> float:
         """Relative gap (objective - reference) / reference; 0 for 0/0, inf over a zero bound."""
-        if self.reference == 0:
-            return 0.0 if self.objective == 0 else math.inf
-        return float((self.objective - self.reference) / self.reference)
+        return gap_float(relative_gap(self.objective, self.reference))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -232,22 +218,14 @@ class FuzzResult:
             "observations": checked["observations"],
             "findings": checked["findings"],
             "worst_gaps": [case.to_dict() for case in self.worst()],
-            "api": checked["api"],  # issue 10 hook (two lines)
+            "api": checked["api"],  # the API profile and migration (issue 10)
             "migration": checked["migration"],
             "corpus_added": self.corpus_added,
             "notes": self.notes + checked["notes"],
         }
 
 
-def database_dir(root: Path, spec: str, function: str) -> Path:
-    """Per candidate and function: a readable prefix and a hash of the full spec."""
-    digest = hashlib.sha256(spec.encode()).hexdigest()[:10]
-    name = Path(spec.rstrip("/")).name or spec
-    readable = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)[:40]
-    return root / f"{readable}-{digest}" / function
-
-
-ProgressHook = Callable[[FuzzProgress], None]
+FuzzProgressHook = Callable[[FuzzProgress], None]
 
 
 class FuzzCampaign:
@@ -257,56 +235,47 @@ class FuzzCampaign:
     """
 
     def __init__(
-        self, spec: str, options: FuzzOptions | None = None, progress: ProgressHook | None = None
+        self,
+        spec: str,
+        options: FuzzOptions | None = None,
+        progress: FuzzProgressHook | None = None,
     ) -> None:
         self.spec = spec
         self.options = options or FuzzOptions()
-        self.progress = progress
-        check_options = CheckOptions(
-            budget=self.options.budget,
-            seed=self.options.seed,
-            policy=self.options.policy,
-            timeout=self.options.timeout,
-            relations=self.options.relations,
-            functions=self.options.functions,
-            api=self.options.api,  # issue 10 hook (three lines)
-            fresh_instance=self.options.fresh_instance,
-            allow_cross_layer=self.options.allow_cross_layer,
-        )
-        self.check_options = check_options
-        self._engine = _FuzzRun(self, check_options)
-        self.result = FuzzResult(spec, self.options, self._engine.result)
+        self.check_options = CheckOptions(**self.options.shared())
+        findings = CheckResult(spec, (), self.check_options)
+        self.result = FuzzResult(spec, self.options, findings)
+        policy = FuzzPolicy(self.result, progress)
+        self._engine = Engine(spec, self.check_options, policy, result=findings)
 
     def run(self) -> FuzzResult:
         self._engine.run()
         return self.result
 
 
-class _FuzzRun(CheckRun):
-    """`check`'s engine as a campaign: gap scoring and `hypothesis.target` on every case, the
-    example database, Ctrl-C via a flag, no stall detection, lenient shrinking time."""
+class FuzzPolicy(RunPolicy):
+    """`fuzz`'s behaviour around the engine: gap scoring and `hypothesis.target` on every case,
+    the example database, Ctrl-C via a flag, no stall detection, lenient shrinking time. It fills
+    in the campaign's `FuzzResult` (stats, notes, elapsed, interrupted)."""
 
     seed_tag = ("fuzz",)
     min_shrink_seconds = 3.0
     replay_cached = True
     detect_stalls = False
     elapsed_includes_loading = False  # the budget is for cases, not for loading
+    note_abandoned_at_once = True  # the campaign has no end-of-round report
 
-    def __init__(self, campaign: FuzzCampaign, options: CheckOptions) -> None:
-        super().__init__(campaign.spec, options)
-        self.campaign = campaign
+    def __init__(self, fuzz: FuzzResult, progress: FuzzProgressHook | None = None) -> None:
+        self.fuzz = fuzz
+        self.progress = progress
         self._gaps: OrderedDict[tuple[str, str], GapCase] = OrderedDict()
         self._stopping = False
 
-    @property
-    def _fuzz(self) -> FuzzResult:
-        return self.campaign.result
-
-    def _interrupted(self) -> bool:
+    def stopping(self) -> bool:
         return self._stopping
 
     @contextlib.contextmanager
-    def _interrupt_guard(self) -> Iterator[None]:
+    def guard(self) -> Iterator[None]:
         """Ctrl-C sets a flag that ends the campaign after the current case (a second one
         interrupts at once). A KeyboardInterrupt raised inside library callbacks could be lost."""
         if threading.current_thread() is not threading.main_thread():
@@ -324,44 +293,35 @@ class _FuzzRun(CheckRun):
         finally:
             signal.signal(signal.SIGINT, previous)
 
-    def _phases(self, evaluator: Evaluator, functions: Sequence[str]) -> None:
-        try:
-            super()._phases(evaluator, functions)
-        except KeyboardInterrupt:
-            self._stopping = True
-
-    def _finish(self, sandbox: Sandbox) -> None:
-        self._fuzz.interrupted = self._stopping
-        super()._finish(sandbox)
-        self._fuzz.elapsed = self.result.elapsed
-
-    def _note(self, note: str) -> None:
-        if note not in self._fuzz.notes:
-            self._fuzz.notes.append(note)
-
-    def _abandoned(self, function: str) -> bool:
-        """Noted as soon as it is seen (the campaign has no end-of-round report)."""
-        if not super()._abandoned(function):
-            return False
-        self._abandon_note(function)
+    def absorb_interrupt(self) -> bool:
+        self._stopping = True
         return True
 
-    def _settings(self, function: str) -> Any:
+    def finish(self, result: CheckResult) -> None:
+        self.fuzz.interrupted = self._stopping
+        self.fuzz.elapsed = result.elapsed
+
+    def note(self, result: CheckResult, note: str) -> None:
+        if note not in self.fuzz.notes:
+            self.fuzz.notes.append(note)
+
+    def settings(self, function: str) -> Any:
         """`check`'s chunk settings, with the example database and its reuse phase."""
         from hypothesis import Phase
-        from hypothesis.database import DirectoryBasedExampleDatabase
+
+        from verifier.database import open_store
 
         database = None
-        if self.campaign.options.database is not None:
-            folder = database_dir(self.campaign.options.database, self.spec, function)
-            database = DirectoryBasedExampleDatabase(str(folder))
+        if self.fuzz.options.database is not None:  # a folder or a redis:// URL
+            store = open_store(str(self.fuzz.options.database))
+            database = store.database(self.fuzz.candidate, function)
         return chunk_settings(
             database=database,
-            max_examples=CHUNK_EXAMPLES,
+            max_examples=FUZZ_CHUNK_MAX_EXAMPLES,
             phases=(Phase.reuse, Phase.generate, Phase.target, Phase.shrink),
         )
 
-    def _after_case(self, case: CaseResult, in_test: bool) -> None:
+    def after_case(self, case: CaseResult, in_test: bool) -> None:
         """Score the case's gap; inside Hypothesis, steer generation towards large gaps."""
         from hypothesis import target
 
@@ -379,40 +339,31 @@ class _FuzzRun(CheckRun):
                 found = measure_gap(case.function, case.instance, case.objectives)
             except Exception as error:  # an oracle bug must not end the campaign
                 note = f"{case.function}: the oracle failed ({type(error).__name__}: {error})"
-                if note not in self._fuzz.notes:
-                    self._fuzz.notes.append(note[:300])
+                if note not in self.fuzz.notes:
+                    self.fuzz.notes.append(note[:300])
                 return None
-            self._fuzz.stats.setdefault(case.function, FuzzStats()).offer(found)
+            self.fuzz.stats.setdefault(case.function, FuzzStats()).offer(found)
             self._gaps[key] = found
             if len(self._gaps) > GAP_CACHE:
                 self._gaps.popitem(last=False)
         return found
 
-    def _recorded(self, case: CaseResult) -> None:
-        stats = self._fuzz.stats.setdefault(case.function, FuzzStats())
+    def recorded(self, case: CaseResult, result: CheckResult, phase: str, elapsed: float) -> None:
+        stats = self.fuzz.stats.setdefault(case.function, FuzzStats())
         stats.cases += 1
         stats.valid += case.objectives is not None
-        progress = self.campaign.progress
-        if progress is not None:
-            elapsed = time.monotonic() - self._started
-            worst = self._fuzz.worst()
-            progress(
+        if self.progress is not None:
+            worst = self.fuzz.worst()
+            self.progress(
                 FuzzProgress(
-                    self._fuzz.cases,
-                    self._fuzz.cases / elapsed if elapsed > 0 else 0.0,
-                    len(self.result.violations),
+                    self.fuzz.cases,
+                    self.fuzz.cases / elapsed if elapsed > 0 else 0.0,
+                    len(result.violations),
                     worst[0].gap if worst else None,
                     worst[0].function if worst else "",
                     elapsed,
                 )
             )
-
-
-def run_fuzz(
-    spec: str, options: FuzzOptions | None = None, progress: ProgressHook | None = None
-) -> FuzzResult:
-    """Run a campaign; raises `CandidateError` when the candidate cannot be loaded."""
-    return FuzzCampaign(spec, options, progress).run()
 
 
 # --- keeping what was found ---------------------------------------------------------------------

@@ -21,7 +21,7 @@ from typing import Any
 from verifier.findings import Finding, violation
 from verifier.instances import Number, RebalanceInstance, instance_hash
 from verifier.invariants import Policy, check_call, integer_outputs
-from verifier.worker import CallOutcome
+from verifier.sandbox import CallOutcome
 
 INCREMENTAL_CHECKS: dict[str, str] = {
     "incremental.gpu_multiset": "with an old placement, a GPU holds other experts than without it",

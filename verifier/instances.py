@@ -17,18 +17,17 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+
+from verifier.errors import InstanceError
 
 Number = int | float
 Weights = list[list[Number]]
 ProblemName = Literal["packing", "replication", "rebalance"]
 PROBLEMS: tuple[ProblemName, ...] = ("packing", "replication", "rebalance")
-
-
-class InstanceError(ValueError):
-    """An instance (dict or file) that is malformed, incomplete or of an impossible shape."""
 
 
 @dataclass(frozen=True)
@@ -206,3 +205,9 @@ def instance_json(instance: Instance) -> str:
     rows = ",\n    ".join(json.dumps(row) for row in instance.weights)
     parts.append(f'  "weights": [\n    {rows}\n  ]' if instance.weights else '  "weights": []')
     return "{\n" + ",\n".join(parts) + "\n}"
+
+
+def float32(value: float) -> float:
+    """`value` rounded to the nearest float32 (returned as a Python float)."""
+    result: float = struct.unpack("f", struct.pack("f", value))[0]
+    return result

@@ -14,8 +14,9 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any
 
+from verifier.contract import Policy, contract_for, output_names
 from verifier.findings import Finding, violation
 from verifier.instances import (
     Instance,
@@ -25,9 +26,8 @@ from verifier.instances import (
     num_items,
     num_layers,
 )
-from verifier.worker import CallOutcome, TensorValue
+from verifier.sandbox import CallOutcome, TensorValue
 
-Policy = Literal["auto", "global"]
 Matrix = list[list[int]]
 
 CHECKS: dict[str, str] = {
@@ -60,12 +60,6 @@ CHECKS: dict[str, str] = {
     "rebalance.log2phy": "log2phy[e] does not list exactly e's slots (each once, then -1)",
     "rebalance.group_split": "the replicas of one expert group lie on more than one node",
     "rebalance.groups_per_node": "a node does not host exactly num_groups/num_nodes groups",
-}
-
-OUTPUT_NAMES: dict[str, tuple[str, ...]] = {
-    "balanced_packing": ("pack_index", "rank_in_pack"),
-    "replicate_experts": ("phy2log", "rank", "logcnt"),
-    "rebalance_experts": ("phy2log", "log2phy", "logcnt"),
 }
 
 
@@ -132,7 +126,7 @@ def check_mutation(report: _Reporter, outcome: CallOutcome) -> Finding | None:
 
 def check_return_type(report: _Reporter, outcome: CallOutcome) -> Finding | None:
     """A tuple (or list) of exactly the expected number of tensors."""
-    names = OUTPUT_NAMES[report.function]
+    names = output_names(report.function)
     if outcome.outputs is None:
         return report.violation(
             "behaviour.return_type",
@@ -217,14 +211,8 @@ def check_determinism(
 
 
 def _expected_shapes(function: str, instance: Instance) -> dict[str, tuple[int, ...]]:
-    layers, n = num_layers(instance), num_items(instance)
-    if isinstance(instance, PackingInstance):
-        return {"pack_index": (layers, n), "rank_in_pack": (layers, n)}
-    if isinstance(instance, ReplicationInstance):
-        slots = instance.num_phy
-        return {"phy2log": (layers, slots), "rank": (layers, slots), "logcnt": (layers, n)}
-    assert isinstance(instance, RebalanceInstance)
-    return {"phy2log": (layers, instance.num_replicas), "logcnt": (layers, n)}
+    shapes: dict[str, tuple[int, ...]] = dict(contract_for(function).output_shapes(instance))
+    return shapes
 
 
 def check_shapes(report: _Reporter, tensors: dict[str, TensorValue]) -> Finding | None:
@@ -511,7 +499,7 @@ def integer_outputs(outcome: CallOutcome, function: str) -> dict[str, Any]:
     assert outcome.outputs is not None
     values = [value.values for value in outcome.outputs if isinstance(value, TensorValue)]
     return {
-        name: _as_int(value) for name, value in zip(OUTPUT_NAMES[function], values, strict=True)
+        name: _as_int(value) for name, value in zip(output_names(function), values, strict=True)
     }
 
 
@@ -539,7 +527,7 @@ def check_call(
     assert outcome.outputs is not None
     tensors = {
         name: value
-        for name, value in zip(OUTPUT_NAMES[function], outcome.outputs, strict=True)
+        for name, value in zip(output_names(function), outcome.outputs, strict=True)
         if isinstance(value, TensorValue)
     }
     dtypes = check_dtypes(report, tensors)

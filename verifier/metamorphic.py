@@ -17,7 +17,8 @@ from dataclasses import replace
 from fractions import Fraction
 from typing import Any
 
-from verifier.calls import Caller, float32
+from verifier.calls import Caller
+from verifier.contract import Policy
 from verifier.findings import Finding, observation, violation
 from verifier.instances import (
     Instance,
@@ -25,11 +26,11 @@ from verifier.instances import (
     PackingInstance,
     RebalanceInstance,
     ReplicationInstance,
+    float32,
     instance_hash,
     num_items,
 )
 from verifier.invariants import (
-    Policy,
     check_call,
     hierarchical_rules_apply,
     integer_outputs,
@@ -43,7 +44,7 @@ from verifier.objectives import (
     replication_objective,
 )
 from verifier.precision import distinct_digits, given_loads, within_rounding
-from verifier.worker import CallOutcome
+from verifier.sandbox import CallOutcome
 
 RELATIONS: dict[str, str] = {
     "metamorphic.dtype": "the same loads as int64 / float32 / float64 give another assignment",
@@ -433,7 +434,7 @@ def device_differential(
     found, outputs = _valid_outputs(
         function, instance, outcome, policy, {"dtype": dtype, "device": "cuda"}
     )
-    if outputs is None or _same_values(cpu, outcome):
+    if outputs is None or _equal_output_values(cpu, outcome):
         return found
     cuda_objectives = layer_objectives(function, instance, outputs)
     details = {"dtype": dtype, "cpu_objectives": [str(v) for v in cpu_objectives]}
@@ -461,7 +462,7 @@ def device_differential(
     return found
 
 
-def _same_values(left: CallOutcome, right: CallOutcome) -> bool:
+def _equal_output_values(left: CallOutcome, right: CallOutcome) -> bool:
     """Equal output values (devices aside)."""
     if left.outputs is None or right.outputs is None:
         return False
@@ -481,7 +482,7 @@ def partner_differential(
 ) -> list[Finding]:
     """Two implementations that must agree exactly (the reference's vectorized and heap paths)."""
     outcome = caller(instance, dtype=dtype, device=device, spec=partner)
-    if outcome.status == "ok" and _same_values(primary, outcome):
+    if outcome.status == "ok" and _equal_output_values(primary, outcome):
         return []
     what = "differ" if outcome.status == "ok" else f"cannot be compared ({outcome.error})"
     return [

@@ -7,10 +7,12 @@ so two objectives compare exactly and a "gap" is a true gap.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from fractions import Fraction
 
-from verifier.instances import Instance, Number, PackingInstance, ReplicationInstance
+from verifier.contract import contract_of
+from verifier.instances import Instance, Number
 
 
 def exact(value: Number | Fraction) -> Fraction:
@@ -79,10 +81,17 @@ def balance_ratio(ideal: Fraction, peak: Fraction) -> float:
 
 
 def relative_gap(value: Fraction, bound: Fraction) -> Fraction | None:
-    """(value - bound) / bound; zero when both are zero; None (unbounded) when only the bound is."""
+    """(value - bound) / bound; zero when both are zero; None (unbounded) when only the bound is.
+
+    The one representation of an exact gap: None is unbounded (`gap_float` makes it inf)."""
     if bound == 0:
         return Fraction(0) if value == 0 else None
     return (value - bound) / bound
+
+
+def gap_float(gap: Fraction | None) -> float:
+    """A relative gap as a float for display and statistics: an unbounded gap (None) is inf."""
+    return math.inf if gap is None else float(gap)
 
 
 def gap_interval(
@@ -101,8 +110,5 @@ def gap_interval(
 def ideal_load(instance: Instance, row: Sequence[Number | Fraction]) -> Fraction:
     """The perfectly balanced load: the layer's total over its packs, slots or GPUs."""
     total = sum((Fraction(value) for value in row), Fraction(0))
-    if isinstance(instance, PackingInstance):
-        return total / instance.num_packs
-    if isinstance(instance, ReplicationInstance):
-        return total / instance.num_phy if instance.num_phy else Fraction(0)
-    return total / instance.num_gpus
+    over = contract_of(instance).balanced_over(instance)
+    return total / over if over else Fraction(0)

@@ -10,15 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from verifier.worker import Sandbox
-
-
-def is_reference_variant(spec: str) -> bool:
-    """`reference` or `reference:VARIANT` (not a single reference function)."""
-    from reference import VARIANTS
-
-    target, _, variant = spec.partition(":")
-    return target == "reference" and (variant in VARIANTS or not variant)
+from verifier.candidates import is_reference_variant
+from verifier.sandbox import Sandbox
 
 
 class SandboxPool:

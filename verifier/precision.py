@@ -12,8 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from fractions import Fraction
 
-from verifier.calls import float32
-from verifier.instances import Number
+from verifier.instances import Number, float32
 
 # Relative excess that arithmetic in the given dtype can produce (a few units in the last place).
 ROUNDING_TOLERANCE: dict[str, Fraction] = {"float32": Fraction(1, 2**21)}

@@ -8,27 +8,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from verifier.calls import call_args
 from verifier.findings import Finding
 from verifier.incremental import INCREMENTAL_CHECKS, incremental_checks
 from verifier.instances import Instance, RebalanceInstance
+from verifier.judge import call_on
 from verifier.layers import LAYER_CHECKS, layer_independence
-from verifier.worker import CallOutcome
+from verifier.sandbox import CallOutcome
 
 if TYPE_CHECKING:
-    from verifier.check import Evaluator
+    from verifier.evaluator import Evaluator
 
 REACH_CHECKS: dict[str, str] = {**LAYER_CHECKS, **INCREMENTAL_CHECKS}
-
-
-def cross_layer_reference(variant: str | None) -> bool:
-    """The reference's multi-start packings draw their perturbations for the whole batch, so
-    their plan of a layer depends on the batch: a known property, reported as an observation."""
-    if variant is None:
-        return False
-    from reference import VARIANTS
-
-    return variant in VARIANTS and VARIANTS[variant].packing != "greedy"
 
 
 def reach_checks(
@@ -53,7 +43,7 @@ def reach_checks(
         dtype,
         device,
         options.policy,
-        options.allow_cross_layer or cross_layer_reference(info.variant),
+        options.allow_cross_layer,
     )
     if isinstance(instance, RebalanceInstance):
 
@@ -61,9 +51,7 @@ def reach_checks(
             return caller(other, dtype=dtype, device=device)
 
         def with_old(other: RebalanceInstance, old: list[list[int]]) -> CallOutcome:
-            return sandbox.call(
-                function, other.weights, call_args(other), dtype=dtype, device=device, old=old
-            )
+            return call_on(sandbox, other, dtype=dtype, device=device, old=old)
 
         accepts = function in info.accepts_old
         more, migration = incremental_checks(

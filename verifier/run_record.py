@@ -29,6 +29,14 @@ class MigrationTally:
         self.replicas += int(metric["replicas"])
         self.with_old_placement = self.with_old_placement or bool(metric["with_old_placement"])
 
+    def merge(self, other: MigrationTally) -> None:
+        """Add another run's tally (several workers, one summary)."""
+        self.cases += other.cases
+        self.moved += other.moved
+        self.rewritten += other.rewritten
+        self.replicas += other.replicas
+        self.with_old_placement = self.with_old_placement or other.with_old_placement
+
     @property
     def share(self) -> float:
         return self.moved / self.replicas if self.replicas else 0.0
@@ -69,6 +77,15 @@ class ApiRecord:
         self.adapted.setdefault(function, Counter()).update(set(adapted))
         if "migration" in metrics:
             self.migration.add(metrics["migration"])
+
+    def merge(self, other: ApiRecord) -> None:
+        """Add another run's record: the profile is the same in every worker (the first loaded
+        one is kept), adaptations and migration add up."""
+        if not self.profile:
+            self.requested, self.profile, self.notes = other.requested, other.profile, other.notes
+        for function, counts in other.adapted.items():
+            self.adapted.setdefault(function, Counter()).update(counts)
+        self.migration.merge(other.migration)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -21,7 +21,6 @@ from typing import Any
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-from verifier.calls import float32
 from verifier.instances import (
     Instance,
     Number,
@@ -29,6 +28,7 @@ from verifier.instances import (
     RebalanceInstance,
     ReplicationInstance,
     Weights,
+    float32,
 )
 
 FAMILIES = (
@@ -214,17 +214,11 @@ def rebalance_instances(draw: st.DrawFn, family: str | None = None) -> Rebalance
     )
 
 
-STRATEGIES: dict[str, Callable[..., st.SearchStrategy[Any]]] = {
-    "balanced_packing": packing_instances,
-    "replicate_experts": replication_instances,
-    "rebalance_experts": rebalance_instances,
-}
-
-
 def instances_for(function: str, family: str | None = None) -> st.SearchStrategy[Instance]:
-    """The instance strategy for one EPLB function (one of `verifier.findings.FUNCTIONS`)."""
-    strategy: st.SearchStrategy[Instance] = STRATEGIES[function](family=family)
-    return strategy
+    """The instance strategy for one EPLB function (one of `verifier.contract.FUNCTIONS`)."""
+    from verifier.contract import contract_for
+
+    return contract_for(function).strategy(family)
 
 
 # --- settings profiles -------------------------------------------------------------------------

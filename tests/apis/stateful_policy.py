@@ -21,7 +21,9 @@ class SmoothingPolicy:
         self.history = loads
         return loads
 
-    def balanced_packing(self, weight: torch.Tensor, num_packs: int):
+    def balanced_packing(
+        self, weight: torch.Tensor, num_packs: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         return reference_packing(self._smoothed(weight).to(weight.dtype), num_packs)
 
     def rebalance_experts(
@@ -31,6 +33,6 @@ class SmoothingPolicy:
         num_groups: int,
         num_nodes: int,
         num_gpus: int,
-    ):
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         loads = self._smoothed(weight).to(weight.dtype)
         return reference_rebalance(loads, num_replicas, num_groups, num_nodes, num_gpus)

@@ -18,7 +18,7 @@ class LeakyPolicy:
         num_groups: int,
         num_nodes: int,
         num_gpus: int,
-    ):
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         loads = weight.double()
         if self.seen and self.seen[-1].shape == loads.shape:
             loads = 0.5 * loads + 0.5 * self.seen[-1]

@@ -9,14 +9,15 @@ at some shape; 2 usage error (unknown shape, no CUDA, a candidate that cannot be
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
+from verifier.atomic import write_json_atomically
 from verifier.cli import EXIT_FINDINGS, EXIT_OK
-from verifier.commands._api_options import add_api_options  # issue 10 hook
+from verifier.commands._api_options import add_api_options
 from verifier.commands._options import usage_error
+from verifier.shapes import PRODUCTION_SHAPES, SHAPES
 
-SHAPE_NAMES = ("deepseek-v3", "qwen-moe", "mixtral", "tiny", "all")
+SHAPE_NAMES = (*SHAPES, "all")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,12 +43,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic loads")
     parser.add_argument("--json", metavar="PATH", help="also write every number as JSON")
-    add_api_options(parser, layers=False)  # issue 10 hook
+    add_api_options(parser, layers=False)
 
 
 def _shapes(requested: list[str] | None) -> list[str]:
-    from verifier.bench import PRODUCTION_SHAPES
-
     if not requested:
         return list(PRODUCTION_SHAPES)
     if "all" in requested:
@@ -65,13 +64,13 @@ def run(args: argparse.Namespace) -> int:
     import torch
     from rich.console import Console
 
-    from verifier.bench import REFERENCE_SPECS, format_table, run_bench
-    from verifier.candidates import CandidateError
-    from verifier.corpus.store import overwrite
+    from verifier.bench import format_table, run_bench
+    from verifier.candidates import reference_specs
+    from verifier.errors import CandidateError
 
     if args.device == "cuda" and not torch.cuda.is_available():
         return usage_error("bench", "--device cuda: no CUDA device is available on this machine")
-    specs = list(args.candidates) or list(REFERENCE_SPECS)
+    specs = list(args.candidates) or reference_specs()
     console = Console(stderr=True)
     try:
         with console.status("starting", spinner="dots") as status:
@@ -83,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
                 warmup=args.warmup,
                 seed=args.seed,
                 progress=lambda message: status.update(message),
-                api=args.api,  # issue 10 hook (two lines)
+                api=args.api,  # the API profile (issue 10)
                 fresh=not args.shared_instance,
             )
     except CandidateError as error:
@@ -91,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     print(format_table(result))
     if args.json:
         try:
-            overwrite(Path(args.json), json.dumps(result.to_dict(), indent=2) + "\n")
+            write_json_atomically(Path(args.json), result.to_dict())
         except OSError as error:
             return usage_error(
                 "bench", f"--json {args.json}: cannot write: {error.strerror or error}"

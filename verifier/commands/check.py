@@ -9,15 +9,12 @@ observations); 2: usage error or a candidate that cannot be loaded.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
-import tempfile
 from pathlib import Path
-from typing import Any
 
+from verifier.atomic import write_json_atomically
 from verifier.cli import EXIT_INTERRUPTED
-from verifier.commands._api_options import add_api_options, api_settings  # issue 10 hook
+from verifier.commands._api_options import add_api_options, api_settings
 from verifier.commands._options import (
     add_candidate_argument,
     add_policy_option,
@@ -26,6 +23,7 @@ from verifier.commands._options import (
     positive_int,
     usage_error,
 )
+from verifier.commands._scale import add_campaign_scale_options, check_database, stderr_notify
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -56,7 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="stop each function after N generated cases (the same cases on any machine)",
     )
     add_timeout_option(parser, default=10.0)
-    add_api_options(parser)  # issue 10 hook
+    add_campaign_scale_options(parser, "none: each run is deterministic")  # scale-out hook
+    add_api_options(parser)  # --api, --shared-instance, --allow-cross-layer (issue 10)
 
 
 def check_json_path(path: Path) -> str | None:
@@ -69,26 +68,12 @@ def check_json_path(path: Path) -> str | None:
     return None
 
 
-def write_json_atomically(path: Path, data: Any) -> None:
-    """Write JSON through a temporary file in the same folder and os.replace (never half a file)."""
-    parent = path.parent if str(path.parent) else Path(".")
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            json.dump(data, stream, indent=2)
-            stream.write("\n")
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from verifier.candidates import CandidateError
-    from verifier.check import CheckOptions, CheckRun
+    from verifier.check import CheckOptions, check_run
     from verifier.check_view import LiveProgress, render_result
+    from verifier.errors import CandidateError
 
     if args.json is not None and (problem := check_json_path(args.json)):
         return usage_error("check", problem)
@@ -105,21 +90,35 @@ def run(args: argparse.Namespace) -> int:
         strict=args.strict,
         timeout=args.timeout,
         max_cases=args.max_cases,
-        **api_settings(args),  # issue 10 hook
+        database=args.database,
+        **api_settings(args),  # issue 10
     )
+    if problem := check_database(args.database):  # scale-out hook: --database, --workers
+        return usage_error("check", problem)
     console = Console(width=None if sys.stdout.isatty() else 120)
-    live = LiveProgress(Console(stderr=True), args.candidate, options)
-    check = CheckRun(args.candidate, options, progress=live.update)
     interrupted = False
-    try:
-        with live:
-            check.run()
-    except CandidateError as error:
-        return usage_error("check", str(error))
-    except KeyboardInterrupt:
-        interrupted = True
-        check.result.notes.append("interrupted: the summary covers the cases checked so far")
-    result = check.result
+    if args.workers > 1:
+        from verifier.parallel_check import parallel_check
+
+        try:
+            result = parallel_check(
+                args.candidate, options, args.workers, notify=stderr_notify("check")
+            )
+        except CandidateError as error:
+            return usage_error("check", str(error))
+        interrupted = any(note.startswith("interrupted") for note in result.notes)
+    else:
+        live = LiveProgress(Console(stderr=True), args.candidate, options)
+        check = check_run(args.candidate, options, progress=live.update)
+        try:
+            with live:
+                check.run()
+        except CandidateError as error:
+            return usage_error("check", str(error))
+        except KeyboardInterrupt:
+            interrupted = True
+            check.result.notes.append("interrupted: the summary covers the cases checked so far")
+        result = check.result
     render_result(console, result)
     if args.json is not None:
         try:

@@ -16,6 +16,7 @@ from typing import Any
 
 from verifier.cli import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
 from verifier.commands._options import usage_error
+from verifier.commands._scale import add_solve_distribution_options
 
 ACTIONS = ("list", "add", "verify", "rebaseline", "stats")
 
@@ -63,6 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="oracle deterministic time per layer (default: 10)",
     )
+    add_solve_distribution_options(add)  # scale-out hook: --workers N, --ray ADDRESS
     verify = actions.add_parser("verify", help="replay every record on every reference variant")
     _common(verify)
     _filters(verify)
@@ -102,7 +104,7 @@ def _load(args: argparse.Namespace, corpus: Path) -> tuple[list[Any], list[Any]]
 
 def _variants(args: argparse.Namespace) -> dict[str, Any] | str:
     """The selected reference variants, or an error message naming the unknown one."""
-    from verifier.corpus.records import reference_variants
+    from verifier.candidates import reference_variants
 
     every = reference_variants()
     names = getattr(args, "variant", None) or list(every)
@@ -140,8 +142,21 @@ def run_list(args: argparse.Namespace, corpus: Path) -> int:
 
 
 def run_add(args: argparse.Namespace, corpus: Path) -> int:
+    # scale-out hook: one Distributor (local processes or Ray) for every file's layer solves
+    from verifier.commands._scale import open_distributor
+    from verifier.distribute import DistributeError
+
+    try:
+        with open_distributor(args, "corpus add") as distributor:
+            return _add_files(args, corpus, distributor)
+    except DistributeError as error:
+        return usage_error("corpus", str(error))
+
+
+def _add_files(args: argparse.Namespace, corpus: Path, distributor: Any) -> int:
     from verifier.corpus import Provenance, add_instance, record_path
-    from verifier.instances import InstanceError, load_instance
+    from verifier.errors import InstanceError
+    from verifier.instances import load_instance
 
     bad_input = False
     for name in args.instances:
@@ -163,6 +178,7 @@ def run_add(args: argparse.Namespace, corpus: Path) -> int:
             provenance,
             time_limit=args.time_limit,
             report=lambda note, name=name: print(f"warning: {name}: {note}", file=sys.stderr),
+            distributor=distributor,
         )
         if path is None:
             print(f"duplicate {name}: already recorded as {record_path(corpus, instance)}")

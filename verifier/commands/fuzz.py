@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from verifier.cli import EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_OK
-from verifier.commands._api_options import add_api_options, api_settings  # issue 10 hook
+from verifier.commands._api_options import add_api_options, api_settings
 from verifier.commands._options import (
     add_candidate_argument,
     add_policy_option,
@@ -25,6 +25,7 @@ from verifier.commands._options import (
     positive_float,
     usage_error,
 )
+from verifier.commands._scale import add_campaign_scale_options, check_database, stderr_notify
 
 LOG_EVERY = 30.0  # seconds between progress lines when stderr is not a terminal
 
@@ -50,18 +51,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="oracle deterministic time per layer when adding to the corpus (default: 10)",
     )
     parser.add_argument("--json", type=Path, metavar="PATH", help="write the results as JSON")
-    parser.add_argument(
-        "--database",
-        metavar="DIR",
-        default=None,
-        help="Hypothesis example database, kept between runs (default: .eplb-verify/examples)",
-    )
+    add_campaign_scale_options(parser, ".eplb-verify/examples")  # scale-out hook
     parser.add_argument(
         "--no-database", action="store_true", help="use no example database (nothing is saved)"
     )
     add_policy_option(parser)
     add_timeout_option(parser, default=10.0)
-    add_api_options(parser)  # issue 10 hook
+    add_api_options(parser)
 
 
 class _Live:
@@ -135,9 +131,10 @@ def _print_worst(console: Any, result: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from verifier.candidates import CandidateError
+    from verifier.atomic import write_json_atomically
     from verifier.check_view import render_result
-    from verifier.commands.check import check_json_path, write_json_atomically
+    from verifier.commands.check import check_json_path
+    from verifier.errors import CandidateError
     from verifier.fuzz import DEFAULT_DATABASE, FuzzCampaign, FuzzOptions, add_to_corpus
 
     if args.json is not None and (problem := check_json_path(args.json)):
@@ -145,21 +142,31 @@ def run(args: argparse.Namespace) -> int:
     corpus = Path(args.corpus) if args.corpus else None
     if corpus is not None and corpus.exists() and not corpus.is_dir():
         return usage_error("fuzz", f"--corpus {corpus}: exists and is not a directory")
-    database = None if args.no_database else Path(args.database or DEFAULT_DATABASE)
+    if args.no_database and args.database:
+        return usage_error("fuzz", "--database and --no-database exclude each other")
+    database = None if args.no_database else (args.database or str(DEFAULT_DATABASE))
+    if problem := check_database(database):  # scale-out hook: --database URL, --workers N
+        return usage_error("fuzz", problem)
     options = FuzzOptions(
         budget=args.budget,
         seed=args.seed,
         policy=args.policy,
         timeout=args.timeout,
         database=database,
-        **api_settings(args),  # issue 10 hook
+        **api_settings(args),
     )
     console = Console(width=None if sys.stdout.isatty() else 120)
     live = _Live(Console(stderr=True), args.candidate, args.budget)
     campaign = FuzzCampaign(args.candidate, options, progress=live.update)
     try:
-        with live:
-            result = campaign.run()
+        if args.workers > 1:
+            from verifier.parallel_check import parallel_fuzz
+
+            notify = stderr_notify("fuzz")
+            result = parallel_fuzz(args.candidate, options, args.workers, notify=notify)
+        else:
+            with live:
+                result = campaign.run()
     except CandidateError as error:
         return usage_error("fuzz", str(error))
     except KeyboardInterrupt:  # between cases: the campaign itself keeps what it found

@@ -4,17 +4,21 @@ Runs every candidate (default: every reference variant) on every corpus record i
 scores it exactly against the records' oracle results (no re-solving), and writes report.md,
 report.html (self-contained), report.json and PNG plots. Exit codes: 0 ok; 1 a candidate broke the
 contract, failed, or beat a certified bound, or a record is broken; 2 usage error (no corpus, no
-records, a candidate that cannot be loaded, an unwritable output folder).
+records, a candidate that cannot be loaded, an unwritable output folder, a malformed --trace).
+With `--trace FILE` the generalisation section plans on the trace's windows instead of the corpus's
+drift traces.
 """
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from verifier.cli import EXIT_FINDINGS, EXIT_OK
-from verifier.commands._api_options import add_api_options  # issue 10 hook
+from verifier.commands._api_options import add_api_options
 from verifier.commands._options import usage_error
+from verifier.commands._trace_options import add_trace_options
 
 DEFAULT_OUT = "eplb-report"
 
@@ -45,23 +49,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="time limit per candidate call (default: 120)",
     )
-    add_api_options(parser, layers=False)  # issue 10 hook
+    add_trace_options(parser, "the corpus's drift traces (generalisation section)")
+    add_api_options(parser, layers=False)  # --api, --shared-instance (issue 10)
 
 
-def _reference_specs() -> list[str]:
-    from reference import DEFAULT_VARIANT, VARIANTS
+def _use_trace(data: Any, trace: Any, args: argparse.Namespace, console: Any) -> int:
+    """The generalisation section from the user's trace instead of the corpus's drift traces;
+    how many candidates failed or broke the contract on it."""
+    from verifier.report.trace_generalisation import trace_generalisation
 
-    return [f"reference:{DEFAULT_VARIANT}"] + [
-        f"reference:{name}" for name in VARIANTS if name != DEFAULT_VARIANT
-    ]
+    with console.status(f"trace {trace.source}", spinner="dots") as status:
+        found, problems = trace_generalisation(
+            data.candidates,
+            trace,
+            timeout=args.timeout,
+            api=args.api,
+            fresh=not args.shared_instance,
+            progress=lambda text: status.update(text),
+        )
+    data.generalisation = found
+    for problem in problems:
+        console.print(f"[yellow]not generalised on the trace:[/] {problem}", highlight=False)
+    return len(problems)
 
 
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from verifier.candidates import CandidateError
+    from verifier.candidates import reference_specs
     from verifier.corpus import default_corpus_dir, load_corpus
+    from verifier.errors import CandidateError
     from verifier.report.metrics import build_report_data
     from verifier.report.render_markdown import conclusions
     from verifier.report.runs import run_corpus
@@ -75,13 +93,21 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         return usage_error("report", f"--out {out}: exists and is not a directory")
+    trace = None
+    if args.trace:
+        from verifier.traces import TraceError, load_trace
+
+        try:
+            trace = load_trace(args.trace, args.window)
+        except TraceError as error:
+            return usage_error("report", str(error))
     entries, broken = load_corpus(corpus)
     if args.family:
         entries = [entry for entry in entries if entry.family in args.family]
     if not entries:
         wanted = f" in families {args.family}" if args.family else ""
         return usage_error("report", f"no corpus records{wanted} in {corpus}")
-    specs = list(dict.fromkeys(args.candidates)) or _reference_specs()
+    specs = list(dict.fromkeys(args.candidates)) or reference_specs()
     console = Console(stderr=True)
     for record in broken:
         console.print(f"[yellow]broken record skipped:[/] {record.message}", highlight=False)
@@ -103,20 +129,21 @@ def run(args: argparse.Namespace) -> int:
                 entries,
                 timeout=args.timeout,
                 progress=show,
-                api=args.api,  # issue 10 hook (two lines)
+                api=args.api,
                 fresh=not args.shared_instance,
             )
-        from verifier.report.reach import measure_reach  # issue 10 hook (five lines)
+        from verifier.report.reach import measure_reach
 
         reach = measure_reach(
             specs, entries, timeout=args.timeout, api=args.api, fresh=not args.shared_instance
         )
+        data = build_report_data(
+            specs, results, broken_records=[record.message for record in broken], corpus=str(corpus)
+        )
+        data.reach = reach
+        trace_problems = 0 if trace is None else _use_trace(data, trace, args, console)
     except CandidateError as error:
         return usage_error("report", str(error))
-    data = build_report_data(
-        specs, results, broken_records=[record.message for record in broken], corpus=str(corpus)
-    )
-    data.reach = reach  # issue 10 hook
     try:
         files = write_report(data, out)
     except OSError as error:
@@ -127,4 +154,4 @@ def run(args: argparse.Namespace) -> int:
             print(f"  - {sentence}")
     print("\nwritten: " + ", ".join(str(path) for path in files.values()))
     bad = any(cell.invalid_runs or cell.failed_runs or cell.below_bound for cell in data.cells)
-    return EXIT_FINDINGS if bad or broken else EXIT_OK
+    return EXIT_FINDINGS if bad or broken or trace_problems else EXIT_OK

@@ -16,6 +16,7 @@ from fractions import Fraction
 from typing import Any
 
 from verifier.cli import EXIT_OK, EXIT_USAGE
+from verifier.commands._scale import add_solve_distribution_options
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,6 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="deterministic CP-SAT budget per layer (about seconds; reproducible) [10]",
     )
     parser.add_argument("--seed", type=int, default=0, help="CP-SAT random seed [0]")
+    add_solve_distribution_options(parser)  # scale-out hook: --workers N, --ray ADDRESS
 
 
 def _gap(objective: Fraction, bound: Fraction) -> float | None:
@@ -101,7 +103,8 @@ def _print_tables(path: str, problem: str, records: list[dict[str, Any]]) -> Non
 
 
 def run(args: argparse.Namespace) -> int:
-    from verifier.instances import InstanceError, load_instance
+    from verifier.errors import InstanceError
+    from verifier.instances import load_instance
 
     if not (math.isfinite(args.time_limit) and args.time_limit > 0):
         print(
@@ -114,14 +117,21 @@ def run(args: argparse.Namespace) -> int:
         print(f"eplb-verify solve: {error}", file=sys.stderr)
         return EXIT_USAGE
 
+    # scale-out hook: the layers are solved by a Distributor (local processes or Ray)
+    from functools import partial
+
+    from verifier.commands._scale import open_distributor
+    from verifier.distribute import DistributeError
     from verifier.oracle import solve_layer
 
-    records = [
-        layer_record(
-            layer, solve_layer(instance, layer, time_limit=args.time_limit, seed=args.seed)
-        )
-        for layer in range(len(instance.weights))
-    ]
+    solve = partial(solve_layer, instance, time_limit=args.time_limit, seed=args.seed)
+    try:
+        with open_distributor(args, args.instance) as distributor:
+            solutions = distributor.map(solve, range(len(instance.weights)))
+    except DistributeError as error:
+        print(f"eplb-verify solve: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    records = [layer_record(layer, solution) for layer, solution in enumerate(solutions)]
     if args.json:
         print(json.dumps({"problem": instance.problem, "layers": records}))
     else:

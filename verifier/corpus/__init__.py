@@ -28,10 +28,10 @@ from verifier.corpus.schema import (
     OracleLayer,
     OracleRecord,
     Provenance,
-    RecordError,
     load_entry,
 )
 from verifier.corpus.store import BrokenRecord, load_corpus, record_path
+from verifier.errors import RecordError
 
 if TYPE_CHECKING:
     from verifier.instances import Instance

@@ -3,8 +3,8 @@
 Every instance comes from a *builder* (a function of a seeded `random.Random` and keyword
 parameters). The builder's name, seed and parameters go into the record's provenance, so
 `build(provenance)` rebuilds the exact instance (the tests check that for the shipped corpus).
-Randomness uses Python's `random.Random` seeded with a string, whose stream is stable across
-Python versions and platforms (unlike numpy's distribution methods).
+The seeded streams, the MoE load model and the production shapes come from `verifier.shapes`
+(shared with `eplb-verify bench`); DeepSeek's published example from `verifier.examples`.
 
 Families (the `family` field of a record's provenance):
 
@@ -34,7 +34,6 @@ Families (the `family` field of a record's provenance):
 from __future__ import annotations
 
 import argparse
-import math
 import random
 import sys
 from collections.abc import Callable
@@ -43,6 +42,7 @@ from fractions import Fraction
 from typing import Any
 
 from verifier.corpus.schema import Provenance
+from verifier.examples import deepseek_example
 from verifier.instances import (
     Instance,
     Number,
@@ -50,6 +50,16 @@ from verifier.instances import (
     RebalanceInstance,
     ReplicationInstance,
     Weights,
+    instance_to_dict,
+)
+from verifier.shapes import (
+    DEEPSEEK_V3,
+    MIXTRAL,
+    QWEN_MOE,
+    drift_windows,
+    moe_layers,
+    replica_loads,
+    rng_for,
 )
 
 GENERATOR = "verifier.corpus.generate v1"
@@ -64,86 +74,7 @@ def builder(function: Builder) -> Builder:
     return function
 
 
-def rng_for(name: str, seed: int) -> random.Random:
-    """A stream determined by the builder name and seed (string seeds hash with SHA-512)."""
-    return random.Random(f"eplb-corpus/{name}/{seed}")
-
-
-# --------------------------------------------------------------------------- load models
-
-
-def popularity(
-    rng: random.Random, experts: int, *, sigma: float, hot: int, heat: float
-) -> list[float]:
-    """Log-popularity of each expert: a log-normal tail plus `hot` experts boosted by ~`heat`x."""
-    logs = [rng.gauss(0.0, sigma) for _ in range(experts)]
-    for expert in rng.sample(range(experts), min(hot, experts)):
-        logs[expert] += math.log(heat * rng.uniform(0.5, 1.5))
-    return logs
-
-
-def token_counts(rng: random.Random, logs: list[float], tokens: int) -> list[int]:
-    """Integer loads: expected tokens per expert plus binomial-like sampling noise."""
-    top = max(logs)
-    shares = [math.exp(value - top) for value in logs]
-    total = sum(shares)
-    counts = []
-    for share in shares:
-        p = share / total
-        mean = tokens * p
-        noise = rng.gauss(0.0, math.sqrt(mean * (1.0 - p))) if mean > 0 else 0.0
-        counts.append(max(0, round(mean + noise)))
-    return counts
-
-
-def moe_layers(
-    rng: random.Random,
-    experts: int,
-    layers: int,
-    tokens: int,
-    *,
-    sigma: float = 1.0,
-    hot: int = 4,
-    heat: float = 8.0,
-) -> Weights:
-    """Independent MoE layers: each layer has its own hot experts and tail."""
-    return [
-        list(token_counts(rng, popularity(rng, experts, sigma=sigma, hot=hot, heat=heat), tokens))
-        for _ in range(layers)
-    ]
-
-
-def drift_windows(
-    rng: random.Random,
-    experts: int,
-    windows: int,
-    tokens: int,
-    *,
-    sigma: float = 1.0,
-    hot: int = 4,
-    heat: float = 8.0,
-    step: float = 0.15,
-    turnover: float = 0.2,
-) -> Weights:
-    """One layer over consecutive windows: a mean-reverting walk of log-popularity.
-
-    Each window every expert's log-popularity moves by N(0, step) and is pulled 10% back to its
-    long-run level; with probability `turnover` one hot expert cools and a cold one heats up.
-    """
-    base = popularity(rng, experts, sigma=sigma, hot=hot, heat=heat)
-    current = list(base)
-    rows: Weights = []
-    for _ in range(windows):
-        rows.append(list(token_counts(rng, current, tokens)))
-        current = [
-            value + 0.1 * (level - value) + rng.gauss(0.0, step)
-            for value, level in zip(current, base, strict=True)
-        ]
-        if rng.random() < turnover:
-            hottest = max(range(experts), key=lambda expert: base[expert])
-            coldest = min(range(experts), key=lambda expert: base[expert])
-            base[hottest], base[coldest] = base[coldest], base[hottest]
-    return rows
+# --------------------------------------------------------------------------- corpus-only loads
 
 
 def skewed_ints(rng: random.Random, n: int, maximum: int) -> list[Number]:
@@ -214,13 +145,7 @@ def moe_node_packing(
 ) -> Instance:
     """Per-node packing at production scale: `replicas` replica loads (experts split over their
     copies, most-loaded first) onto `num_packs` GPUs, integer-rounded."""
-    rows: Weights = []
-    for row in moe_layers(rng, experts, layers, tokens):
-        counts = [1] * experts
-        for _ in range(replicas - experts):
-            expert = max(range(experts), key=lambda e: (row[e] / counts[e], -e))
-            counts[expert] += 1
-        rows.append([round(row[e] / counts[e]) for e in range(experts) for _ in range(counts[e])])
+    rows = [replica_loads(row, replicas) for row in moe_layers(rng, experts, layers, tokens)]
     return PackingInstance(rows, num_packs)
 
 
@@ -343,23 +268,17 @@ def _rebalance(weights: Weights, r: int, g: int, n: int, k: int) -> dict[str, An
     }
 
 
-DEEPSEEK_EXAMPLE: Weights = [
-    [90, 132, 40, 61, 104, 165, 39, 4, 73, 56, 22, 24],
-    [20, 107, 104, 64, 19, 197, 187, 157, 172, 86, 16, 27],
-]
-
-
 def deepseek_example_specs() -> list[Spec]:
     return [
         _literal(
             "deepseek-example",
             "DeepSeek EPLB README example: hierarchical (4 groups onto 2 nodes, 8 GPUs)",
-            _rebalance(DEEPSEEK_EXAMPLE, 16, 4, 2, 8),
+            instance_to_dict(deepseek_example()),
         ),
         _literal(
             "deepseek-example",
             "DeepSeek EPLB README example under the global policy (1 node)",
-            _rebalance(DEEPSEEK_EXAMPLE, 16, 4, 1, 8),
+            instance_to_dict(deepseek_example(num_nodes=1)),
         ),
     ]
 
@@ -509,35 +428,28 @@ def phase_transition_specs() -> list[Spec]:
     ]
 
 
-DEEPSEEK_V3 = {"experts": 256, "model_layers": 58, "tokens": 65536}
-DEEPSEEK_V3_CLUSTER = {"num_replicas": 288, "num_groups": 8, "num_nodes": 4, "num_gpus": 32}
-QWEN = {"experts": 128, "model_layers": 48, "tokens": 32768}
-MIXTRAL = {"experts": 8, "model_layers": 32, "tokens": 8192}
-
-
 def moe_specs() -> list[Spec]:
-    qwen_cluster = {"num_replicas": 144, "num_groups": 8, "num_nodes": 1, "num_gpus": 8}
-    mixtral_cluster = {"num_replicas": 16, "num_groups": 1, "num_nodes": 1, "num_gpus": 8}
+    deepseek = {**DEEPSEEK_V3.load_params(), **DEEPSEEK_V3.cluster()}
     return [
         Spec(
             "moe-deepseek-v3",
             "moe_rebalance",
             0,
-            {**DEEPSEEK_V3, **DEEPSEEK_V3_CLUSTER},
+            deepseek,
             "DeepSeek-V3 shape: 58 layers, 256 experts -> 288 replicas, 8 groups, 4 nodes, 32 GPUs",
         ),
         Spec(
             "moe-deepseek-v3",
             "moe_rebalance",
             1,
-            {**DEEPSEEK_V3, **DEEPSEEK_V3_CLUSTER, "layers": [0, 1, 2, 3], "hot": 2, "heat": 30.0},
+            {**deepseek, "layers": [0, 1, 2, 3], "hot": 2, "heat": 30.0},
             "DeepSeek-V3 shape, layers 0-3 of 58, two very hot experts per layer",
         ),
         Spec(
             "moe-deepseek-v3",
             "moe_replication",
             2,
-            {**DEEPSEEK_V3, "num_phy": 288},
+            {**DEEPSEEK_V3.load_params(), "num_phy": DEEPSEEK_V3.num_replicas},
             "DeepSeek-V3 replication stage: 58 layers, 256 experts -> 288 slots",
         ),
         Spec(
@@ -551,14 +463,14 @@ def moe_specs() -> list[Spec]:
             "moe-qwen",
             "moe_rebalance",
             0,
-            {**QWEN, **qwen_cluster},
+            {**QWEN_MOE.load_params(), **QWEN_MOE.cluster()},
             "Qwen-MoE-like shape: 48 layers, 128 experts -> 144 replicas on 8 GPUs",
         ),
         Spec(
             "moe-mixtral",
             "moe_rebalance",
             0,
-            {**MIXTRAL, **mixtral_cluster},
+            {**MIXTRAL.load_params(), **MIXTRAL.cluster()},
             "Mixtral-like shape: 32 layers x 8 experts -> 16 replicas on 8 GPUs",
         ),
     ]
@@ -574,7 +486,12 @@ def drift_specs() -> list[Spec]:
             "drift-trace",
             "drift_rebalance",
             0,
-            {"experts": 256, "windows": 8, "tokens": 65536, **DEEPSEEK_V3_CLUSTER},
+            {
+                "experts": DEEPSEEK_V3.experts,
+                "windows": 8,
+                "tokens": DEEPSEEK_V3.tokens,
+                **DEEPSEEK_V3.cluster(),
+            },
             "one DeepSeek-V3-shaped layer over 8 consecutive windows (row t = window t)",
             dict(TRACE),
         ),

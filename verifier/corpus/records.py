@@ -12,10 +12,12 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from verifier.calls import call_args, function_for, natural_dtype
+from verifier.candidates import reference_variants
+from verifier.contract import call_args, function_for, natural_dtype
 from verifier.corpus.schema import (
     Baseline,
     CorpusEntry,
@@ -24,10 +26,10 @@ from verifier.corpus.schema import (
     Provenance,
 )
 from verifier.corpus.store import record_path, save_new_entry
+from verifier.distribute import Distributor, map_in_order
 from verifier.instances import Instance, PackingInstance, num_items, num_layers
-from verifier.invariants import check_call, integer_outputs
-from verifier.metamorphic import layer_objectives as shared_layer_objectives
-from verifier.worker import CallOutcome, outcome_of_result
+from verifier.judge import Verdict, judge
+from verifier.sandbox import CallOutcome, outcome_of_result
 
 DEFAULT_TIME_LIMIT = 10.0  # deterministic seconds per layer
 ORACLE_SEED = 0
@@ -48,15 +50,11 @@ def _ignore(_message: str) -> None:
 
 @dataclass(frozen=True)
 class VariantRun:
-    """What one candidate returned on one instance, as plain data (see `verifier.worker`)."""
+    """What one candidate returned on one instance, as plain data (see `verifier.sandbox`)."""
 
     function: str
     outcome: CallOutcome
     seconds: float
-
-    def outputs(self) -> dict[str, Any]:
-        """The outputs by name as nested lists of ints (only valid once the contract holds)."""
-        return integer_outputs(self.outcome, self.function)
 
 
 def weight_tensor(instance: Instance) -> Any:
@@ -95,24 +93,14 @@ def run_variant(candidate: Any, instance: Instance) -> VariantRun:
     return VariantRun(function, outcome_of_result(result, mutated=mutated), seconds)
 
 
-def invariant_problems(instance: Instance, run: VariantRun) -> list[str]:
-    """Contract violations of one run, as messages (the shared checker, never a twin)."""
-    findings = check_call(run.function, instance, run.outcome)
-    return [finding.message for finding in findings if finding.is_violation]
+def judge_run(instance: Instance, run: VariantRun) -> Verdict:
+    """The shared judgement (`verifier.judge`): violations, else exact per-layer objectives
+    recomputed from the assignment (replica counts from phy2log, never the candidate's logcnt)."""
+    return judge(instance, run.outcome)
 
 
-def layer_objectives(instance: Instance, run: VariantRun) -> list[Fraction]:
-    """The exact objective of every layer, recomputed from the assignment (the shared
-    `verifier.metamorphic.layer_objectives`: replica counts come from phy2log, never from the
-    candidate's own logcnt, so a wrong count cannot flatter the objective)."""
-    return shared_layer_objectives(run.function, instance, run.outputs())
-
-
-def reference_variants() -> dict[str, Any]:
-    """Every reference variant, by name (the candidates baselines are recorded for)."""
-    from reference import VARIANTS
-
-    return dict(VARIANTS)
+def violation_messages(verdict: Verdict) -> list[str]:
+    return [finding.message for finding in verdict.violations]
 
 
 # --------------------------------------------------------------------------- oracle record
@@ -157,15 +145,25 @@ def _bound_layer(instance: Instance, layer: int) -> OracleLayer:
 
 
 def oracle_record(
-    instance: Instance, *, time_limit: float | None = None, solve: bool | None = None
+    instance: Instance,
+    *,
+    time_limit: float | None = None,
+    solve: bool | None = None,
+    distributor: Distributor | None = None,
 ) -> OracleRecord:
-    """Run the oracle on every layer (exact solve when `solve`, default: `should_solve`)."""
+    """Run the oracle on every layer (exact solve when `solve`, default: `should_solve`).
+
+    `distributor` (scale-out hook) spreads the exact solves over processes or Ray; the record is
+    the same as a sequential run's but for the informational `seconds`."""
     limit = DEFAULT_TIME_LIMIT if time_limit is None else time_limit
     solving = should_solve(instance) if solve is None else solve
-    layers = [
-        _solved_layer(instance, layer, limit) if solving else _bound_layer(instance, layer)
-        for layer in range(num_layers(instance))
-    ]
+    indices = range(num_layers(instance))
+    if solving:
+        layers = map_in_order(
+            partial(_solved_layer, instance, time_limit=limit), indices, distributor
+        )
+    else:
+        layers = [_bound_layer(instance, layer) for layer in indices]
     return OracleRecord(
         solver=solver_version(),
         method="solve" if solving else "bound",
@@ -193,11 +191,13 @@ def baseline_records(
         except Exception as error:
             report(f"variant {name!r} raised {type(error).__name__}: {error}; no baseline")
             continue
-        problems = invariant_problems(instance, run)
-        if problems:
-            report(f"variant {name!r} breaks the contract ({problems[0]}); no baseline")
+        verdict = judge_run(instance, run)
+        problems = violation_messages(verdict)
+        if problems or verdict.objectives is None:
+            first = problems[0] if problems else "outputs too large to judge"
+            report(f"variant {name!r} breaks the contract ({first}); no baseline")
             continue
-        objectives = layer_objectives(instance, run)
+        objectives = list(verdict.objectives)
         below = [
             index
             for index, (value, layer) in enumerate(zip(objectives, oracle.layers, strict=True))
@@ -227,6 +227,7 @@ def add_instance(
     variants: Mapping[str, Any] | None = None,
     date: str | None = None,
     report: Report = _ignore,
+    distributor: Distributor | None = None,
 ) -> Path | None:
     """Solve, run the variants and write a new record atomically; None if it already exists.
 
@@ -236,7 +237,7 @@ def add_instance(
     corpus_dir = Path(corpus_dir)
     if record_path(corpus_dir, instance).exists():
         return None
-    oracle = oracle_record(instance, time_limit=time_limit, solve=solve)
+    oracle = oracle_record(instance, time_limit=time_limit, solve=solve, distributor=distributor)
     baselines = baseline_records(instance, oracle, variants, report)
     stamped = Provenance(**{**provenance.to_dict(), "date": date or provenance.date or today()})
     return save_new_entry(corpus_dir, CorpusEntry(instance, stamped, oracle, baselines))

@@ -17,15 +17,11 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Literal
 
-from verifier.corpus.records import (
-    baseline_records,
-    invariant_problems,
-    layer_objectives,
-    reference_variants,
-)
+from verifier.candidates import reference_variants
+from verifier.corpus.records import baseline_records, judge_run, violation_messages
 from verifier.corpus.schema import Baseline, CorpusEntry
 from verifier.corpus.store import BrokenRecord
-from verifier.instances import Instance, num_layers
+from verifier.instances import Instance
 from verifier.objectives import relative_gap
 
 FLOAT_TOLERANCE = Fraction(1, 10**9)  # relative, for real-valued loads only
@@ -151,10 +147,12 @@ def replay_variant(entry: CorpusEntry, variant: str, candidate: Any) -> Outcome:
         run = run_variant(candidate, entry.instance)
     except Exception as error:
         return Outcome(entry, variant, "error", f"raised {type(error).__name__}: {error}")
-    problems = invariant_problems(entry.instance, run)
-    if problems:
-        return Outcome(entry, variant, "violation", "; ".join(problems[:3]))
-    return compare(entry, variant, layer_objectives(entry.instance, run))
+    verdict = judge_run(entry.instance, run)
+    problems = violation_messages(verdict)
+    if problems or verdict.objectives is None:
+        shown = "; ".join(problems[:3]) or "outputs too large to judge"
+        return Outcome(entry, variant, "violation", shown)
+    return compare(entry, variant, list(verdict.objectives))
 
 
 def _closed_form_problems(entry: CorpusEntry) -> list[str]:
@@ -200,14 +198,14 @@ def check_record(entry: CorpusEntry) -> list[Outcome]:
     return [Outcome(entry, "", "oracle", problem) for problem in problems]
 
 
-Progress = Callable[[CorpusEntry], None]
+ReplayProgress = Callable[[CorpusEntry], None]
 
 
 def replay(
     entries: list[CorpusEntry],
     broken: list[BrokenRecord] | None = None,
     variants: Mapping[str, Any] | None = None,
-    progress: Progress | None = None,
+    progress: ReplayProgress | None = None,
 ) -> ReplayReport:
     """Replay every record on every variant (default: every reference variant)."""
     candidates = reference_variants() if variants is None else dict(variants)
@@ -296,7 +294,3 @@ def rebaseline_entry(
     failed = set(candidates) - set(new)
     keep = failed if prune else (set(entry.baselines) - set(new)) | failed
     return diff_baselines(entry, new, keep)
-
-
-def layers_of(entry: CorpusEntry) -> int:
-    return num_layers(entry.instance)

@@ -35,6 +35,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from verifier.errors import RecordError
 from verifier.instances import (
     Instance,
     InstanceError,
@@ -51,10 +52,6 @@ STATUSES = ("optimal", "feasible", "unknown")
 SOURCES = ("generator", "fuzz", "manual")
 ORACLE_METHODS = ("solve", "bound")
 FLOAT_AGREEMENT = 1e-9  # how closely a *_float twin must match its exact value
-
-
-class RecordError(ValueError):
-    """A corpus record that is malformed; the message names the field (and the file, if known)."""
 
 
 # --------------------------------------------------------------------------- exact values

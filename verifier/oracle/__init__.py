@@ -51,10 +51,10 @@ class Solution:
     # rebalance: phy2log per slot (slot p on GPU p // (R / num_gpus))
     details: dict[str, Any]
 
-    def gap(self) -> Fraction:
-        """(objective - bound) / bound: 0 when proven, an upper bound on the true relative gap."""
-        gap = relative_gap(self.objective, self.bound)
-        return Fraction(10**18) if gap is None else gap
+    def gap(self) -> Fraction | None:
+        """(objective - bound) / bound: 0 when proven, an upper bound on the true relative gap;
+        None when unbounded (a zero bound under a nonzero objective)."""
+        return relative_gap(self.objective, self.bound)
 
 
 def _status(objective: Fraction, bound: Fraction, assignment: list[int] | None) -> str:

@@ -41,6 +41,9 @@ class Budget:
         solver.parameters.max_deterministic_time = max(allowed, MIN_SOLVE_BUDGET)
         solver.parameters.random_seed = self.seed
         solver.parameters.num_workers = self.workers
+        # CP-SAT's own Ctrl-C catching resets SIGINT to the default action after each solve, so a
+        # later Ctrl-C killed the process without its summary (Python's handler was gone).
+        solver.parameters.catch_sigint_signal = False
         if self.workers > 1:
             solver.parameters.interleave_search = True
         return solver

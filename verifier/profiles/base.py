@@ -6,7 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from verifier.profiles.signature import POSITIONAL, old_placement_parameter, unbindable
+from verifier.contract import contract_for
+from verifier.profiles.signature import old_placement_parameter, unbindable
 
 Notes = list[str]
 
@@ -23,8 +24,9 @@ class CallParts:
 def named_values(
     function: str, weight: Any, args: tuple[int, ...], hierarchical: bool
 ) -> dict[str, Any]:
-    """Every argument name the profiles know, with its value for this call."""
-    values: dict[str, Any] = dict(zip(POSITIONAL[function], args, strict=True))
+    """Every argument name the profiles know, with its value for this call: DeepSeek's names
+    (the contract's arguments after `weight`) and the other APIs' names derived from them."""
+    values: dict[str, Any] = dict(zip(contract_for(function).arguments, args, strict=True))
     values["weight"] = weight
     if function == "replicate_experts":
         values["num_replicas"] = values["num_physical_experts"] = values["num_phy"]
@@ -44,7 +46,7 @@ class Profile:
 
     def known_names(self, function: str) -> set[str]:
         """Parameter names this profile can fill (for the load-time signature check)."""
-        return {"weight", *POSITIONAL[function]}
+        return {"weight", *contract_for(function).arguments}
 
     def load_problems(self, functions: dict[str, Callable[..., Any]]) -> list[str]:
         """Why a function cannot be called under this profile (required unknown parameters)."""
@@ -86,7 +88,8 @@ class NamedProfile(Profile):
     binds_by_name = True
 
     def known_names(self, function: str) -> set[str]:
-        return set(named_values(function, None, (1,) * len(POSITIONAL[function]), False)) | {
+        arity = len(contract_for(function).arguments)
+        return set(named_values(function, None, (1,) * arity, False)) | {
             "tokens_per_expert",
             "old_global_expert_indices",
         }

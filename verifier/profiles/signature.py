@@ -6,12 +6,6 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-# DeepSeek's positional arguments after `weight`, per function (what the parent sends).
-POSITIONAL: dict[str, tuple[str, ...]] = {
-    "balanced_packing": ("num_packs",),
-    "replicate_experts": ("num_phy",),
-    "rebalance_experts": ("num_replicas", "num_groups", "num_nodes", "num_gpus"),
-}
 SGLANG_NAMES = frozenset(
     {
         "tokens_per_expert",

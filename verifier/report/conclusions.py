@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from verifier.report.metrics import ALL, CellMetrics, Comparison, ReportData, Stats
+from verifier.candidates import variant_of
+from verifier.report.metrics import ALL, CellMetrics, Comparison, ReportData
 
 TIE = 1e-12  # relative differences below this are ties
 
@@ -25,7 +26,7 @@ def percent(value: float | None, digits: int = 2) -> str:
 
 def short(spec: str) -> str:
     """`reference:greedy` -> `greedy`; anything else as given."""
-    return spec.partition(":")[2] if spec.startswith("reference:") else spec
+    return variant_of(spec) or spec
 
 
 @dataclass(frozen=True)
@@ -179,12 +180,3 @@ def problem_sentences(data: ReportData) -> list[str]:
     if data.broken_records:
         sentences.append(f"{len(data.broken_records)} corpus records are broken and were skipped")
     return sentences
-
-
-def stats_text(stats: Stats | None) -> str:
-    if stats is None:
-        return "n/a"
-    return (
-        f"mean {percent(stats.mean)}, median {percent(stats.median)}, p95 {percent(stats.p95)}, "
-        f"max {percent(stats.max)}"
-    )

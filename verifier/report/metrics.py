@@ -22,7 +22,8 @@ from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from verifier.objectives import balance_ratio, relative_gap
+from verifier.candidates import variant_of
+from verifier.objectives import balance_ratio, gap_float, relative_gap
 from verifier.report.runs import LayerScore, RunResult
 
 ALL = "all families"
@@ -60,10 +61,6 @@ class Stats:
         return Stats(
             len(values), mean, statistics.median(values), percentile(values, 0.95), max(values)
         )
-
-
-def _gap_float(value: Fraction | None) -> float:
-    return math.inf if value is None else float(value)
 
 
 @dataclass(frozen=True)
@@ -127,9 +124,9 @@ def cell_metrics(family: str, candidate: str, results: Sequence[RunResult]) -> C
         failed_runs=sum(r.status == "failed" for r in results),
         layers=len(scores),
         proven_layers=len(proven),
-        exact_gap=Stats.of([_gap_float(score.gap_high) for score in proven]),
+        exact_gap=Stats.of([gap_float(score.gap_high) for score in proven]),
         gap_low=Stats.of([float(score.gap_low) for score in scores]),
-        gap_high=Stats.of([_gap_float(score.gap_high) for score in scores]),
+        gap_high=Stats.of([gap_float(score.gap_high) for score in scores]),
         share_optimal=(sum(s.optimal for s in scores) / len(scores)) if scores else None,
         balancedness=balancedness(results),
         colocated_replicas=colocated,
@@ -165,7 +162,7 @@ def generalisation(candidate: str, results: Sequence[RunResult]) -> Generalisati
     stale = sum((w.stale for w in windows), Fraction(0))
     fresh = sum((w.fresh for w in windows), Fraction(0))
     ideal = sum((w.ideal for w in windows), Fraction(0))
-    gaps = [_gap_float(relative_gap(w.stale, w.bound)) for w in windows]
+    gaps = [gap_float(relative_gap(w.stale, w.bound)) for w in windows]
     return Generalisation(
         candidate,
         len(windows),
@@ -262,7 +259,7 @@ def comparison_pairs(candidates: Sequence[str]) -> list[tuple[str, str]]:
     """Which pairs to compare: each reference refinement against greedy and pool_split against
     swap when those variants are present, and every other candidate against the first one."""
     pairs: list[tuple[str, str]] = []
-    named = {spec.partition(":")[2]: spec for spec in candidates if spec.startswith("reference:")}
+    named = {name: spec for spec in candidates if (name := variant_of(spec))}
     refinements = (("swap", "greedy"), ("pool_split", "greedy"), ("pool_split", "swap"))
     for a, b in (*refinements, ("heap", "greedy")):
         if a in named and b in named:

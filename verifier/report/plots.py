@@ -9,11 +9,13 @@
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from verifier.atomic import write_atomically
 from verifier.report.conclusions import short
 from verifier.report.metrics import ALL, ReportData
 
@@ -36,9 +38,12 @@ def _colours(count: int) -> list[Any]:
 
 
 def _save(figure: Any, path: Path) -> Path:
+    """Render the PNG in memory, then write it atomically (never half a plot on disk)."""
     figure.tight_layout()
-    figure.savefig(path, dpi=DPI)
+    image = io.BytesIO()
+    figure.savefig(image, format="png", dpi=DPI)
     _pyplot().close(figure)
+    write_atomically(path, image.getvalue())
     return path
 
 

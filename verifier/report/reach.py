@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from verifier.calls import call_args, natural_dtype
+from verifier.contract import call_args, natural_dtype
 from verifier.corpus import CorpusEntry
 from verifier.incremental import migration, perturbed_instance, rewritten_slots
 from verifier.instances import RebalanceInstance

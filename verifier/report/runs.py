@@ -14,17 +14,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
 
-from verifier.calls import call_args, function_for, natural_dtype
+from verifier.contract import function_for
 from verifier.corpus import CorpusEntry
 from verifier.instances import (
     RebalanceInstance,
     num_items,
 )
-from verifier.invariants import check_call, integer_outputs
-from verifier.metamorphic import anti_affinity, layer_objectives
+from verifier.judge import call_on, judge
+from verifier.metamorphic import anti_affinity
 from verifier.objectives import gap_interval, ideal_load, rebalance_objective, relative_gap
 from verifier.pool import SandboxPool
-from verifier.worker import CallOutcome
+from verifier.sandbox import CallOutcome
 
 DRIFT_MARKER = "drift"  # families whose name contains this are time traces (row t = window t)
 CALL_TIMEOUT = 120.0
@@ -128,14 +128,13 @@ def score_outcome(candidate: str, entry: CorpusEntry, outcome: CallOutcome) -> R
         "ok",
         outcome.seconds,
     )
-    findings = check_call(function, instance, outcome)
-    violations = tuple(f"{f.check}: {f.message}" for f in findings if f.is_violation)
-    if outcome.status != "ok":
-        return replace(base, status="failed", violations=violations)
-    if violations:
-        return replace(base, status="invalid", violations=violations)
-    outputs = integer_outputs(outcome, function)
-    objectives = layer_objectives(function, instance, outputs)
+    verdict = judge(instance, outcome)
+    violations = tuple(f"{f.check}: {f.message}" for f in verdict.violations)
+    if verdict.status != "ok":
+        return replace(base, status=verdict.status, violations=violations)
+    outputs, objectives = verdict.outputs, verdict.objectives
+    if outputs is None or objectives is None:  # outputs too large to come back with values
+        return replace(base, status="failed", violations=("outputs too large to judge",))
     layers = tuple(
         LayerScore(
             index,
@@ -159,7 +158,7 @@ def score_outcome(candidate: str, entry: CorpusEntry, outcome: CallOutcome) -> R
     return replace(base, layers=layers, colocated=colocated, windows=windows)
 
 
-Progress = Callable[[str, int], None]  # (what is running, calls done so far)
+CorpusRunProgress = Callable[[str, int], None]  # (what is running, calls done so far)
 
 
 def run_corpus(
@@ -168,8 +167,8 @@ def run_corpus(
     *,
     device: str = "cpu",
     timeout: float = CALL_TIMEOUT,
-    progress: Progress | None = None,
-    api: str = "auto",  # issue 10 hook (two lines): the user's candidates' API profile
+    progress: CorpusRunProgress | None = None,
+    api: str = "auto",  # the user's candidates' API profile (issue 10)
     fresh: bool = True,
 ) -> list[RunResult]:
     """Every candidate on every record (records whose function a candidate lacks are skipped).
@@ -192,14 +191,7 @@ def run_corpus(
                 elif troubles[spec] >= MAX_TROUBLE:
                     results.append(_given_up(spec, entry))
                 else:
-                    outcome = pool[spec].call(
-                        function,
-                        instance.weights,
-                        call_args(instance),
-                        dtype=natural_dtype(instance),
-                        device=device,
-                        spec=spec,
-                    )
+                    outcome = call_on(pool[spec], instance, device=device, spec=spec)
                     results.append(score_outcome(spec, entry, outcome))
                     troubles[spec] += outcome.status in ("timeout", "crash")
                 done += 1

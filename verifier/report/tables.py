@@ -128,7 +128,8 @@ def generalisation_table(data: ReportData) -> Table:
         for item in data.generalisation
     ]
     return Table(
-        "Generalisation over time (drift traces)",
+        "Generalisation over time",
+        "On the corpus's drift traces, or on the --trace given (its layers and windows). "
         "Plan on window t, score on window t+1 (stale), against a plan made on window t+1 itself "
         "(fresh). Staleness cost: how much higher the stale plans' max GPU loads are in all. "
         "Stale gap: against window t+1's certified lower bound.",

@@ -6,14 +6,13 @@ run) never sees half a report file.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from verifier.corpus.store import overwrite
+from verifier.atomic import json_text, write_atomically
 from verifier.report.conclusions import verdict
 from verifier.report.metrics import ReportData
 from verifier.report.plots import make_plots
@@ -115,7 +114,7 @@ def write_report(data: ReportData, out: Path) -> dict[str, Path]:
         "html": out / "report.html",
         "json": out / "report.json",
     }
-    overwrite(files["markdown"], render_markdown(data, plots))
-    overwrite(files["html"], render_html(data, plots))
-    overwrite(files["json"], json.dumps(report_json(data, plots), indent=2) + "\n")
+    write_atomically(files["markdown"], render_markdown(data, plots))
+    write_atomically(files["html"], render_html(data, plots))
+    write_atomically(files["json"], json_text(report_json(data, plots)))
     return {**files, **plots}

@@ -36,8 +36,8 @@ class GreedyEplbPolicy(AbstractEplbPolicy):
                 # exact comparison of w/c by cross-multiplication (no float division)
                 best = 0
                 for expert in range(1, num_log):
-                    left = int(weight[layer, expert]) * int(logcnt[layer, best])
-                    right = int(weight[layer, best]) * int(logcnt[layer, expert])
+                    left: float = int(weight[layer, expert]) * int(logcnt[layer, best])
+                    right: float = int(weight[layer, best]) * int(logcnt[layer, expert])
                     if weight.dtype.kind == "f":
                         left = float(weight[layer, expert]) * float(logcnt[layer, best])
                         right = float(weight[layer, best]) * float(logcnt[layer, expert])

@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from verifier.candidates import CandidateError
-from verifier.worker import CallOutcome, OtherValue, Sandbox, TensorValue
+from verifier.errors import CandidateError
+from verifier.sandbox import CallOutcome, OtherValue, Sandbox, TensorValue
 
-BROKEN = Path(__file__).parent / "broken"
 WEIGHTS = [[90, 132, 40, 61, 104, 165, 39, 4, 73, 56, 183, 86]]
 
 MISBEHAVING = """
@@ -168,6 +167,6 @@ def test_load_errors_are_candidate_errors(tmp_path: Path) -> None:
         Sandbox("no_such_candidate_module").start()
 
 
-def test_broken_candidates_load() -> None:
-    with Sandbox(str(BROKEN / "raises.py")) as box:
+def test_broken_candidates_load(broken_dir: Path) -> None:
+    with Sandbox(str(broken_dir / "raises.py")) as box:
         assert box.start().functions == ("rebalance_experts",)
