@@ -96,15 +96,8 @@ def test_bind_reports_why_a_policy_class_cannot_be_made() -> None:
         bind(candidate, "auto")
 
 
-def test_multistart_reference_layer_coupling_is_an_observation() -> None:
-    result = run_check("reference:swap", CheckOptions(budget=120.0, max_cases=10))
-    assert result.exit_code == 0
-    observed = {record.finding.check for record in result.observations}
-    assert "metamorphic.layer_independence" in observed
-
-
-def test_allow_cross_layer_turns_the_violation_into_an_observation() -> None:
-    spec = str(Path(__file__).parent / "broken" / "sglang_layer_mixing.py")
+def test_allow_cross_layer_turns_the_violation_into_an_observation(broken_dir: Path) -> None:
+    spec = str(broken_dir / "sglang_layer_mixing.py")
     result = run_check(spec, CheckOptions(budget=120.0, max_cases=8, allow_cross_layer=True))
     assert result.exit_code == 0
     assert "metamorphic.layer_independence" in {r.finding.check for r in result.observations}
@@ -195,3 +188,27 @@ def test_an_unknown_required_parameter_is_a_load_error(tmp_path: Path) -> None:
     )
     with pytest.raises(CandidateError, match="algorithm"):
         run_check(str(module), FEW)
+
+
+def test_merged_worker_results_keep_the_profile_and_add_up_migration() -> None:
+    """`--workers N`: the merged result reports the profile once, every adaptation, all moves."""
+    from collections import Counter
+
+    from verifier.results import CheckResult
+    from verifier.run_record import ApiRecord
+
+    def worker(moved: int, adapted: str) -> CheckResult:
+        result = CheckResult("c.py", ("rebalance_experts",), CheckOptions(api="vllm"))
+        result.api = ApiRecord("vllm", "vllm", ("a class",), {"rebalance_experts": Counter()})
+        metric = {"moved": moved, "rewritten": moved, "replicas": 10, "with_old_placement": True}
+        result.api.record("rebalance_experts", (adapted,), {"migration": metric})
+        return result
+
+    merged = CheckResult("c.py", (), CheckOptions(api="vllm"))
+    for part in (worker(3, "derived log2phy"), worker(4, "numpy to torch")):
+        merged.merge(part)
+    data = merged.to_dict()
+    assert data["api"]["profile"] == "vllm" and data["api"]["requested"] == "vllm"
+    assert data["api"]["adapted"]["rebalance_experts"] == ["derived log2phy", "numpy to torch"]
+    assert data["migration"]["moved_replicas"] == 7 and data["migration"]["replicas"] == 20
+    assert data["migration"]["cases"] == 2 and data["migration"]["with_old_placement"]

@@ -10,7 +10,6 @@ import pytest
 
 ROOT = Path(__file__).parent
 GOOD = ROOT / "apis" / "vllm_policy" / "default.py"
-BROKEN = ROOT / "broken" / "vllm_slots_lost" / "policy.py"
 
 
 def _suite(tmp_path: Path, spec: str, *extra: str) -> subprocess.CompletedProcess[str]:
@@ -27,9 +26,12 @@ def test_correct_candidate_passes(tmp_path: Path) -> None:
     assert "18 passed" in done.stdout
 
 
-def test_broken_candidate_fails_with_its_reproducer_under_xdist(tmp_path: Path) -> None:
+def test_broken_candidate_fails_with_its_reproducer_under_xdist(
+    tmp_path: Path, broken_dir: Path
+) -> None:
     pytest.importorskip("xdist", reason="pytest-xdist is not installed")
-    done = _suite(tmp_path, f"{BROKEN}:SlotLosingPolicy", "-n", "2")
+    broken = broken_dir / "vllm_slots_lost" / "policy.py"
+    done = _suite(tmp_path, f"{broken}:SlotLosingPolicy", "-n", "2")
     assert done.returncode == 1, done.stdout[-3000:]
     assert "1 failed" in done.stdout and "rebalance_experts-incremental" in done.stdout
     assert "incremental.slot_preservation" in done.stdout

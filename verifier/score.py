@@ -148,6 +148,7 @@ class ScoreResult:
     reference_milliseconds: float = 0.0
     combined_score: float = 0.0
     trace: str = ""
+    api: dict[str, Any] = field(default_factory=dict)  # the API profile used and why (issue 10)
     windows: int = 0  # (layer, window) pairs behind balancedness
     proven_layers: int = 0
     cases: int = 0  # conformance cases run
@@ -201,6 +202,7 @@ class ScoreResult:
             "formula": "balancedness / (1 + gap_mean) * (1 + milliseconds / "
             f"reference_milliseconds) ** -{TIME_EXPONENT} (0 when invalid)",
             "trace": self.trace,
+            "api": self.api,
             "scored_windows": self.windows,
             "proven_layers": self.proven_layers,
             "cases": self.cases,
@@ -272,6 +274,7 @@ def conformance(result: ScoreResult, spec: str, progress: Progress) -> CheckResu
     progress(f"conformance check: {options.cases} cases per function")
     check = run_check(spec, options.check_options())
     result.cases = check.total_cases
+    result.api = check.api.to_dict()
     result.violations = [record.to_dict() for record in check.violations]
     if result.violations:
         result.invalidate(_finding_reason(result.violations))

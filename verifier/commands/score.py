@@ -131,6 +131,9 @@ def format_score(data: dict[str, Any]) -> str:
             f"{data['reference_milliseconds']:.2f}; {ratio:.2f}x)",
         ]
     lines += [f"trace           {data['trace']}", f"formula         {data['formula']}"]
+    if data["api"]:
+        notes = "; ".join(data["api"]["notes"])
+        lines.append(f"api profile     {data['api']['profile']} ({notes})")
     for finding in data["violations"][:10]:
         instance = json.dumps(finding["instance"]) if finding["instance"] else "-"
         lines.append(f"  {finding['function']}: {finding['check']}: {finding['message']}")
