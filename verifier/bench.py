@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from verifier.candidates import default_reference_spec, reference_spec
+from verifier.candidates import default_reference_spec, is_reference_variant, reference_spec
 from verifier.instances import Instance
 from verifier.judge import call_on, judge
 from verifier.objectives import balance_ratio, ideal_load
@@ -117,7 +117,7 @@ class BenchResult:
     candidates: list[str]
     timings: list[Timing]
     environment: dict[str, str] = field(default_factory=dict)
-    profiles: dict[str, dict[str, Any]] = field(default_factory=dict)  # issue 10 hook
+    profiles: dict[str, dict[str, Any]] = field(default_factory=dict)  # issue 10
 
     def paths(self) -> list[PathComparison]:
         """The heap vs vectorized comparisons this run can answer (both reference paths timed)."""
@@ -137,7 +137,7 @@ class BenchResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "api_profiles": self.profiles,  # issue 10 hook
+            "api_profiles": self.profiles,  # issue 10
             "device": self.device,
             "seed": self.seed,
             "repeats": self.repeats,
@@ -278,7 +278,7 @@ def run_bench(
                 warmup=warmup,
                 progress=progress,
             )
-        profiles = pool.profiles()  # issue 10 hook
+        profiles = pool.profiles()  # issue 10
     return BenchResult(
         device, seed, repeats, warmup, list(shapes), ordered, timings, environment(device), profiles
     )
@@ -294,10 +294,10 @@ def format_table(result: BenchResult) -> str:
         f"device {result.device}; {', '.join(f'{k} {v}' for k, v in result.environment.items())}; "
         f"seed {result.seed}; {result.warmup} warm-up + {result.repeats} timed runs per cell; "
         f"time measured inside the sandbox worker",
-        *(  # issue 10 hook: the API profile of each candidate that is not the reference
+        *(  # the API profile of each candidate that is not a reference variant (issue 10)
             f"{spec}: API profile {info['profile']} ({'; '.join(map(str, info['notes']))})"
             for spec, info in result.profiles.items()
-            if not spec.startswith("reference")
+            if not is_reference_variant(spec)
         ),
     ]
     header = (
