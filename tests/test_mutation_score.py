@@ -45,6 +45,14 @@ OBSERVATIONS = {
     "half_precision": "metamorphic.dtype",
     "truncates_floats": "metamorphic.scaling",
 }
+# Candidates in other APIs (issue 10): spec under tests/broken -> (the profile `auto` must detect,
+# the check that must catch it). Packages are folders; classes are named after ':'.
+API_VIOLATIONS = {
+    "vllm_overfilling.py:OverfillingPolicy": ("vllm", "packing.pack_size"),
+    "vllm_slots_lost/policy.py:SlotLosingPolicy": ("vllm", "incremental.slot_preservation"),
+    "sglang_layer_mixing.py": ("sglang", "metamorphic.layer_independence"),
+    "stateful_class_state.py:LeakyPolicy": ("vllm", "behaviour.nondeterministic"),
+}
 # Runs are bounded by case counts, not time, so the verdicts do not depend on the machine's load.
 NEEDS_MORE_CASES = {"float32_rounding": 400, "half_precision": 150}
 BUDGET = 120.0  # a safety net only
@@ -58,8 +66,25 @@ def _check(broken_dir: Path, module: str, strict: bool = False) -> CheckResult:
 
 def test_every_broken_module_is_listed(broken_dir: Path) -> None:
     modules = {path.stem for path in broken_dir.glob("*.py")}
-    assert modules == set(VIOLATIONS) | set(OBSERVATIONS)
-    assert set(VIOLATIONS.values()) | set(OBSERVATIONS.values()) <= set(ALL_CHECKS)
+    modules |= {path.parent.name for path in broken_dir.glob("*/__init__.py")}
+    api_modules = {spec.split(".py")[0].split("/")[0] for spec in API_VIOLATIONS}
+    assert modules == set(VIOLATIONS) | set(OBSERVATIONS) | api_modules
+    api_checks = {check for _, check in API_VIOLATIONS.values()}
+    assert set(VIOLATIONS.values()) | set(OBSERVATIONS.values()) | api_checks <= set(ALL_CHECKS)
+
+
+@pytest.mark.parametrize(("spec", "expected"), sorted(API_VIOLATIONS.items()))
+def test_broken_candidate_of_another_api_is_caught(
+    broken_dir: Path, spec: str, expected: tuple[str, str]
+) -> None:
+    profile, check = expected
+    options = CheckOptions(budget=BUDGET, timeout=2.0, max_cases=40)
+    result = run_check(str(broken_dir / spec), options)
+    assert result.api.profile == profile
+    assert result.exit_code == 1
+    caught = {record.finding.check: record.finding for record in result.violations}
+    assert check in caught, f"{spec}: found {sorted(caught)}"
+    assert caught[check].instance is not None
 
 
 @pytest.mark.parametrize(("module", "check"), sorted(VIOLATIONS.items()))

@@ -164,3 +164,28 @@ def test_bad_options_are_the_callers_error() -> None:
         evaluate("reference", cases=0)
     with pytest.raises(TypeError):
         evaluate("reference", no_such_option=1)
+
+
+def test_a_candidate_of_another_api_is_scored_through_its_profile() -> None:
+    """`--api` reaches the conformance check and every sandbox the score starts."""
+    spec = str(HERE / "apis" / "sglang_vec.py")
+    result = score_candidate(spec, replace(QUICK, api="sglang"))
+    assert result.valid, result.reason
+    assert result.api["requested"] == "sglang" and result.api["profile"] == "sglang"
+    assert result.balancedness > 0 and result.milliseconds > 0
+    assert result.to_dict()["options"]["api"] == "sglang"
+
+
+def test_the_api_options_reach_score_options() -> None:
+    from verifier.cli import build_parser
+    from verifier.commands.score import score_options
+
+    args = build_parser().parse_args(
+        ["score", "x.py", "--api", "vllm", "--shared-instance", "--allow-cross-layer"]
+    )
+    options = score_options(args)
+    assert (options.api, options.fresh_instance, options.allow_cross_layer) == ("vllm", False, True)
+    checked = options.check_options()
+    assert (checked.api, checked.fresh_instance, checked.allow_cross_layer) == ("vllm", False, True)
+    with pytest.raises(ValueError, match="api must be one of"):
+        ScoreOptions(api="nope")

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from verifier.candidates import default_reference_spec, reference_spec
+from verifier.candidates import default_reference_spec, is_reference_variant, reference_spec
 from verifier.instances import Instance
 from verifier.judge import call_on, judge
 from verifier.objectives import balance_ratio, ideal_load
@@ -117,6 +117,7 @@ class BenchResult:
     candidates: list[str]
     timings: list[Timing]
     environment: dict[str, str] = field(default_factory=dict)
+    profiles: dict[str, dict[str, Any]] = field(default_factory=dict)  # issue 10
 
     def paths(self) -> list[PathComparison]:
         """The heap vs vectorized comparisons this run can answer (both reference paths timed)."""
@@ -136,6 +137,7 @@ class BenchResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "api_profiles": self.profiles,  # issue 10
             "device": self.device,
             "seed": self.seed,
             "repeats": self.repeats,
@@ -249,6 +251,8 @@ def run_bench(
     seed: int = 0,
     compare_paths: bool = True,
     progress: BenchProgress = _quiet,
+    api: str = "auto",  # the user's candidates' API profile (issue 10)
+    fresh: bool = True,
 ) -> BenchResult:
     """Start a sandbox per candidate, time every shape.
 
@@ -260,7 +264,8 @@ def run_bench(
     ordered = list(dict.fromkeys([BASELINE, *specs, *extra]))
     timings: list[Timing] = []
     # The user's candidates start first, so one that cannot be loaded is reported at once.
-    with SandboxPool([*specs, *ordered], timeout=CALL_TIMEOUT) as pool:
+    pool_of = SandboxPool([*specs, *ordered], timeout=CALL_TIMEOUT, api=api, fresh=fresh)
+    with pool_of as pool:  # issue 10 hook: api and fresh
         pool.start(progress)
         for name in shapes:
             timings += bench_shape(
@@ -273,8 +278,9 @@ def run_bench(
                 warmup=warmup,
                 progress=progress,
             )
+        profiles = pool.profiles()  # issue 10
     return BenchResult(
-        device, seed, repeats, warmup, list(shapes), ordered, timings, environment(device)
+        device, seed, repeats, warmup, list(shapes), ordered, timings, environment(device), profiles
     )
 
 
@@ -288,6 +294,11 @@ def format_table(result: BenchResult) -> str:
         f"device {result.device}; {', '.join(f'{k} {v}' for k, v in result.environment.items())}; "
         f"seed {result.seed}; {result.warmup} warm-up + {result.repeats} timed runs per cell; "
         f"time measured inside the sandbox worker",
+        *(  # the API profile of each candidate that is not a reference variant (issue 10)
+            f"{spec}: API profile {info['profile']} ({'; '.join(map(str, info['notes']))})"
+            for spec, info in result.profiles.items()
+            if not is_reference_variant(spec)
+        ),
     ]
     header = (
         f"{'shape':<12}{'function':<19}{'candidate':<24}{'median ms':>11}{'± ms':>9}"

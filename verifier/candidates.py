@@ -41,6 +41,7 @@ class Candidate:
     functions: dict[str, Callable[..., Any]]
     variant: str | None = None  # the reference variant's name when the candidate is the reference
     partners: dict[str, str] = field(default_factory=dict)  # function -> spec it must agree with
+    target: Any = None  # the object that defines the functions (module, class, instance)
 
 
 def _split(spec: str) -> tuple[str, str | None]:
@@ -83,10 +84,36 @@ def _import_failure(spec: str, what: str, error: BaseException) -> CandidateErro
     )
 
 
+def _package_root(path: Path) -> Path | None:
+    """The top folder of the package a .py file belongs to (folders with `__init__.py`)."""
+    folder = path.resolve().parent
+    if not (folder / "__init__.py").is_file():
+        return None
+    while (folder.parent / "__init__.py").is_file():
+        folder = folder.parent
+    return folder
+
+
+def _load_package_file(path: Path, root: Path, spec: str) -> Any:
+    """Import a .py file inside a package as `pkg.sub.mod`, so its relative imports work."""
+    relative = path.resolve().relative_to(root.parent).with_suffix("")
+    dotted = ".".join(relative.parts)
+    if dotted.endswith(".__init__"):
+        dotted = dotted[: -len(".__init__")]
+    if not all(part.isidentifier() for part in dotted.split(".")):
+        raise CandidateError(f"candidate {spec!r}: {dotted!r} is not an importable package path")
+    sys.path.insert(0, str(root.parent))
+    return _load_module(dotted, spec)
+
+
 def _load_file(path: Path, spec: str) -> Any:
-    """Import a .py file as a fresh module (its folder goes first on sys.path for its siblings)."""
+    """Import a .py file as a fresh module (its folder goes first on sys.path for its siblings);
+    a file inside a package folder imports as part of its package."""
     if not path.is_file():
         raise CandidateError(f"candidate {spec!r}: no such file {str(path)!r}")
+    root = _package_root(path)
+    if root is not None:
+        return _load_package_file(path, root, spec)
     digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]
     module_name = f"_eplb_candidate_{digest}"
     module_spec = importlib.util.spec_from_file_location(module_name, path)
@@ -212,18 +239,20 @@ def resolve_candidate(spec: str) -> Candidate:
         return _resolve_reference(spec, name)
     if target.endswith(".py") or "/" in target or Path(target).is_file():
         module = _load_file(Path(target), spec)
-        return Candidate(spec, _functions_of(_attribute(module, spec, name), spec, name))
+        obj = _attribute(module, spec, name)
+        return Candidate(spec, _functions_of(obj, spec, name), target=obj)
     entry = _entry_point(target) if name is None else None
     if entry is not None:
         try:
             obj = entry.load()
         except BaseException as error:
             raise _import_failure(spec, f"entry point {entry.value!r}", error) from None
-        return Candidate(spec, _functions_of(obj, spec, None))
+        return Candidate(spec, _functions_of(obj, spec, None), target=obj)
     if not all(part.isidentifier() for part in target.split(".")):
         raise CandidateError(
             f"candidate {spec!r}: not a .py file, a reference variant, an entry point in "
             f"{ENTRY_POINT_GROUP!r} or a dotted module name"
         )
     module = _load_module(target, spec)
-    return Candidate(spec, _functions_of(_attribute(module, spec, name), spec, name))
+    obj = _attribute(module, spec, name)
+    return Candidate(spec, _functions_of(obj, spec, name), target=obj)

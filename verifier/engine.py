@@ -117,9 +117,19 @@ class Engine:
     def run(self) -> CheckResult:
         self._started = time.monotonic()
         devices = ("cuda",) if self.options.device != "cpu" else ()
-        sandbox = Sandbox(self.spec, timeout=self.options.timeout, devices=devices)
+        options = self.options
+        sandbox = Sandbox(
+            self.spec,
+            timeout=options.timeout,
+            devices=devices,
+            api=options.api,  # the API profile settings go to the sandbox child (issue 10)
+            policy=options.policy,
+            fresh_instance=options.fresh_instance,
+        )
+        self.result.api.requested = options.api
         with sandbox, self.policy.guard():
             info = sandbox.start()
+            self.result.api.loaded(info.profile, info.profile_notes)
             self._budget_start = time.monotonic()  # loading the candidate is not checking it
             if not self.policy.elapsed_includes_loading:
                 self._started = self._budget_start

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import Any
 
 from verifier.calls import Caller
 from verifier.contract import natural_dtype
@@ -29,9 +30,14 @@ from verifier.metamorphic import (
     scaling_relation,
 )
 from verifier.options import CheckOptions
+from verifier.reach_checks import REACH_CHECKS, reach_checks
 from verifier.sandbox import CallOutcome, LoadInfo, Sandbox
 
-ALL_CHECKS: dict[str, str] = {**CHECKS, **RELATIONS}  # every check id an evaluation can report
+ALL_CHECKS: dict[str, str] = {
+    **CHECKS,
+    **RELATIONS,
+    **REACH_CHECKS,
+}  # every check id an evaluation can report
 CACHE_SIZE = 4096
 
 
@@ -44,6 +50,7 @@ class CaseResult:
     findings: tuple[Finding, ...]
     objectives: tuple[Fraction, ...] | None
     outcome: CallOutcome
+    metrics: dict[str, Any] = field(default_factory=dict)  # e.g. migration (issue 10)
 
     @property
     def violations(self) -> list[Finding]:
@@ -102,11 +109,13 @@ class Evaluator:
         outputs, objectives = verdict.outputs, verdict.objectives
         if any(finding.is_violation for finding in found) or outputs is None or objectives is None:
             return CaseResult(function, instance, tuple(found), None, first)
-        found += replication_optimality(function, instance, outputs, options.policy)
+        found += replication_optimality(function, instance, outputs, options.policy, dtype=dtype)
         found += anti_affinity(function, instance, outputs)
         if options.relations:
             found += self._relations(function, instance, first, objectives, dtype)
-        return CaseResult(function, instance, tuple(found), tuple(objectives), first)
+        extra, metrics = reach_checks(self, function, instance, outputs, dtype)
+        found += extra
+        return CaseResult(function, instance, tuple(found), tuple(objectives), first, metrics)
 
     def _relations(
         self,

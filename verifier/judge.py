@@ -30,11 +30,13 @@ def call_on(
     device: str = "cpu",
     spec: str | None = None,
     timeout: float | None = None,
+    old: list[list[int]] | None = None,
 ) -> CallOutcome:
     """The candidate's function for this instance, called in its sandbox (never raises).
 
     `dtype` defaults to the instance's natural dtype; `spec` names another candidate loaded in
-    the same sandbox (a reference variant)."""
+    the same sandbox (a reference variant); `old` is an old placement for a rebalance function
+    that accepts one (`verifier.incremental`)."""
     return sandbox.call(
         function_for(instance),
         instance.weights,
@@ -43,6 +45,7 @@ def call_on(
         device=device,
         spec=spec,
         timeout=timeout,
+        old=old,
     )
 
 

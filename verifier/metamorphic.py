@@ -43,6 +43,7 @@ from verifier.objectives import (
     replica_counts,
     replication_objective,
 )
+from verifier.precision import distinct_digits, given_loads, within_rounding
 from verifier.sandbox import CallOutcome
 
 RELATIONS: dict[str, str] = {
@@ -305,7 +306,7 @@ def permutation_relation(
 # --- replication optimality ----------------------------------------------------------------------
 
 
-def replication_optimum(weights: Sequence[Number], num_phy: int) -> Fraction:
+def replication_optimum(weights: Sequence[Number | Fraction], num_phy: int) -> Fraction:
     """The least possible max load per replica (the oracle's search, independent of the greedy)."""
     from verifier.oracle.replication import optimal_max_per_replica
 
@@ -313,9 +314,12 @@ def replication_optimum(weights: Sequence[Number], num_phy: int) -> Fraction:
 
 
 def _replication_optimum(
-    instance: Instance, layer: int, phy2log: Sequence[int], policy: Policy
+    instance: Instance,
+    layer: int,
+    phy2log: Sequence[int],
+    policy: Policy,
+    weights: Sequence[Number | Fraction],
 ) -> Fraction:
-    weights = instance.weights[layer]
     if isinstance(instance, ReplicationInstance):
         return replication_optimum(weights, instance.num_phy)
     assert isinstance(instance, RebalanceInstance)
@@ -333,30 +337,40 @@ def _replication_optimum(
 
 
 def replication_optimality(
-    function: str, instance: Instance, outputs: dict[str, Any], policy: Policy
+    function: str,
+    instance: Instance,
+    outputs: dict[str, Any],
+    policy: Policy,
+    dtype: str | None = None,
 ) -> list[Finding]:
-    """The max load per replica against its exact optimum (any excess is a real loss)."""
+    """The max load per replica against its exact optimum, both on the loads the candidate was
+    given in `dtype` (None: the instance's exact values); an excess that arithmetic in that dtype
+    explains is rounding, not a loss (`verifier.precision`)."""
     if isinstance(instance, PackingInstance):
         return []
     worst: tuple[Fraction, int, Fraction, Fraction] | None = None
     excess_layers = 0
-    for layer, weights in enumerate(instance.weights):
+    for layer, row in enumerate(instance.weights):
+        weights = given_loads(row, dtype)
         phy2log = outputs["phy2log"][layer]
         value = replication_objective(weights, replica_counts(phy2log, len(weights)))
-        optimum = _replication_optimum(instance, layer, phy2log, policy)
+        optimum = _replication_optimum(instance, layer, phy2log, policy, weights)
         if value > optimum:
-            excess_layers += 1
             excess = (value - optimum) / optimum
+            if within_rounding(excess, dtype):
+                continue
+            excess_layers += 1
             if worst is None or excess > worst[0]:
                 worst = (excess, layer, value, optimum)
     if worst is None:
         return []
     excess, layer, value, optimum = worst
+    shown_value, shown_optimum = distinct_digits(value, optimum)
     return [
         observation(
             "optimality.replication",
-            f"layer {layer}: max load per replica {float(value):.6g} exceeds the optimum "
-            f"{float(optimum):.6g} (relative excess {float(excess):.3g})",
+            f"layer {layer}: max load per replica {shown_value} exceeds the optimum "
+            f"{shown_optimum} (relative excess {float(excess):.3g})",
             function=function,
             instance=instance,
             layer=layer,
@@ -365,6 +379,7 @@ def replication_optimality(
                 "optimum": str(optimum),
                 "relative_excess": float(excess),
                 "layers_affected": excess_layers,
+                "dtype": dtype,
             },
         )
     ]

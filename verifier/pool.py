@@ -8,6 +8,7 @@ its variant), which saves a torch import per variant.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from verifier.candidates import is_reference_variant
 from verifier.sandbox import Sandbox
@@ -19,9 +20,12 @@ class SandboxPool:
     `start` raises `CandidateError` when a candidate cannot be loaded (the pool is closed first).
     """
 
-    def __init__(self, specs: Sequence[str], *, timeout: float) -> None:
+    def __init__(
+        self, specs: Sequence[str], *, timeout: float, api: str = "auto", fresh: bool = True
+    ) -> None:
         self.specs = list(dict.fromkeys(specs))
         self.timeout = timeout
+        self.api, self.fresh = api, fresh  # issue 10 hook: the user's candidates' API profile
         self._boxes: dict[str, Sandbox] = {}
 
     def __enter__(self) -> SandboxPool:
@@ -40,7 +44,8 @@ class SandboxPool:
                 if reference and shared is not None:
                     self._boxes[spec] = shared
                     continue
-                box = Sandbox(spec, timeout=self.timeout)
+                api = "deepseek" if reference else self.api  # issue 10 hook
+                box = Sandbox(spec, timeout=self.timeout, api=api, fresh_instance=self.fresh)
                 self._boxes[spec] = box
                 box.start()
                 if reference:
@@ -56,6 +61,14 @@ class SandboxPool:
         """The EPLB functions a candidate defines (every one, for a reference variant)."""
         info = self._boxes[spec].info
         return () if info is None else info.functions
+
+    def profiles(self) -> dict[str, dict[str, Any]]:
+        """Issue 10 hook: each candidate's API profile and why (from its worker's load reply)."""
+        found: dict[str, dict[str, Any]] = {}
+        for spec, box in self._boxes.items():
+            if box.info is not None:
+                found[spec] = {"profile": box.info.profile, "notes": list(box.info.profile_notes)}
+        return found
 
     def close(self) -> None:
         for box in {id(box): box for box in self._boxes.values()}.values():

@@ -13,6 +13,7 @@ from verifier.evaluator import CaseResult
 from verifier.findings import Finding
 from verifier.instances import Instance, canonical_json, num_items, num_layers
 from verifier.options import CheckOptions
+from verifier.run_record import ApiRecord
 
 
 def instance_size(instance: Instance) -> tuple[Any, ...]:
@@ -57,6 +58,7 @@ class CheckResult:
     notes: list[str] = field(default_factory=list)
     elapsed: float = 0.0
     worker_restarts: int = 0
+    api: ApiRecord = field(default_factory=ApiRecord)  # profile, adaptations, migration (issue 10)
 
     @property
     def violations(self) -> list[FindingRecord]:
@@ -87,6 +89,7 @@ class CheckResult:
             counts.generated += 1
         else:
             counts.edge += 1
+        self.api.record(case.function, case.outcome.adapted, case.metrics)
         seen: set[tuple[str, str, str]] = set()
         for finding in case.findings:
             key = (finding.severity, finding.function or case.function, finding.check)
@@ -120,6 +123,7 @@ class CheckResult:
         self.elapsed = max(self.elapsed, other.elapsed)
         self.worker_restarts += other.worker_restarts
         self.functions = self.functions or other.functions
+        self.api.merge(other.api)
 
     def to_dict(self) -> dict[str, Any]:
         """The machine-readable form (`--json`)."""
@@ -139,7 +143,12 @@ class CheckResult:
                 "timeout": self.options.timeout,
                 "max_cases": self.options.max_cases,
                 "database": self.options.database,
+                "api": self.options.api,
+                "fresh_instance": self.options.fresh_instance,
+                "allow_cross_layer": self.options.allow_cross_layer,
             },
+            "api": self.api.to_dict(),
+            "migration": self.api.migration.to_dict(),
             "exit_code": self.exit_code,
             "elapsed_seconds": round(self.elapsed, 3),
             "cases": {

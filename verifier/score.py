@@ -35,6 +35,7 @@ from verifier.corpus import CorpusEntry, default_corpus_dir, load_corpus
 from verifier.instances import Instance, RebalanceInstance
 from verifier.judge import call_on
 from verifier.pool import SandboxPool
+from verifier.profiles import API_CHOICES
 from verifier.report.runs import score_outcome
 from verifier.sandbox import Sandbox
 from verifier.shapes import SHAPES, ModelShape
@@ -65,6 +66,9 @@ class ScoreOptions:
     window: int = DEFAULT_WINDOW  # steps summed into one window of the trace
     repeats: int = 7  # timed runs at the DeepSeek-V3 shape (after one warm-up run)
     corpus: str | None = None  # corpus folder; None: the default corpus
+    api: str = "auto"  # the candidate's API profile (`verifier.profiles`)
+    fresh_instance: bool = True  # a policy class with plain methods: a new instance per call
+    allow_cross_layer: bool = False  # layer independence breaks are observations, not violations
 
     def __post_init__(self) -> None:
         for name in ("cases", "window", "repeats"):
@@ -77,6 +81,8 @@ class ScoreOptions:
                 raise ValueError(f"{name} must be a positive number of seconds")
         if self.policy not in ("auto", "global"):
             raise ValueError(f"policy must be 'auto' or 'global', got {self.policy!r}")
+        if self.api not in API_CHOICES:
+            raise ValueError(f"api must be one of {', '.join(API_CHOICES)}, got {self.api!r}")
 
     def check_options(self) -> CheckOptions:
         """The bounded, seeded conformance check of phase 1."""
@@ -86,6 +92,9 @@ class ScoreOptions:
             policy=self.policy,
             timeout=self.timeout,
             max_cases=self.cases,
+            api=self.api,
+            fresh_instance=self.fresh_instance,
+            allow_cross_layer=self.allow_cross_layer,
         )
 
 
@@ -139,6 +148,7 @@ class ScoreResult:
     reference_milliseconds: float = 0.0
     combined_score: float = 0.0
     trace: str = ""
+    api: dict[str, Any] = field(default_factory=dict)  # the API profile used and why (issue 10)
     windows: int = 0  # (layer, window) pairs behind balancedness
     proven_layers: int = 0
     cases: int = 0  # conformance cases run
@@ -192,6 +202,7 @@ class ScoreResult:
             "formula": "balancedness / (1 + gap_mean) * (1 + milliseconds / "
             f"reference_milliseconds) ** -{TIME_EXPONENT} (0 when invalid)",
             "trace": self.trace,
+            "api": self.api,
             "scored_windows": self.windows,
             "proven_layers": self.proven_layers,
             "cases": self.cases,
@@ -206,6 +217,9 @@ class ScoreResult:
                 "timeout": self.options.timeout,
                 "window": self.options.window,
                 "repeats": self.options.repeats,
+                "api": self.options.api,
+                "fresh_instance": self.options.fresh_instance,
+                "allow_cross_layer": self.options.allow_cross_layer,
             },
         }
 
@@ -260,6 +274,7 @@ def conformance(result: ScoreResult, spec: str, progress: Progress) -> CheckResu
     progress(f"conformance check: {options.cases} cases per function")
     check = run_check(spec, options.check_options())
     result.cases = check.total_cases
+    result.api = check.api.to_dict()
     result.violations = [record.to_dict() for record in check.violations]
     if result.violations:
         result.invalidate(_finding_reason(result.violations))
@@ -372,7 +387,9 @@ def score_candidate(
     _timed(result, "conformance", started)
     if not result.valid:
         return result.finish()
-    with SandboxPool([spec, BASELINE], timeout=options.timeout) as pool:
+    with SandboxPool(
+        [spec, BASELINE], timeout=options.timeout, api=options.api, fresh=options.fresh_instance
+    ) as pool:
         pool.start(progress)
         _measure(result, pool, spec, trace, entries, progress)
     return result.finish()
@@ -422,11 +439,12 @@ def evaluate(program_path: str, **options: Any) -> dict[str, float | bool]:
     """Score a candidate program for a search loop; never raises for a bad candidate.
 
     `options` are `ScoreOptions` fields (seed, policy, cases, budget, timeout, trace, window,
-    repeats, corpus). Returns floats and bools only (`ScoreResult.metrics()`): `combined_score`
-    (0 for an invalid candidate), `valid`, `violations` (how many), `balancedness`, `gap_mean`,
-    `gap_max`, `milliseconds`, `reference_milliseconds`, `speed_ratio`. Use `score_candidate`
-    for the reason and the reproducers. The caller's own mistakes raise: an unknown option
-    `TypeError`, a bad value, trace or corpus `ValueError`.
+    repeats, corpus, api, fresh_instance, allow_cross_layer). Returns floats and bools only
+    (`ScoreResult.metrics()`): `combined_score` (0 for an invalid candidate), `valid`,
+    `violations` (how many), `balancedness`, `gap_mean`, `gap_max`, `milliseconds`,
+    `reference_milliseconds`, `speed_ratio`. Use `score_candidate` for the reason and the
+    reproducers. The caller's own mistakes raise: an unknown option `TypeError`, a bad value,
+    trace or corpus `ValueError`.
     """
     from verifier.candidates import CandidateError
 

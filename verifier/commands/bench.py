@@ -13,6 +13,7 @@ from pathlib import Path
 
 from verifier.atomic import write_json_atomically
 from verifier.cli import EXIT_FINDINGS, EXIT_OK
+from verifier.commands._api_options import add_api_options
 from verifier.commands._options import usage_error
 from verifier.shapes import PRODUCTION_SHAPES, SHAPES
 
@@ -42,6 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic loads")
     parser.add_argument("--json", metavar="PATH", help="also write every number as JSON")
+    add_api_options(parser, layers=False)
 
 
 def _shapes(requested: list[str] | None) -> list[str]:
@@ -80,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
                 warmup=args.warmup,
                 seed=args.seed,
                 progress=lambda message: status.update(message),
+                api=args.api,  # the API profile (issue 10)
+                fresh=not args.shared_instance,
             )
     except CandidateError as error:
         return usage_error("bench", str(error))

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from verifier.atomic import write_json_atomically
 from verifier.cli import EXIT_INTERRUPTED
+from verifier.commands._api_options import add_api_options, api_settings
 from verifier.commands._options import (
     add_candidate_argument,
     add_policy_option,
@@ -54,6 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_timeout_option(parser, default=10.0)
     add_campaign_scale_options(parser, "none: each run is deterministic")  # scale-out hook
+    add_api_options(parser)  # --api, --shared-instance, --allow-cross-layer (issue 10)
 
 
 def check_json_path(path: Path) -> str | None:
@@ -89,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
         timeout=args.timeout,
         max_cases=args.max_cases,
         database=args.database,
+        **api_settings(args),  # issue 10
     )
     if problem := check_database(args.database):  # scale-out hook: --database, --workers
         return usage_error("check", problem)

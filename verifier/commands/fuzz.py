@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from verifier.cli import EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_OK
+from verifier.commands._api_options import add_api_options, api_settings
 from verifier.commands._options import (
     add_candidate_argument,
     add_policy_option,
@@ -56,6 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_policy_option(parser)
     add_timeout_option(parser, default=10.0)
+    add_api_options(parser)
 
 
 class _Live:
@@ -151,6 +153,7 @@ def run(args: argparse.Namespace) -> int:
         policy=args.policy,
         timeout=args.timeout,
         database=database,
+        **api_settings(args),
     )
     console = Console(width=None if sys.stdout.isatty() else 120)
     live = _Live(Console(stderr=True), args.candidate, args.budget)

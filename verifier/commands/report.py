@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from verifier.cli import EXIT_FINDINGS, EXIT_OK
+from verifier.commands._api_options import add_api_options
 from verifier.commands._options import usage_error
 from verifier.commands._trace_options import add_trace_options
 
@@ -49,16 +50,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="time limit per candidate call (default: 120)",
     )
     add_trace_options(parser, "the corpus's drift traces (generalisation section)")
+    add_api_options(parser, layers=False)  # --api, --shared-instance (issue 10)
 
 
-def _use_trace(data: Any, trace: Any, timeout: float, console: Any) -> int:
+def _use_trace(data: Any, trace: Any, args: argparse.Namespace, console: Any) -> int:
     """The generalisation section from the user's trace instead of the corpus's drift traces;
     how many candidates failed or broke the contract on it."""
     from verifier.report.trace_generalisation import trace_generalisation
 
     with console.status(f"trace {trace.source}", spinner="dots") as status:
         found, problems = trace_generalisation(
-            data.candidates, trace, timeout=timeout, progress=lambda text: status.update(text)
+            data.candidates,
+            trace,
+            timeout=args.timeout,
+            api=args.api,
+            fresh=not args.shared_instance,
+            progress=lambda text: status.update(text),
         )
     data.generalisation = found
     for problem in problems:
@@ -117,11 +124,24 @@ def run(args: argparse.Namespace) -> int:
             def show(message: str, done: int) -> None:
                 progress.update(task, description=message[:60], completed=done)
 
-            results = run_corpus(specs, entries, timeout=args.timeout, progress=show)
+            results = run_corpus(
+                specs,
+                entries,
+                timeout=args.timeout,
+                progress=show,
+                api=args.api,
+                fresh=not args.shared_instance,
+            )
+        from verifier.report.reach import measure_reach
+
+        reach = measure_reach(
+            specs, entries, timeout=args.timeout, api=args.api, fresh=not args.shared_instance
+        )
         data = build_report_data(
             specs, results, broken_records=[record.message for record in broken], corpus=str(corpus)
         )
-        trace_problems = 0 if trace is None else _use_trace(data, trace, args.timeout, console)
+        data.reach = reach
+        trace_problems = 0 if trace is None else _use_trace(data, trace, args, console)
     except CandidateError as error:
         return usage_error("report", str(error))
     try:

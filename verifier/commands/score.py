@@ -16,6 +16,7 @@ from dataclasses import fields
 from typing import Any
 
 from verifier.cli import EXIT_FINDINGS, EXIT_OK
+from verifier.commands._api_options import add_api_options, api_settings
 from verifier.commands._options import (
     add_candidate_argument,
     add_policy_option,
@@ -38,6 +39,7 @@ balance). Everything but the times is identical on every run with the same --see
 example:
   eplb-verify score examples/seed_pool_split.py --json
   eplb-verify score reference:swap --trace loads.json --window 50
+  eplb-verify score tests/apis/sglang_vec.py --api sglang
 """
 
 
@@ -75,6 +77,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--json", action="store_true", help="write one JSON object to stdout (and nothing else)"
     )
     add_timeout_option(parser, default=10.0)
+    add_api_options(parser)  # --api, --shared-instance, --allow-cross-layer (issue 10)
 
 
 def score_options(args: argparse.Namespace) -> Any:
@@ -82,7 +85,8 @@ def score_options(args: argparse.Namespace) -> Any:
     from verifier.score import ScoreOptions
 
     names = {field.name for field in fields(ScoreOptions)}
-    return ScoreOptions(**{name: getattr(args, name) for name in names if hasattr(args, name)})
+    given = {name: getattr(args, name) for name in names if hasattr(args, name)}
+    return ScoreOptions(**{**given, **api_settings(args)})
 
 
 def run(args: argparse.Namespace) -> int:
@@ -127,6 +131,9 @@ def format_score(data: dict[str, Any]) -> str:
             f"{data['reference_milliseconds']:.2f}; {ratio:.2f}x)",
         ]
     lines += [f"trace           {data['trace']}", f"formula         {data['formula']}"]
+    if data["api"]:
+        notes = "; ".join(data["api"]["notes"])
+        lines.append(f"api profile     {data['api']['profile']} ({notes})")
     for finding in data["violations"][:10]:
         instance = json.dumps(finding["instance"]) if finding["instance"] else "-"
         lines.append(f"  {finding['function']}: {finding['check']}: {finding['message']}")

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from typing import Any
 
@@ -246,6 +246,7 @@ class ReportData:
     results: list[RunResult]
     broken_records: list[str]
     corpus: str
+    reach: list[Any] = field(default_factory=list)  # issue 10 hook: report.reach.CandidateReach
 
     def cell(self, family: str, candidate: str) -> CellMetrics | None:
         for cell in self.cells:

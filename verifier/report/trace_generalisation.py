@@ -24,17 +24,20 @@ def trace_generalisation(
     *,
     timeout: float,
     policy: Policy = "auto",
+    api: str = "auto",
+    fresh: bool = True,
     progress: Callable[[str], None] | None = None,
 ) -> tuple[list[Generalisation], list[str]]:
     """Generalisation of every candidate with `rebalance_experts` on `trace`, and the problems
-    (a candidate that failed or broke the contract on some window) as sentences.
+    (a candidate that failed or broke the contract on some window) as sentences; `api` and
+    `fresh` say how the user's candidates are called (`verifier.profiles`).
 
     Raises `CandidateError` when a candidate cannot be loaded.
     """
     bounds = window_bounds(trace)
     found: list[Generalisation] = []
     problems: list[str] = []
-    with SandboxPool(specs, timeout=timeout) as pool:
+    with SandboxPool(specs, timeout=timeout, api=api, fresh=fresh) as pool:
         pool.start(progress)
         for spec in pool.specs:
             if REBALANCE not in pool.functions(spec):

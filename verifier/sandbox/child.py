@@ -59,15 +59,18 @@ def _synchronize(device: str) -> None:
 
 
 def _call(request: dict[str, Any], loaded: dict[str, Any]) -> dict[str, Any]:
-    candidate = _candidate(request["spec"], loaded)
-    function = candidate.functions[request["function"]]
+    # API profile hook (issue 10): the profile builds the call and adapts its result.
+    from verifier.profiles.worker_side import adapt_result, prepare_call
+
+    bound = _candidate(request["spec"], loaded, request)
     device = request["device"]
     weight = _make_weight(request["weights"], request["dtype"], device)
+    function, parts = prepare_call(bound, request, weight)
     snapshot = weight.clone()
     _synchronize(device)  # the input copy and snapshot are done before the clock starts
     started = time.perf_counter()
     try:
-        result = function(weight, *request["args"])
+        result = function(*parts.args, **parts.kwargs)
         _synchronize(device)
     except BaseException as error:  # untrusted code: SystemExit and friends are findings too
         return {
@@ -77,7 +80,11 @@ def _call(request: dict[str, Any], loaded: dict[str, Any]) -> dict[str, Any]:
             "mutated": not _unchanged(weight, snapshot),
         }
     seconds = time.perf_counter() - started
-    return result_reply(result, str(weight.device), not _unchanged(weight, snapshot), seconds)
+    mutated = not _unchanged(weight, snapshot)
+    result, adapted = adapt_result(bound, request, result, weight)
+    reply = result_reply(result, str(weight.device), mutated, seconds)
+    reply["adapted"] = parts.notes + adapted
+    return reply
 
 
 def _error_reply(error: BaseException) -> dict[str, Any]:
@@ -93,26 +100,34 @@ def _error_reply(error: BaseException) -> dict[str, Any]:
     }
 
 
-def _candidate(spec: str, loaded: dict[str, Any]) -> Any:
+def _candidate(spec: str, loaded: dict[str, Any], request: dict[str, Any]) -> Any:
+    """The candidate bound to its API profile (`verifier.profiles`), loaded once per spec."""
     from verifier.candidates import resolve_candidate
+    from verifier.profiles.runtime import bind
 
     if spec not in loaded:
-        loaded[spec] = resolve_candidate(spec)
+        api = request.get("api", "deepseek")
+        fresh = bool(request.get("fresh_instance", True))
+        loaded[spec] = bind(resolve_candidate(spec), api, fresh)
     return loaded[spec]
 
 
 def _handle(request: dict[str, Any], loaded: dict[str, Any]) -> dict[str, Any]:
     if request["op"] == "load":
         try:
-            candidate = _candidate(request["spec"], loaded)
+            bound = _candidate(request["spec"], loaded, request)
         except CandidateError as error:
             return {"ok": False, "error": str(error)}
         _warm_up(request.get("devices", []))
+        candidate = bound.candidate
         return {
             "ok": True,
             "functions": list(candidate.functions),
             "variant": candidate.variant,
             "partners": candidate.partners,
+            "profile": bound.profile.name,
+            "profile_notes": bound.notes,
+            "accepts_old": bound.accepts_old,
         }
     try:
         return _call(request, loaded)

@@ -49,6 +49,7 @@ class CallOutcome:
     seconds: float = 0.0
     error: str = ""  # "ExcType: message", or what happened to the worker
     traceback: str = ""  # the exception's traceback, or the tail of the worker's stderr
+    adapted: tuple[str, ...] = ()  # what the API profile adapted (verifier.profiles)
 
     def same_result(self, other: CallOutcome) -> bool:
         """True when both calls returned exactly the same thing (types, dtypes, shapes, values)."""
@@ -84,6 +85,9 @@ class LoadInfo:
     functions: tuple[str, ...]
     variant: str | None = None
     partners: dict[str, str] = field(default_factory=dict)
+    profile: str = "deepseek"  # the API profile the worker called it through
+    profile_notes: tuple[str, ...] = ()  # why that profile, and how a policy class is called
+    accepts_old: tuple[str, ...] = ()  # functions that take an old placement (incremental)
 
 
 def value_from_data(data: dict[str, Any]) -> Value:
@@ -112,6 +116,7 @@ def outcome_from_reply(reply: dict[str, Any]) -> CallOutcome:
         input_device=reply["input_device"],
         mutated=bool(reply["mutated"]),
         seconds=float(reply["seconds"]),
+        adapted=tuple(reply.get("adapted", ())),
     )
 
 

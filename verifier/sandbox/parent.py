@@ -134,9 +134,15 @@ class Sandbox:
         load_timeout: float = 120.0,
         python: str = sys.executable,
         devices: tuple[str, ...] = (),
+        api: str = "auto",
+        policy: str = "auto",
+        fresh_instance: bool = True,
     ) -> None:
-        """`devices` (e.g. ("cuda",)) are initialised while loading, outside any call's time."""
+        """`devices` (e.g. ("cuda",)) are initialised while loading, outside any call's time;
+        `api`, `policy` and `fresh_instance` choose how the candidate is called
+        (`verifier.profiles`)."""
         self.spec = spec
+        self.binding = {"api": api, "policy": policy, "fresh_instance": fresh_instance}
         self.devices = devices
         self.timeout = timeout
         self.load_timeout = load_timeout
@@ -160,7 +166,8 @@ class Sandbox:
         self._discard()
         process = _Process(self.python)
         self._process = process
-        if not process.send({"op": "load", "spec": self.spec, "devices": list(self.devices)}):
+        load = {"op": "load", "spec": self.spec, "devices": list(self.devices), **self.binding}
+        if not process.send(load):
             raise CandidateError(f"candidate {self.spec!r}: the worker could not be started")
         line = process.read_line(time.monotonic() + self.load_timeout)
         if line is None:
@@ -179,7 +186,13 @@ class Sandbox:
             self._discard()
             raise CandidateError(reply["error"])
         return LoadInfo(
-            self.spec, tuple(reply["functions"]), reply.get("variant"), reply.get("partners", {})
+            self.spec,
+            tuple(reply["functions"]),
+            reply.get("variant"),
+            reply.get("partners", {}),
+            reply.get("profile", "deepseek"),
+            tuple(reply.get("profile_notes", ())),
+            tuple(reply.get("accepts_old", ())),
         )
 
     def _discard(self, kill: bool = False) -> None:
@@ -197,8 +210,10 @@ class Sandbox:
         device: str = "cpu",
         spec: str | None = None,
         timeout: float | None = None,
+        old: list[list[int]] | None = None,
     ) -> CallOutcome:
-        """`function(tensor(weights, dtype, device), *args)` of the candidate (or of `spec`)."""
+        """`function(tensor(weights, dtype, device), *args)` of the candidate (or of `spec`),
+        through its API profile; `old` is an old placement for functions that accept one."""
         if self._process is None:
             self.restarts += 1
             try:
@@ -215,6 +230,8 @@ class Sandbox:
             "args": list(args),
             "dtype": dtype,
             "device": device,
+            **(self.binding if spec in (None, self.spec) else {"api": "deepseek"}),
+            "old": old,
         }
         limit = self.timeout if timeout is None else timeout
         started = time.monotonic()

@@ -1,0 +1,1 @@
+"""A vLLM-style EPLB policy package (imitates `vllm/distributed/eplb/policy/`)."""

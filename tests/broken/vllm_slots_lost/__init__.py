@@ -1,0 +1,1 @@
+"""A vLLM-style policy package whose slot-preservation pass is broken."""

@@ -1,0 +1,54 @@
+"""The pytest plugin, as another project runs it: a real pytest subprocess from a foreign folder."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parent
+GOOD = ROOT / "apis" / "vllm_policy" / "default.py"
+
+
+def _suite(tmp_path: Path, spec: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    command = [
+        sys.executable, "-m", "pytest", "--pyargs", "verifier.conformance",
+        "--eplb-candidate", spec, "--eplb-cases", "8", "-p", "no:cacheprovider", "-q", *extra,
+    ]  # fmt: skip
+    return subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+
+
+def test_correct_candidate_passes(tmp_path: Path) -> None:
+    done = _suite(tmp_path, f"{GOOD}:GreedyEplbPolicy")
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert "18 passed" in done.stdout
+
+
+def test_broken_candidate_fails_with_its_reproducer_under_xdist(
+    tmp_path: Path, broken_dir: Path
+) -> None:
+    pytest.importorskip("xdist", reason="pytest-xdist is not installed")
+    broken = broken_dir / "vllm_slots_lost" / "policy.py"
+    done = _suite(tmp_path, f"{broken}:SlotLosingPolicy", "-n", "2")
+    assert done.returncode == 1, done.stdout[-3000:]
+    assert "1 failed" in done.stdout and "rebalance_experts-incremental" in done.stdout
+    assert "incremental.slot_preservation" in done.stdout
+    assert '"problem": "rebalance"' in done.stdout  # the reproducer instance
+
+
+def test_without_a_candidate_every_item_is_skipped_with_a_reason(tmp_path: Path) -> None:
+    command = [
+        sys.executable, "-m", "pytest", "--pyargs", "verifier.conformance",
+        "-p", "no:cacheprovider", "-q", "-rs",
+    ]  # fmt: skip
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert "no candidate: pass --eplb-candidate SPEC" in done.stdout
+
+
+def test_options_are_registered_by_the_entry_point(pytestconfig: pytest.Config) -> None:
+    # This very run has them: the pytest11 entry point loads the plugin into every session.
+    assert pytestconfig.getoption("--eplb-candidate") is None
+    assert pytestconfig.getoption("--eplb-api") == "auto"

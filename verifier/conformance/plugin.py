@@ -1,0 +1,49 @@
+"""The pytest plugin (entry point `pytest11`): registers the `--eplb-*` options, nothing else.
+
+Loaded into every pytest run of an environment that has eplb-verify installed, so it stays
+light: no import of torch or the engine, no hooks that collect or run anything. The suite itself
+is `verifier.conformance` (`python -m pytest --pyargs verifier.conformance --eplb-candidate ...`).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from verifier.profiles import API_CHOICES
+
+DEFAULT_CASES = 40
+DEFAULT_BUDGET = 300.0
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("eplb-verify", "EPLB conformance suite (verifier.conformance)")
+    group.addoption(
+        "--eplb-candidate",
+        metavar="SPEC",
+        help="the EPLB implementation to check (as `eplb-verify check` takes it)",
+    )
+    group.addoption("--eplb-api", choices=API_CHOICES, default="auto", help="its API profile")
+    group.addoption(
+        "--eplb-policy", choices=("auto", "global"), default="auto", help="hierarchical or global"
+    )
+    group.addoption(
+        "--eplb-budget",
+        type=float,
+        default=DEFAULT_BUDGET,
+        metavar="SECONDS",
+        help=f"time cap of the check (default: {DEFAULT_BUDGET:g})",
+    )
+    group.addoption(
+        "--eplb-cases",
+        type=int,
+        default=DEFAULT_CASES,
+        metavar="N",
+        help=f"generated cases per function (default: {DEFAULT_CASES}; the same on every worker)",
+    )
+    group.addoption("--eplb-seed", type=int, default=0, help="seed of the generated cases")
+    group.addoption("--eplb-strict", action="store_true", help="observations fail their items too")
+    group.addoption(
+        "--eplb-allow-cross-layer",
+        action="store_true",
+        help="layer-independence breaks are observations (multi-window or stateful policies)",
+    )

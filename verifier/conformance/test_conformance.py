@@ -1,0 +1,68 @@
+"""The conformance items: one per EPLB function and check family (see `verifier.conformance`)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from verifier.conformance import FAMILIES, family_of
+
+FUNCTIONS = ("balanced_packing", "replicate_experts", "rebalance_experts")
+ITEMS = [(function, family) for function in FUNCTIONS for family in FAMILIES]
+
+
+@pytest.fixture(scope="session")
+def eplb_result(pytestconfig: pytest.Config) -> Any:
+    """The check of the candidate, run once per process with a fixed number of cases."""
+    from verifier.candidates import CandidateError
+    from verifier.check import CheckOptions, run_check
+
+    spec = pytestconfig.getoption("--eplb-candidate", default=None)
+    if not spec:
+        pytest.skip("no candidate: pass --eplb-candidate SPEC")
+    options = CheckOptions(
+        budget=pytestconfig.getoption("--eplb-budget"),
+        seed=pytestconfig.getoption("--eplb-seed"),
+        policy=pytestconfig.getoption("--eplb-policy"),
+        strict=pytestconfig.getoption("--eplb-strict"),
+        max_cases=pytestconfig.getoption("--eplb-cases"),
+        api=pytestconfig.getoption("--eplb-api"),
+        allow_cross_layer=pytestconfig.getoption("--eplb-allow-cross-layer"),
+    )
+    try:
+        return run_check(spec, options)
+    except CandidateError as error:
+        pytest.fail(f"cannot load the candidate: {error}", pytrace=False)
+
+
+def _explain(record: Any) -> str:
+    from verifier.instances import instance_json
+
+    finding = record.finding
+    lines = [f"{finding.severity} {finding.check}: {finding.message} ({record.occurrences} cases)"]
+    if finding.instance is not None:
+        lines.append("reproducer (eplb-verify instance file):")
+        lines.append(instance_json(finding.instance))
+    old = finding.details.get("old_placement")
+    if old is not None:
+        lines.append(f"with the old placement {json.dumps(old)}")
+    return "\n".join(lines)
+
+
+@pytest.mark.parametrize(("function", "family"), ITEMS, ids=[f"{f}-{g}" for f, g in ITEMS])
+def test_conformance(function: str, family: str, eplb_result: Any) -> None:
+    """No finding of this family fails for this function (violations; observations if strict)."""
+    if function not in eplb_result.functions:
+        pytest.skip(f"the candidate does not define {function}")
+    failing = [
+        record
+        for record in eplb_result.records.values()
+        if record.finding.function == function
+        and family_of(record.finding.check) == family
+        and (record.finding.is_violation or eplb_result.options.strict)
+    ]
+    if failing:
+        header = f"{function}: {len(failing)} finding(s) in '{family}' ({FAMILIES[family]})"
+        pytest.fail("\n\n".join([header, *map(_explain, failing)]), pytrace=False)
