@@ -102,11 +102,12 @@ def _load(args: argparse.Namespace, corpus: Path) -> tuple[list[Any], list[Any]]
     return entries, broken
 
 
-def _variants(args: argparse.Namespace) -> dict[str, Any] | str:
-    """The selected reference variants, or an error message naming the unknown one."""
-    from verifier.candidates import reference_variants
+def _variants(args: argparse.Namespace) -> dict[str, str] | str:
+    """The selected reference variants (name -> candidate spec), or an error message naming the
+    unknown one."""
+    from verifier.corpus.records import variant_specs
 
-    every = reference_variants()
+    every = variant_specs()
     names = getattr(args, "variant", None) or list(every)
     unknown = [name for name in names if name not in every]
     if unknown:
@@ -142,18 +143,23 @@ def run_list(args: argparse.Namespace, corpus: Path) -> int:
 
 
 def run_add(args: argparse.Namespace, corpus: Path) -> int:
-    # scale-out hook: one Distributor (local processes or Ray) for every file's layer solves
+    # one Distributor (local processes or Ray) for every file's layer solves, one sandbox pool
+    # for every file's baselines
     from verifier.commands._scale import open_distributor
+    from verifier.corpus.records import variant_pool, variant_specs
     from verifier.distribute import DistributeError
 
     try:
-        with open_distributor(args, "corpus add") as distributor:
-            return _add_files(args, corpus, distributor)
+        with (
+            open_distributor(args, "corpus add") as distributor,
+            variant_pool(variant_specs()) as pool,
+        ):
+            return _add_files(args, corpus, distributor, pool)
     except DistributeError as error:
         return usage_error("corpus", str(error))
 
 
-def _add_files(args: argparse.Namespace, corpus: Path, distributor: Any) -> int:
+def _add_files(args: argparse.Namespace, corpus: Path, distributor: Any, pool: Any) -> int:
     from verifier.corpus import Provenance, add_instance, record_path
     from verifier.errors import InstanceError
     from verifier.instances import load_instance
@@ -179,6 +185,7 @@ def _add_files(args: argparse.Namespace, corpus: Path, distributor: Any) -> int:
             time_limit=args.time_limit,
             report=lambda note, name=name: print(f"warning: {name}: {note}", file=sys.stderr),
             distributor=distributor,
+            pool=pool,
         )
         if path is None:
             print(f"duplicate {name}: already recorded as {record_path(corpus, instance)}")
@@ -215,12 +222,19 @@ def run_verify(args: argparse.Namespace, corpus: Path) -> int:
 
 
 def run_rebaseline(args: argparse.Namespace, corpus: Path) -> int:
-    from verifier.corpus.replay import rebaseline_entry
-    from verifier.corpus.store import save_entry
+    from verifier.corpus.records import variant_pool
 
     variants = _variants(args)
     if isinstance(variants, str):
         return usage_error("corpus", variants)
+    with variant_pool(variants) as pool:
+        return _rebaseline(args, corpus, variants, pool)
+
+
+def _rebaseline(args: argparse.Namespace, corpus: Path, variants: dict[str, str], pool: Any) -> int:
+    from verifier.corpus.replay import rebaseline_entry
+    from verifier.corpus.store import save_entry
+
     entries, broken = _load(args, corpus)
     changed = 0
     for entry in entries:
@@ -229,6 +243,7 @@ def run_rebaseline(args: argparse.Namespace, corpus: Path) -> int:
             variants,
             prune=not args.variant,
             report=lambda note: print(f"warning: {note}", file=sys.stderr),
+            pool=pool,
         )
         if diff.empty:
             continue
