@@ -122,10 +122,13 @@ def should_solve(instance: Instance) -> bool:
     return True
 
 
-def _solved_layer(instance: Instance, layer: int, time_limit: float) -> OracleLayer:
+def solved_layer(
+    instance: Instance, layer: int, time_limit: float, seed: int = ORACLE_SEED
+) -> OracleLayer:
+    """The oracle's exact solve of one layer (deterministic budget, fixed seed), as recorded."""
     from verifier.oracle import solve_layer
 
-    solution = solve_layer(instance, layer, time_limit=time_limit, seed=ORACLE_SEED)
+    solution = solve_layer(instance, layer, time_limit=time_limit, seed=seed)
     objective = None if solution.status == "unknown" else Fraction(solution.objective)
     details = {key: solution.details[key] for key in KEPT_DETAILS if key in solution.details}
     return OracleLayer(
@@ -133,7 +136,8 @@ def _solved_layer(instance: Instance, layer: int, time_limit: float) -> OracleLa
     )
 
 
-def _bound_layer(instance: Instance, layer: int) -> OracleLayer:
+def bound_layer(instance: Instance, layer: int) -> OracleLayer:
+    """Only the oracle's cheap certified bound of one layer (records too large to solve)."""
     from verifier.oracle import lower_bound
 
     start = time.perf_counter()
@@ -157,10 +161,10 @@ def oracle_record(
     indices = range(num_layers(instance))
     if solving:
         layers = map_in_order(
-            partial(_solved_layer, instance, time_limit=limit), indices, distributor
+            partial(solved_layer, instance, time_limit=limit), indices, distributor
         )
     else:
-        layers = [_bound_layer(instance, layer) for layer in indices]
+        layers = [bound_layer(instance, layer) for layer in indices]
     return OracleRecord(
         solver=solver_version(),
         method="solve" if solving else "bound",
