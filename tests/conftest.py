@@ -67,4 +67,5 @@ def reference_pool() -> Iterator[SandboxPool]:
     from verifier.corpus.records import variant_pool, variant_specs
 
     with variant_pool(variant_specs()) as pool:
+        pool.start()
         yield pool

@@ -65,20 +65,23 @@ def variant_specs(names: Iterable[str] | None = None) -> dict[str, str]:
 def variant_pool(
     variants: Variants, pool: SandboxPool | None = None, *, timeout: float = CALL_TIMEOUT
 ) -> Iterator[SandboxPool]:
-    """`pool` when given (one pool per command run), else a started pool of `variants`' specs.
-
-    Raises `CandidateError` when a candidate cannot be loaded."""
+    """`pool` when given (one pool per command run), else a pool of `variants`' specs that
+    starts at its first call (`run_variant`), so a run that calls nothing (a duplicate record,
+    an empty selection) starts no sandbox."""
     if pool is not None:
         yield pool
         return
     with SandboxPool(list(variants.values()), timeout=timeout) as fresh:
-        fresh.start()
         yield fresh
 
 
 def run_variant(pool: SandboxPool, spec: str, instance: Instance) -> Verdict:
     """One sandboxed call of `spec` on the instance, judged (`verifier.judge`): violations, else
-    exact per-layer objectives recomputed from the assignment (never the candidate's sums)."""
+    exact per-layer objectives recomputed from the assignment (never the candidate's sums).
+
+    Starts the pool at its first call (`CandidateError` when a candidate cannot be loaded)."""
+    if not pool.started:
+        pool.start()
     function = function_for(instance)
     if function not in pool.functions(spec):
         return judge(instance, CallOutcome("error", error=f"{spec} defines no {function}"))
