@@ -183,7 +183,7 @@ def test_contract_violation_and_failed_calls_fail(
         "hangs": str(broken_dir / "hangs.py"),
         "segfaults": str(broken_dir / "segfaults.py"),
     }
-    with SandboxPool(list(variants.values()), timeout=2.0) as pool:
+    with SandboxPool(list(variants.values()), timeout=1.0) as pool:
         pool.start()
         report = replay([entry], variants=variants, pool=pool)
         notes: list[str] = []
@@ -198,7 +198,7 @@ def test_contract_violation_and_failed_calls_fail(
         "segfaults": "error",
     }
     assert "raised: RuntimeError: boom" in outcomes["raises"].message
-    assert "hung: no answer within 2 s" in outcomes["hangs"].message
+    assert "hung: no answer within 1 s" in outcomes["hangs"].message
     assert "crashed: the worker was killed by SIGSEGV" in outcomes["segfaults"].message
     assert report.failed
     assert baselines == {}
