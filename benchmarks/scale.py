@@ -4,12 +4,14 @@ oracle with 1 worker (in process) and with N local worker processes, side by sid
     python benchmarks/scale.py              # 1 vs 2 workers, limit capped at 1 s, 3 repeats
     python benchmarks/scale.py --workers 4 --time-limit 10 --repeats 1   # the recorded limits
 
-What a re-proof of the corpus does (as `eplb-verify corpus add` does per record): each layer of each
-record is solved with the record's seed and its deterministic time limit (capped by --time-limit to
-keep the run short), all layers of all records as one list of independent tasks. The corpus is
-copied to a temporary folder first and only the copy is read: the shipped corpus is never touched.
-The distributed results are checked to be identical to the sequential ones (objective, bound,
-status), so the speed-up is never bought with a different answer.
+What `eplb-verify corpus rebaseline --reprove` does, through its own code
+(`verifier.corpus.reprove`: `layer_tasks`, `reprove_layer` mapped over a `Distributor`): each
+layer of each record is solved with the record's seed and its deterministic time limit (capped by
+--time-limit to keep the run short; bound-only records get the cheap bound), all layers of all
+records as one list of independent tasks. The corpus is copied to a temporary folder first and
+only the copy is read: the shipped corpus is never touched. The distributed results are checked
+to be identical to the sequential ones (objective, bound, status), so the speed-up is never
+bought with a different answer.
 
 Reported: median wall time per configuration over the repeats (the pool start-up included), the
 ratio against the 1-worker baseline measured in the same run, and a projection of the cost of
@@ -24,60 +26,35 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
-from verifier.corpus import CorpusEntry, default_corpus_dir, load_corpus
+from verifier.corpus import CorpusEntry, OracleLayer, default_corpus_dir, load_corpus
 from verifier.corpus.records import DEFAULT_TIME_LIMIT
+from verifier.corpus.reprove import LayerTask, layer_tasks, reprove_layer
 from verifier.distribute import Distributor, available_cores
-from verifier.instances import Instance
 
 PROJECTED_RECORDS = 10_000
 CLUSTER_CPUS = (16, 64, 256)
 
 
-@dataclass(frozen=True)
-class Task:
-    """One layer of one record, with the record's seed and (capped) time limit."""
-
-    instance: Instance
-    layer: int
-    time_limit: float
-    seed: int
+def capped(entry: CorpusEntry, cap: float) -> CorpusEntry:
+    """The record with its deterministic limit capped (to keep the benchmark short)."""
+    limit = min(cap, entry.oracle.time_limit or DEFAULT_TIME_LIMIT)
+    return replace(entry, oracle=replace(entry.oracle, time_limit=limit))
 
 
-@dataclass(frozen=True)
-class Solved:
-    objective: Fraction
-    bound: Fraction
-    status: str
-    seconds: float
+def tasks_of(entries: list[CorpusEntry], cap: float) -> list[LayerTask]:
+    """Every layer of every record, as `corpus rebaseline --reprove` builds them."""
+    return [task for entry in entries for task in layer_tasks(capped(entry, cap))]
 
 
-def solve(task: Task) -> Solved:
-    """Module level, so the worker processes can run it."""
-    from verifier.oracle import solve_layer
-
-    solution = solve_layer(task.instance, task.layer, time_limit=task.time_limit, seed=task.seed)
-    return Solved(solution.objective, solution.bound, solution.status, solution.seconds)
-
-
-def tasks_of(entries: list[CorpusEntry], cap: float) -> list[Task]:
-    tasks = []
-    for entry in entries:
-        if entry.oracle.method != "solve":
-            continue  # bound-only records are not re-solved
-        limit = min(cap, entry.oracle.time_limit or DEFAULT_TIME_LIMIT)
-        for layer in range(len(entry.oracle.layers)):
-            tasks.append(Task(entry.instance, layer, limit, entry.oracle.seed))
-    return tasks
-
-
-def timed_run(tasks: list[Task], workers: int) -> tuple[float, list[Solved]]:
+def timed_run(tasks: list[LayerTask], workers: int) -> tuple[float, list[OracleLayer]]:
+    """The re-proof's own map (`reprove_layer` over a `Distributor`), timed."""
     start = time.perf_counter()
     with Distributor(workers) as distributor:
-        results = distributor.map(solve, tasks)
+        results = distributor.map(reprove_layer, tasks)
     return time.perf_counter() - start, results
 
 
@@ -98,7 +75,7 @@ def startup_seconds(workers: int) -> float:
     return time.perf_counter() - start
 
 
-def answers(results: list[Solved]) -> list[tuple[Fraction, Fraction, str]]:
+def answers(results: list[OracleLayer]) -> list[tuple[Fraction | None, Fraction, str]]:
     return [(r.objective, r.bound, r.status) for r in results]
 
 
@@ -126,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{available_cores()} cores visible; {args.repeats} repeats"
     )
     times: dict[int, list[float]] = {1: [], args.workers: []}
-    baseline: list[Solved] | None = None
+    baseline: list[OracleLayer] | None = None
     for repeat in range(args.repeats):
         for workers in (1, args.workers):  # interleaved: load drifts hit both alike
             seconds, results = timed_run(tasks, workers)

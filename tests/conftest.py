@@ -1,12 +1,15 @@
-"""Shared pytest set-up: the `slow` and `cuda` markers, the device and `broken_dir` fixtures."""
+"""Shared pytest set-up: the `slow` and `cuda` markers, the device, `broken_dir` and
+`reference_pool` fixtures."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
 
+from verifier.pool import SandboxPool
 from verifier.strategies import load_profile
 
 # dev locally; Hypothesis's derandomized `ci` profile (extended) under CI=true; or
@@ -55,3 +58,14 @@ def device(request: pytest.FixtureRequest) -> str:
 def broken_dir() -> Path:
     """tests/broken/: the deliberately broken candidates (one bug each; see its README.md)."""
     return BROKEN_DIR
+
+
+@pytest.fixture(scope="session")
+def reference_pool() -> Iterator[SandboxPool]:
+    """One started sandbox of every reference variant, shared like a command run shares it
+    (starting one costs a second or two; corpus baselines and replays take it as `pool=`)."""
+    from verifier.corpus.records import variant_pool, variant_specs
+
+    with variant_pool(variant_specs()) as pool:
+        pool.start()
+        yield pool

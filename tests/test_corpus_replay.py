@@ -8,12 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
 
 from reference import VARIANTS
 from verifier.corpus import Provenance, add_instance, load_corpus, load_entry
+from verifier.corpus.records import baseline_records
 from verifier.corpus.replay import rebaseline_entry, replay
 from verifier.instances import PackingInstance, RebalanceInstance, ReplicationInstance
+from verifier.pool import SandboxPool
 
 # greedy packs this layer to 39, pool_split to 38, swap to the optimum 37 (checked below)
 SWAP_WINS = PackingInstance([[14, 1, 17, 8, 15, 16]], 2)
@@ -22,12 +23,13 @@ SMALL_REPLICATION = ReplicationInstance([[9, 1, 4, 0], [3, 3, 3, 3]], 7)
 
 
 @pytest.fixture(scope="module")
-def solved_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def solved_corpus(tmp_path_factory: pytest.TempPathFactory, reference_pool: SandboxPool) -> Path:
     """A small corpus solved by the real oracle and recorded from the real reference variants."""
     folder = tmp_path_factory.mktemp("corpus")
     for instance in (SWAP_WINS, ONE_HOT, SMALL_REPLICATION):
         provenance = Provenance(family="unit", source="manual", description="test")
-        assert add_instance(folder, instance, provenance, time_limit=5.0) is not None
+        path = add_instance(folder, instance, provenance, time_limit=5.0, pool=reference_pool)
+        assert path is not None
     return folder
 
 
@@ -70,20 +72,22 @@ def test_recorded_values_are_what_the_variants_reach(solved_corpus: Path) -> Non
     assert one_hot.baselines["greedy"].objectives == [Fraction(2, 5)]
 
 
-def test_clean_corpus_replays_clean(solved_corpus: Path) -> None:
+def test_clean_corpus_replays_clean(solved_corpus: Path, reference_pool: SandboxPool) -> None:
     entries, broken = load_corpus(solved_corpus)
-    report = replay(entries, broken)
+    report = replay(entries, broken, pool=reference_pool)
     assert not report.failed, [outcome.describe() for outcome in report.failures]
     assert len(report.of_kind("ok")) == len(entries) * len(VARIANTS)
 
 
-def test_variant_worse_than_recorded_is_a_regression(corpus: Path) -> None:
+def test_variant_worse_than_recorded_is_a_regression(
+    corpus: Path, reference_pool: SandboxPool
+) -> None:
     """The recorded greedy result is edited to be better than greedy reaches: replay fails."""
     path = record_file(corpus, ONE_HOT)
     edit(path, lambda data: set_exact(data["baselines"]["greedy"]["layers"][0], "objective", "1/4"))
     entries, broken = load_corpus(corpus)
     assert broken == []
-    report = replay(entries, broken)
+    report = replay(entries, broken, pool=reference_pool)
     assert report.failed
     [failure] = report.failures
     assert failure.kind == "regression" and failure.variant == "greedy"
@@ -92,16 +96,20 @@ def test_variant_worse_than_recorded_is_a_regression(corpus: Path) -> None:
     assert str(path) in failure.describe()
 
 
-def test_variant_better_than_recorded_is_reported_not_failed(corpus: Path) -> None:
+def test_variant_better_than_recorded_is_reported_not_failed(
+    corpus: Path, reference_pool: SandboxPool
+) -> None:
     path = record_file(corpus, SWAP_WINS)
     edit(path, lambda data: set_exact(data["baselines"]["greedy"]["layers"][0], "objective", "45"))
-    report = replay(*load_corpus(corpus))
+    report = replay(*load_corpus(corpus), pool=reference_pool)
     assert not report.failed
     [gain] = report.of_kind("improvement")
     assert gain.variant == "greedy" and gain.changes[0].measured == 39
 
 
-def test_variant_beating_a_recorded_optimum_is_an_error(corpus: Path) -> None:
+def test_variant_beating_a_recorded_optimum_is_an_error(
+    corpus: Path, reference_pool: SandboxPool
+) -> None:
     """A record claiming 38 is optimal is refuted by the swap (and fast) variant reaching 37."""
 
     def claim_38(data: dict[str, Any]) -> None:
@@ -112,28 +120,30 @@ def test_variant_beating_a_recorded_optimum_is_an_error(corpus: Path) -> None:
             set_exact(data["baselines"][variant]["layers"][0], "objective", "38")
 
     edit(record_file(corpus, SWAP_WINS), claim_38)
-    report = replay(*load_corpus(corpus))
+    report = replay(*load_corpus(corpus), pool=reference_pool)
     assert {failure.variant for failure in report.failures} == {"swap", "fast"}
     for failure in report.failures:
         assert failure.kind == "below-bound"
         assert "below the recorded proven optimum 38" in failure.message
 
 
-def test_wrong_closed_form_is_an_oracle_error(corpus: Path) -> None:
+def test_wrong_closed_form_is_an_oracle_error(corpus: Path, reference_pool: SandboxPool) -> None:
     edit(
         record_file(corpus, ONE_HOT),
         lambda data: data["provenance"]["extra"].update(closed_form={"optimum": "1/3"}),
     )
-    report = replay(*load_corpus(corpus))
+    report = replay(*load_corpus(corpus), pool=reference_pool)
     assert [outcome.kind for outcome in report.failures] == ["oracle"]
     assert "closed form 1/3" in report.failures[0].message
 
 
-def test_broken_file_is_named_and_the_rest_still_runs(corpus: Path) -> None:
+def test_broken_file_is_named_and_the_rest_still_runs(
+    corpus: Path, reference_pool: SandboxPool
+) -> None:
     broken_path = record_file(corpus, SMALL_REPLICATION)
     edit(broken_path, lambda data: data["oracle"].pop("layers"))
     entries, broken = load_corpus(corpus)
-    report = replay(entries, broken)
+    report = replay(entries, broken, pool=reference_pool)
     assert [record.path for record in report.broken] == [broken_path]
     assert "oracle.layers" in report.broken[0].message
     assert {outcome.entry.path for outcome in report.outcomes} == {
@@ -143,31 +153,64 @@ def test_broken_file_is_named_and_the_rest_still_runs(corpus: Path) -> None:
     assert report.failed and not report.failures
 
 
-class HalfBrokenCandidate:
-    """Balanced packing that puts every item into pack 0: a contract violation."""
+ALL_IN_PACK_ZERO = """
+import torch
 
-    def balanced_packing(self, weight: torch.Tensor, num_packs: int) -> tuple[torch.Tensor, ...]:
-        pack_index = torch.zeros_like(weight, dtype=torch.int64)
-        rank = torch.arange(weight.shape[1]).expand_as(pack_index).clone()
-        return pack_index, rank
+def balanced_packing(weight, num_packs):  # every item into pack 0: a contract violation
+    pack_index = torch.zeros_like(weight, dtype=torch.int64)
+    return pack_index, torch.arange(weight.shape[1]).expand_as(pack_index).clone()
+"""
+RAISES = """
+def balanced_packing(weight, num_packs):
+    raise RuntimeError("boom")
+"""
 
 
-class RaisingCandidate:
-    def balanced_packing(self, weight: torch.Tensor, num_packs: int) -> tuple[torch.Tensor, ...]:
-        raise RuntimeError("boom")
+def candidate_file(folder: Path, name: str, source: str) -> str:
+    """A small candidate module written to `folder`, named by its path (a candidate spec)."""
+    path = folder / f"{name}.py"
+    path.write_text(source, encoding="utf-8")
+    return str(path)
 
 
-def test_contract_violation_and_exception_fail(solved_corpus: Path) -> None:
+def test_contract_violation_and_failed_calls_fail(
+    solved_corpus: Path, tmp_path: Path, broken_dir: Path
+) -> None:
+    """Sandboxed variants: a broken contract is a violation; raising, hanging and crashing
+    (segfault) are errors, each named, and the run goes on. Neither gets a baseline."""
     entry = load_entry(record_file(solved_corpus, SWAP_WINS))
-    report = replay(
-        [entry], variants={"broken": HalfBrokenCandidate(), "raises": RaisingCandidate()}
-    )
-    kinds = {outcome.variant: outcome.kind for outcome in report.outcomes if outcome.variant}
-    assert kinds == {"broken": "violation", "raises": "error"}
+    variants = {
+        "broken": candidate_file(tmp_path, "all_in_pack_zero", ALL_IN_PACK_ZERO),
+        "raises": candidate_file(tmp_path, "raises", RAISES),
+        "hangs": str(broken_dir / "hangs.py"),
+        "segfaults": str(broken_dir / "segfaults.py"),
+    }
+    with SandboxPool(list(variants.values()), timeout=1.0) as pool:
+        pool.start()
+        report = replay([entry], variants=variants, pool=pool)
+        notes: list[str] = []
+        failing = {name: variants[name] for name in ("broken", "raises")}
+        baselines = baseline_records(entry.instance, entry.oracle, failing, notes.append, pool)
+    outcomes = {outcome.variant: outcome for outcome in report.outcomes if outcome.variant}
+    kinds = {name: outcome.kind for name, outcome in outcomes.items()}
+    assert kinds == {
+        "broken": "violation",
+        "raises": "error",
+        "hangs": "error",
+        "segfaults": "error",
+    }
+    assert "raised: RuntimeError: boom" in outcomes["raises"].message
+    assert "hung: no answer within 1 s" in outcomes["hangs"].message
+    assert "crashed: the worker was killed by SIGSEGV" in outcomes["segfaults"].message
     assert report.failed
+    assert baselines == {}
+    assert notes[0].startswith("variant 'broken' breaks the contract (")
+    assert notes[1] == "variant 'raises' raised: RuntimeError: boom; no baseline"
 
 
-def test_rebaseline_restores_measured_values_and_shows_the_diff(corpus: Path) -> None:
+def test_rebaseline_restores_measured_values_and_shows_the_diff(
+    corpus: Path, reference_pool: SandboxPool
+) -> None:
     path = record_file(corpus, ONE_HOT)
 
     def tamper(data: dict[str, Any]) -> None:
@@ -175,7 +218,7 @@ def test_rebaseline_restores_measured_values_and_shows_the_diff(corpus: Path) ->
         data["baselines"]["retired"] = data["baselines"].pop("heap")
 
     edit(path, tamper)
-    diff = rebaseline_entry(load_entry(path))
+    diff = rebaseline_entry(load_entry(path), pool=reference_pool)
     assert sorted(line.strip() for line in diff.lines()) == [
         "+ heap: new baseline",
         "- retired: baseline dropped",
@@ -183,13 +226,20 @@ def test_rebaseline_restores_measured_values_and_shows_the_diff(corpus: Path) ->
     ]
     assert diff.new_entry.baselines["greedy"].objectives == [Fraction(2, 5)]
     assert sorted(diff.new_entry.baselines) == sorted(VARIANTS)
-    assert rebaseline_entry(diff.new_entry).empty
+    assert rebaseline_entry(diff.new_entry, pool=reference_pool).empty
 
 
-def test_replays_a_resolved_candidate(solved_corpus: Path) -> None:
-    """What `report` and `fuzz` pass: a `verifier.candidates.Candidate` (functions by name)."""
-    from verifier.candidates import resolve_candidate
+POOL_SPLIT_BY_PATH = """
+from reference import VARIANTS
 
-    candidate = resolve_candidate("reference:pool_split")
-    report = replay(*load_corpus(solved_corpus), variants={"pool_split": candidate})
+balanced_packing = VARIANTS["pool_split"].balanced_packing
+replicate_experts = VARIANTS["pool_split"].replicate_experts
+rebalance_experts = VARIANTS["pool_split"].rebalance_experts
+"""
+
+
+def test_replays_a_candidate_named_by_path(solved_corpus: Path, tmp_path: Path) -> None:
+    """What a user names: a candidate file (run in the sandbox), scored against its baseline."""
+    spec = candidate_file(tmp_path, "pool_split_copy", POOL_SPLIT_BY_PATH)
+    report = replay(*load_corpus(solved_corpus), variants={"pool_split": spec})
     assert [outcome.kind for outcome in report.outcomes] == ["ok"] * 3

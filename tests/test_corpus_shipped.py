@@ -16,6 +16,7 @@ from verifier.corpus import default_corpus_dir, load_corpus, load_entry
 from verifier.corpus.replay import replay
 from verifier.corpus.store import record_files
 from verifier.examples import deepseek_example
+from verifier.pool import SandboxPool
 
 CORPUS = default_corpus_dir()
 FILES = record_files(CORPUS)
@@ -43,9 +44,9 @@ def test_deepseek_example_records_are_the_published_instance() -> None:
 
 
 @pytest.mark.parametrize("path", FILES, ids=[f"{p.parent.name}/{p.stem}" for p in FILES])
-def test_replay_record(path: Path) -> None:
+def test_replay_record(path: Path, reference_pool: SandboxPool) -> None:
     entry = load_entry(path)
-    report = replay([entry])
+    report = replay([entry], pool=reference_pool)
     problems = [
         outcome.describe()
         for outcome in report.outcomes

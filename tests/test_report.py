@@ -11,6 +11,7 @@ import pytest
 from verifier.cli import main
 from verifier.corpus import Provenance, add_instance
 from verifier.instances import Instance, PackingInstance, RebalanceInstance
+from verifier.pool import SandboxPool
 from verifier.report.conclusions import verdict
 from verifier.report.metrics import Stats, compare, percentile
 from verifier.report.runs import LayerScore, RunResult
@@ -29,7 +30,7 @@ def balanced_packing(weight, num_packs):
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def corpus(tmp_path_factory: pytest.TempPathFactory, reference_pool: SandboxPool) -> Path:
     """Four records: an easy packing (greedy is optimal), a hard one for round robin, the 2G/(G+1)
     rebalance worst case (greedy replication loses 1/3 on 2 GPUs), and a short drift trace."""
     folder = tmp_path_factory.mktemp("corpus")
@@ -44,7 +45,8 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ]
     for family, instance in records:
         provenance = Provenance(family=family, source="manual", description=family)
-        assert add_instance(folder, instance, provenance, time_limit=5.0) is not None
+        path = add_instance(folder, instance, provenance, time_limit=5.0, pool=reference_pool)
+        assert path is not None
     return folder
 
 

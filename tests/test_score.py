@@ -59,6 +59,7 @@ def test_the_reference_is_valid_with_every_component_measured(greedy: ScoreResul
     assert greedy.combined_score == expected > 0
 
 
+@pytest.mark.slow  # a second full score run (about 10-20 s on two shared cores)
 def test_scores_are_reproducible_but_for_the_times(greedy: ScoreResult) -> None:
     again = score_candidate("reference:greedy", QUICK).metrics()
     first = greedy.metrics()

@@ -423,23 +423,27 @@ def add_to_corpus(
     import datetime
 
     from verifier.corpus import Provenance, add_instance
+    from verifier.corpus.records import variant_pool, variant_specs
 
     today = date or datetime.date.today().isoformat()
     added = []
-    for family, instance, description in corpus_candidates(result):
-        provenance = Provenance(
-            family=family,
-            source="fuzz",
-            date=today,
-            description=description,
-            seed=result.options.seed,
-            campaign=campaign_name(result, today),
-        )
-        path = add_instance(corpus_dir, instance, provenance, time_limit=time_limit, report=report)
-        if path is None:
-            report(f"already in the corpus: {family} {instance_hash(instance)}")
-            continue
-        added.append(str(path))
-        report(f"added {path}")
+    with variant_pool(variant_specs()) as pool:  # one sandbox for every record's baselines
+        for family, instance, description in corpus_candidates(result):
+            provenance = Provenance(
+                family=family,
+                source="fuzz",
+                date=today,
+                description=description,
+                seed=result.options.seed,
+                campaign=campaign_name(result, today),
+            )
+            path = add_instance(
+                corpus_dir, instance, provenance, time_limit=time_limit, report=report, pool=pool
+            )
+            if path is None:
+                report(f"already in the corpus: {family} {instance_hash(instance)}")
+                continue
+            added.append(str(path))
+            report(f"added {path}")
     result.corpus_added += added
     return added

@@ -4,8 +4,7 @@
 from `verifier.contract`); `judge` runs the one invariant checker on the outcome and, when the
 contract holds, recomputes the exact per-layer objectives from the assignment. `check`/`fuzz`
 (`verifier.evaluator`), the report (`verifier.report.runs`), `bench` and the corpus baselines
-(`verifier.corpus.records`) all go through `judge`; all but the corpus's trusted in-process
-reference objects call through `call_on`.
+(`verifier.corpus.records`) all go through `judge`, and all call through `call_on` (sandboxed).
 """
 
 from __future__ import annotations

@@ -54,6 +54,10 @@ class SandboxPool:
             self.close()
             raise
 
+    @property
+    def started(self) -> bool:
+        return bool(self._boxes)
+
     def __getitem__(self, spec: str) -> Sandbox:
         return self._boxes[spec]
 

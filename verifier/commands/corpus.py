@@ -1,5 +1,8 @@
 """`eplb-verify corpus list|add|verify|rebaseline|stats [--corpus DIR]`: manage the corpus.
 
+`add` and `rebaseline --reprove` run their per-layer oracle solves on a `Distributor` (`--workers`,
+`--ray`); every action that runs the reference variants runs them in one sandbox pool.
+
 Exit codes: 0 ok; 1 a regression, a contract violation or a broken record (each named);
 2 bad input (unknown variant, unreadable instance file, missing corpus directory).
 """
@@ -68,10 +71,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     verify = actions.add_parser("verify", help="replay every record on every reference variant")
     _common(verify)
     _filters(verify)
-    rebaseline = actions.add_parser("rebaseline", help="re-record the variants' results")
+    rebaseline = actions.add_parser(
+        "rebaseline",
+        help="re-record the variants' results (--reprove: and the oracle's)",
+        description="Re-measure every reference variant's baseline; with --reprove, first solve "
+        "every layer again with the record's own deterministic limit and seed (on --workers "
+        "processes or --ray tasks; the same results as a sequential run) and take stronger "
+        "optima or bounds. E.g. eplb-verify corpus rebaseline --reprove --workers 4 --dry-run",
+    )
     _common(rebaseline)
     _filters(rebaseline)
     rebaseline.add_argument("--dry-run", action="store_true", help="show the diff, write nothing")
+    rebaseline.add_argument(
+        "--reprove",
+        action="store_true",
+        help="re-solve every layer with the oracle (the record's limit and seed) and record "
+        "stronger optima/bounds; a weaker or conflicting result is reported (exit 1), never "
+        "written. E.g. --reprove --workers 4",
+    )
+    add_solve_distribution_options(rebaseline)  # --workers N, --ray ADDRESS (with --reprove)
     stats = actions.add_parser("stats", help="summarise the corpus")
     _common(stats)
     _filters(stats, variants=False)
@@ -102,11 +120,12 @@ def _load(args: argparse.Namespace, corpus: Path) -> tuple[list[Any], list[Any]]
     return entries, broken
 
 
-def _variants(args: argparse.Namespace) -> dict[str, Any] | str:
-    """The selected reference variants, or an error message naming the unknown one."""
-    from verifier.candidates import reference_variants
+def _variants(args: argparse.Namespace) -> dict[str, str] | str:
+    """The selected reference variants (name -> candidate spec), or an error message naming the
+    unknown one."""
+    from verifier.corpus.records import variant_specs
 
-    every = reference_variants()
+    every = variant_specs()
     names = getattr(args, "variant", None) or list(every)
     unknown = [name for name in names if name not in every]
     if unknown:
@@ -142,18 +161,23 @@ def run_list(args: argparse.Namespace, corpus: Path) -> int:
 
 
 def run_add(args: argparse.Namespace, corpus: Path) -> int:
-    # scale-out hook: one Distributor (local processes or Ray) for every file's layer solves
+    # one Distributor (local processes or Ray) for every file's layer solves, one sandbox pool
+    # for every file's baselines
     from verifier.commands._scale import open_distributor
+    from verifier.corpus.records import variant_pool, variant_specs
     from verifier.distribute import DistributeError
 
     try:
-        with open_distributor(args, "corpus add") as distributor:
-            return _add_files(args, corpus, distributor)
+        with (
+            open_distributor(args, "corpus add") as distributor,
+            variant_pool(variant_specs()) as pool,
+        ):
+            return _add_files(args, corpus, distributor, pool)
     except DistributeError as error:
         return usage_error("corpus", str(error))
 
 
-def _add_files(args: argparse.Namespace, corpus: Path, distributor: Any) -> int:
+def _add_files(args: argparse.Namespace, corpus: Path, distributor: Any, pool: Any) -> int:
     from verifier.corpus import Provenance, add_instance, record_path
     from verifier.errors import InstanceError
     from verifier.instances import load_instance
@@ -179,6 +203,7 @@ def _add_files(args: argparse.Namespace, corpus: Path, distributor: Any) -> int:
             time_limit=args.time_limit,
             report=lambda note, name=name: print(f"warning: {name}: {note}", file=sys.stderr),
             distributor=distributor,
+            pool=pool,
         )
         if path is None:
             print(f"duplicate {name}: already recorded as {record_path(corpus, instance)}")
@@ -215,32 +240,88 @@ def run_verify(args: argparse.Namespace, corpus: Path) -> int:
 
 
 def run_rebaseline(args: argparse.Namespace, corpus: Path) -> int:
-    from verifier.corpus.replay import rebaseline_entry
-    from verifier.corpus.store import save_entry
+    from verifier.corpus.records import variant_pool
 
     variants = _variants(args)
     if isinstance(variants, str):
         return usage_error("corpus", variants)
+    if not args.reprove and (args.workers is not None or args.ray is not None):
+        return usage_error("corpus", "--workers and --ray distribute --reprove's solves: add it")
     entries, broken = _load(args, corpus)
-    changed = 0
-    for entry in entries:
-        diff = rebaseline_entry(
-            entry,
-            variants,
-            prune=not args.variant,
-            report=lambda note: print(f"warning: {note}", file=sys.stderr),
-        )
-        if diff.empty:
-            continue
-        changed += 1
-        print(f"{entry.path}:")
-        print("\n".join(diff.lines()))
-        if not args.dry_run:
-            save_entry(diff.new_entry)
+    reproved: dict[int, Any] = {}
+    if args.reprove:
+        proofs = _reprove(args, entries)
+        if isinstance(proofs, int):
+            return proofs
+        reproved = {id(proof.entry): proof for proof in proofs}
+    with variant_pool(variants) as pool:
+        changed = _rebaseline(args, entries, reproved, variants, pool)
     _report_broken(broken)
     verb = "would change" if args.dry_run else "rewrote"
     print(f"{verb} {changed} of {len(entries)} records; {len(broken)} broken (left as they are)")
-    return EXIT_FINDINGS if broken else EXIT_OK
+    failed = [proof for proof in reproved.values() if proof.failed]
+    if failed:
+        print(f"FAILED: {len(failed)} records re-proved weaker or in conflict (left as they are)")
+    return EXIT_FINDINGS if broken or failed else EXIT_OK
+
+
+def _reprove(args: argparse.Namespace, entries: list[Any]) -> list[Any] | int:
+    """Every layer of every record solved again on one Distributor (solves done/total on
+    stderr); a usage error's exit code when Ray is asked for and cannot run."""
+    from verifier.commands._scale import open_distributor
+    from verifier.corpus.reprove import reprove
+    from verifier.distribute import DistributeError
+
+    try:
+        with open_distributor(args, "corpus rebaseline") as distributor:
+            proofs = reprove(entries, distributor)
+    except DistributeError as error:
+        return usage_error("corpus", str(error))
+    layers = sum(len(entry.oracle.layers) for entry in entries)
+    stronger = sum(proof.changed for proof in proofs)
+    failed = sum(proof.failed for proof in proofs)
+    print(
+        f"re-proved {layers} layers of {len(entries)} records: {stronger} stronger, "
+        f"{failed} weaker or in conflict, {len(entries) - stronger - failed} unchanged"
+    )
+    return proofs
+
+
+def _rebaseline(
+    args: argparse.Namespace,
+    entries: list[Any],
+    reproved: dict[int, Any],
+    variants: dict[str, str],
+    pool: Any,
+) -> int:
+    """Re-measure each record's baselines (against its re-proved oracle results, if any), print
+    what changed and write it unless --dry-run; the number of records changed."""
+    from verifier.corpus.replay import rebaseline_entry
+    from verifier.corpus.store import save_entry
+
+    changed = 0
+    for entry in entries:
+        proof = reproved.get(id(entry))
+        diff = rebaseline_entry(
+            entry if proof is None else proof.new_entry,
+            variants,
+            prune=not args.variant,
+            report=lambda note: print(f"warning: {note}", file=sys.stderr),
+            pool=pool,
+        )
+        oracle_lines = [] if proof is None else proof.lines()
+        if proof is not None and proof.failed:
+            print(f"{entry.path}: re-proof not written", file=sys.stderr)
+            print("\n".join(oracle_lines), file=sys.stderr)
+            oracle_lines = []
+        if diff.empty and not oracle_lines:
+            continue
+        changed += 1
+        print(f"{entry.path}:")
+        print("\n".join(oracle_lines + diff.lines()))
+        if not args.dry_run:
+            save_entry(diff.new_entry)
+    return changed
 
 
 def _distribution(values: list[float]) -> dict[str, float]:

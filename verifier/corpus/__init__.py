@@ -10,7 +10,7 @@ Library API (what `fuzz` and `report` use)::
     entry.gap_interval("greedy", layer)  # honest (low, high) relative gap of a recorded result
 
     from verifier.corpus.replay import replay
-    replay(entries, broken, variants={"mine": candidate}).failures  # replay any candidate
+    replay(entries, broken, variants={"mine": "my_eplb.py"}).failures  # any spec, sandboxed
 
 The file format is documented in `verifier.corpus.schema` and corpora/README.md. This package
 imports neither torch nor OR-Tools; `add_instance` and replay load them when called.

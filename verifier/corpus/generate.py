@@ -531,7 +531,7 @@ def corpus_specs() -> list[Spec]:
 def main(argv: list[str] | None = None) -> int:
     """`python -m verifier.corpus.generate`: (re)generate the corpus; existing records stay."""
     from verifier.corpus import default_corpus_dir
-    from verifier.corpus.records import add_instance
+    from verifier.corpus.records import add_instance, variant_pool, variant_specs
 
     parser = argparse.ArgumentParser(
         description="Generate the shipped corpus (duplicates are kept)."
@@ -544,14 +544,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--date", default=None, help="provenance date (default: today)")
     args = parser.parse_args(argv)
     corpus = default_corpus_dir() if args.corpus is None else args.corpus
-    for spec in corpus_specs():
-        if args.family and spec.family not in args.family:
-            continue
-        path = add_instance(
-            corpus, spec.build(), spec.provenance(), time_limit=args.time_limit, date=args.date
-        )
-        status = "added" if path is not None else "exists"
-        print(f"{status:7} {spec.family:18} {spec.description}", flush=True)
+    specs = [spec for spec in corpus_specs() if not args.family or spec.family in args.family]
+    with variant_pool(variant_specs()) as pool:  # one sandbox for every record's baselines
+        for spec in specs:
+            path = add_instance(
+                corpus,
+                spec.build(),
+                spec.provenance(),
+                time_limit=args.time_limit,
+                date=args.date,
+                pool=pool,
+            )
+            status = "added" if path is not None else "exists"
+            print(f"{status:7} {spec.family:18} {spec.description}", flush=True)
     return 0
 
 

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import datetime
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from fractions import Fraction
 from functools import partial
 from pathlib import Path
-from typing import Any
 
-from verifier.candidates import reference_variants
-from verifier.contract import call_args, function_for, natural_dtype
+from verifier.candidates import reference_spec, reference_variants
+from verifier.contract import function_for
 from verifier.corpus.schema import (
     Baseline,
     CorpusEntry,
@@ -28,8 +27,9 @@ from verifier.corpus.schema import (
 from verifier.corpus.store import record_path, save_new_entry
 from verifier.distribute import Distributor, map_in_order
 from verifier.instances import Instance, PackingInstance, num_items, num_layers
-from verifier.judge import Verdict, judge
-from verifier.sandbox import CallOutcome, outcome_of_result
+from verifier.judge import Verdict, call_on, judge
+from verifier.pool import SandboxPool
+from verifier.sandbox import CallOutcome
 
 DEFAULT_TIME_LIMIT = 10.0  # deterministic seconds per layer
 ORACLE_SEED = 0
@@ -45,58 +45,58 @@ def _ignore(_message: str) -> None:
     return None
 
 
-# --------------------------------------------------------------------------- running candidates
+# --------------------------------------------------------------------------- running variants
+
+# Baselines are keyed by name ("greedy") and run by candidate spec ("reference:greedy"), in the
+# sandbox like every other candidate call (`verifier.judge`), so a variant that raises, hangs or
+# crashes is a failed call, never the harness's own crash.
+Variants = Mapping[str, str]  # baseline name -> candidate spec
+CALL_TIMEOUT = 120.0  # seconds per variant call (the report's limit)
 
 
-@dataclass(frozen=True)
-class VariantRun:
-    """What one candidate returned on one instance, as plain data (see `verifier.sandbox`)."""
-
-    function: str
-    outcome: CallOutcome
-    seconds: float
+def variant_specs(names: Iterable[str] | None = None) -> dict[str, str]:
+    """The reference variants' specs by name, in `reference.VARIANTS` order (or only `names`)."""
+    every = reference_variants()
+    chosen = every if names is None else names
+    return {name: reference_spec(name) for name in chosen}
 
 
-def weight_tensor(instance: Instance) -> Any:
-    """The instance's loads as a [layers, n] tensor of the dtype `check` uses for it."""
-    import torch
-
-    dtype = getattr(torch, natural_dtype(instance))
-    shape = (num_layers(instance), num_items(instance))
-    return torch.tensor(instance.weights, dtype=dtype).reshape(shape)
-
-
-def implementation(candidate: Any, function: str) -> Any:
-    """The candidate's `function`: an attribute (reference variants, modules) or an entry of a
-    resolved `verifier.candidates.Candidate`'s `functions`."""
-    functions = getattr(candidate, "functions", None)
-    if isinstance(functions, dict):
-        return functions[function]
-    return getattr(candidate, function)
+@contextmanager
+def variant_pool(
+    variants: Variants, pool: SandboxPool | None = None, *, timeout: float = CALL_TIMEOUT
+) -> Iterator[SandboxPool]:
+    """`pool` when given (one pool per command run), else a pool of `variants`' specs that
+    starts at its first call (`run_variant`), so a run that calls nothing (a duplicate record,
+    an empty selection) starts no sandbox."""
+    if pool is not None:
+        yield pool
+        return
+    with SandboxPool(list(variants.values()), timeout=timeout) as fresh:
+        yield fresh
 
 
-def run_variant(candidate: Any, instance: Instance) -> VariantRun:
-    """Call the candidate's function for this problem in-process (trusted reference code).
+def run_variant(pool: SandboxPool, spec: str, instance: Instance) -> Verdict:
+    """One sandboxed call of `spec` on the instance, judged (`verifier.judge`): violations, else
+    exact per-layer objectives recomputed from the assignment (never the candidate's sums).
 
-    Exceptions propagate; the returned outputs are converted to plain data once, so that the
-    shared invariant checker and the objectives read the same values.
-    """
-    import torch
-
+    Starts the pool at its first call (`CandidateError` when a candidate cannot be loaded)."""
+    if not pool.started:
+        pool.start()
     function = function_for(instance)
-    weight = weight_tensor(instance)
-    snapshot = weight.clone()
-    start = time.perf_counter()
-    result = implementation(candidate, function)(weight, *call_args(instance))
-    seconds = time.perf_counter() - start
-    mutated = not torch.equal(weight, snapshot)
-    return VariantRun(function, outcome_of_result(result, mutated=mutated), seconds)
+    if function not in pool.functions(spec):
+        return judge(instance, CallOutcome("error", error=f"{spec} defines no {function}"))
+    return judge(instance, call_on(pool[spec], instance, spec=spec))
 
 
-def judge_run(instance: Instance, run: VariantRun) -> Verdict:
-    """The shared judgement (`verifier.judge`): violations, else exact per-layer objectives
-    recomputed from the assignment (replica counts from phy2log, never the candidate's logcnt)."""
-    return judge(instance, run.outcome)
+def call_failure(verdict: Verdict) -> str | None:
+    """Why a call failed (raised, hung, crashed, outputs too large to judge); None if it did not."""
+    outcome = verdict.outcome
+    if verdict.status == "failed":
+        verb = {"error": "raised", "timeout": "hung", "crash": "crashed"}.get(outcome.status)
+        return f"{verb or outcome.status}: {outcome.error}"
+    if verdict.status == "ok" and verdict.objectives is None:
+        return "outputs too large to judge"
+    return None
 
 
 def violation_messages(verdict: Verdict) -> list[str]:
@@ -125,10 +125,13 @@ def should_solve(instance: Instance) -> bool:
     return True
 
 
-def _solved_layer(instance: Instance, layer: int, time_limit: float) -> OracleLayer:
+def solved_layer(
+    instance: Instance, layer: int, time_limit: float, seed: int = ORACLE_SEED
+) -> OracleLayer:
+    """The oracle's exact solve of one layer (deterministic budget, fixed seed), as recorded."""
     from verifier.oracle import solve_layer
 
-    solution = solve_layer(instance, layer, time_limit=time_limit, seed=ORACLE_SEED)
+    solution = solve_layer(instance, layer, time_limit=time_limit, seed=seed)
     objective = None if solution.status == "unknown" else Fraction(solution.objective)
     details = {key: solution.details[key] for key in KEPT_DETAILS if key in solution.details}
     return OracleLayer(
@@ -136,7 +139,8 @@ def _solved_layer(instance: Instance, layer: int, time_limit: float) -> OracleLa
     )
 
 
-def _bound_layer(instance: Instance, layer: int) -> OracleLayer:
+def bound_layer(instance: Instance, layer: int) -> OracleLayer:
+    """Only the oracle's cheap certified bound of one layer (records too large to solve)."""
     from verifier.oracle import lower_bound
 
     start = time.perf_counter()
@@ -160,10 +164,10 @@ def oracle_record(
     indices = range(num_layers(instance))
     if solving:
         layers = map_in_order(
-            partial(_solved_layer, instance, time_limit=limit), indices, distributor
+            partial(solved_layer, instance, time_limit=limit), indices, distributor
         )
     else:
-        layers = [_bound_layer(instance, layer) for layer in indices]
+        layers = [bound_layer(instance, layer) for layer in indices]
     return OracleRecord(
         solver=solver_version(),
         method="solve" if solving else "bound",
@@ -179,37 +183,42 @@ def oracle_record(
 def baseline_records(
     instance: Instance,
     oracle: OracleRecord,
-    variants: Mapping[str, Any] | None = None,
+    variants: Variants | None = None,
     report: Report = _ignore,
+    pool: SandboxPool | None = None,
 ) -> dict[str, Baseline]:
-    """Each variant's exact objective per layer; a variant that breaks the contract, raises, or
-    beats the oracle's bound gets no baseline (reported instead)."""
+    """Each variant's exact objective per layer; a variant that fails (raises, hangs, crashes),
+    breaks the contract or beats the oracle's bound gets no baseline (reported instead).
+
+    `variants` default to every reference variant; `pool` (holding their specs) is reused when
+    given, else one is started for this call."""
+    chosen = variant_specs() if variants is None else variants
     baselines: dict[str, Baseline] = {}
-    for name, candidate in (reference_variants() if variants is None else variants).items():
-        try:
-            run = run_variant(candidate, instance)
-        except Exception as error:
-            report(f"variant {name!r} raised {type(error).__name__}: {error}; no baseline")
-            continue
-        verdict = judge_run(instance, run)
-        problems = violation_messages(verdict)
-        if problems or verdict.objectives is None:
-            first = problems[0] if problems else "outputs too large to judge"
-            report(f"variant {name!r} breaks the contract ({first}); no baseline")
-            continue
-        objectives = list(verdict.objectives)
-        below = [
-            index
-            for index, (value, layer) in enumerate(zip(objectives, oracle.layers, strict=True))
-            if value < layer.bound
-        ]
-        if below:
-            report(
-                f"variant {name!r} beats the oracle's certified bound on layer {below[0]} "
-                "(an oracle bug?); no baseline"
-            )
-            continue
-        baselines[name] = Baseline(objectives)
+    with variant_pool(chosen, pool) as boxes:
+        for name, spec in chosen.items():
+            verdict = run_variant(boxes, spec, instance)
+            failure = call_failure(verdict)
+            if failure is not None:
+                report(f"variant {name!r} {failure}; no baseline")
+                continue
+            problems = violation_messages(verdict)
+            if problems or verdict.objectives is None:
+                first = problems[0] if problems else "no objectives"
+                report(f"variant {name!r} breaks the contract ({first}); no baseline")
+                continue
+            objectives = list(verdict.objectives)
+            below = [
+                index
+                for index, (value, layer) in enumerate(zip(objectives, oracle.layers, strict=True))
+                if value < layer.bound
+            ]
+            if below:
+                report(
+                    f"variant {name!r} beats the oracle's certified bound on layer {below[0]} "
+                    "(an oracle bug?); no baseline"
+                )
+                continue
+            baselines[name] = Baseline(objectives)
     return baselines
 
 
@@ -224,12 +233,14 @@ def add_instance(
     *,
     time_limit: float | None = None,
     solve: bool | None = None,
-    variants: Mapping[str, Any] | None = None,
+    variants: Variants | None = None,
     date: str | None = None,
     report: Report = _ignore,
     distributor: Distributor | None = None,
+    pool: SandboxPool | None = None,
 ) -> Path | None:
-    """Solve, run the variants and write a new record atomically; None if it already exists.
+    """Solve, run the variants (in `pool`, when given) and write a new record atomically; None if
+    it already exists.
 
     Safe when several processes add at once: the final write is exclusive (see `store`), so the
     same instance is never written twice. `provenance.date` defaults to today.
@@ -238,6 +249,6 @@ def add_instance(
     if record_path(corpus_dir, instance).exists():
         return None
     oracle = oracle_record(instance, time_limit=time_limit, solve=solve, distributor=distributor)
-    baselines = baseline_records(instance, oracle, variants, report)
+    baselines = baseline_records(instance, oracle, variants, report, pool)
     stamped = Provenance(**{**provenance.to_dict(), "date": date or provenance.date or today()})
     return save_new_entry(corpus_dir, CorpusEntry(instance, stamped, oracle, baselines))

@@ -1,6 +1,7 @@
 """Replaying the corpus: every variant on every record, compared exactly with its baseline.
 
-Per record and variant, replay runs the variant, checks the contract (the shared invariant
+Per record and variant, replay runs the variant (sandboxed, one pool per run, through
+`verifier.judge` like every other command), checks the contract (the shared invariant
 checker), recomputes each layer's objective exactly and compares it with the recorded baseline:
 worse is a regression (a failure), better is an improvement (reported; recorded only by
 `rebaseline`). Comparisons are exact Fractions; only instances with real-valued loads get a tiny
@@ -15,14 +16,22 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, Literal
+from typing import Literal
 
-from verifier.candidates import reference_variants
-from verifier.corpus.records import baseline_records, judge_run, violation_messages
+from verifier.corpus.records import (
+    Variants,
+    baseline_records,
+    call_failure,
+    run_variant,
+    variant_pool,
+    variant_specs,
+    violation_messages,
+)
 from verifier.corpus.schema import Baseline, CorpusEntry
 from verifier.corpus.store import BrokenRecord
 from verifier.instances import Instance
 from verifier.objectives import relative_gap
+from verifier.pool import SandboxPool
 
 FLOAT_TOLERANCE = Fraction(1, 10**9)  # relative, for real-valued loads only
 
@@ -139,19 +148,16 @@ def compare(entry: CorpusEntry, variant: str, objectives: list[Fraction]) -> Out
     return Outcome(entry, variant, "ok")
 
 
-def replay_variant(entry: CorpusEntry, variant: str, candidate: Any) -> Outcome:
-    """Run one candidate on one record and judge it."""
-    from verifier.corpus.records import run_variant
-
-    try:
-        run = run_variant(candidate, entry.instance)
-    except Exception as error:
-        return Outcome(entry, variant, "error", f"raised {type(error).__name__}: {error}")
-    verdict = judge_run(entry.instance, run)
+def replay_variant(entry: CorpusEntry, variant: str, spec: str, pool: SandboxPool) -> Outcome:
+    """Run one candidate (by spec, in `pool`) on one record and judge it: a failed call (raised,
+    hung, crashed) is an "error", a broken contract a "violation"."""
+    verdict = run_variant(pool, spec, entry.instance)
+    failure = call_failure(verdict)
+    if failure is not None:
+        return Outcome(entry, variant, "error", failure)
     problems = violation_messages(verdict)
     if problems or verdict.objectives is None:
-        shown = "; ".join(problems[:3]) or "outputs too large to judge"
-        return Outcome(entry, variant, "violation", shown)
+        return Outcome(entry, variant, "violation", "; ".join(problems[:3]) or "no objectives")
     return compare(entry, variant, list(verdict.objectives))
 
 
@@ -204,18 +210,21 @@ ReplayProgress = Callable[[CorpusEntry], None]
 def replay(
     entries: list[CorpusEntry],
     broken: list[BrokenRecord] | None = None,
-    variants: Mapping[str, Any] | None = None,
+    variants: Variants | None = None,
     progress: ReplayProgress | None = None,
+    pool: SandboxPool | None = None,
 ) -> ReplayReport:
-    """Replay every record on every variant (default: every reference variant)."""
-    candidates = reference_variants() if variants is None else dict(variants)
+    """Replay every record on every variant (name -> candidate spec; default: every reference
+    variant), all calls in one sandbox pool (`pool` when given, holding those specs)."""
+    candidates = variant_specs() if variants is None else dict(variants)
     report = ReplayReport(broken=list(broken or []))
-    for entry in entries:
-        report.outcomes.extend(check_record(entry))
-        for name, candidate in candidates.items():
-            report.outcomes.append(replay_variant(entry, name, candidate))
-        if progress is not None:
-            progress(entry)
+    with variant_pool(candidates, pool) as boxes:
+        for entry in entries:
+            report.outcomes.extend(check_record(entry))
+            for name, spec in candidates.items():
+                report.outcomes.append(replay_variant(entry, name, spec, boxes))
+            if progress is not None:
+                progress(entry)
     return report
 
 
@@ -275,19 +284,21 @@ def diff_baselines(entry: CorpusEntry, new: Mapping[str, Baseline], keep: set[st
 
 def rebaseline_entry(
     entry: CorpusEntry,
-    variants: Mapping[str, Any] | None = None,
+    variants: Variants | None = None,
     *,
     prune: bool = True,
     report: Callable[[str], None] | None = None,
+    pool: SandboxPool | None = None,
 ) -> BaselineDiff:
     """Re-measure the baselines of one record (the caller decides whether to write them).
 
-    A variant that now fails (raises, breaks the contract) keeps its old baseline and is
-    reported. With `prune`, baselines of variants no longer in `variants` are dropped.
+    A variant that now fails (raises, hangs, crashes, breaks the contract) keeps its old
+    baseline and is reported. With `prune`, baselines of variants no longer in `variants` are
+    dropped. `pool` (holding the variants' specs) is reused when given.
     """
-    candidates = reference_variants() if variants is None else dict(variants)
+    candidates = variant_specs() if variants is None else dict(variants)
     notes: list[str] = []
-    new = baseline_records(entry.instance, entry.oracle, candidates, notes.append)
+    new = baseline_records(entry.instance, entry.oracle, candidates, notes.append, pool)
     if report is not None:
         for note in notes:
             report(f"{entry.path or entry.name}: {note}")
