@@ -32,6 +32,7 @@ import torch
 from reference.replica_counts import greedy_counts
 
 MAX_SWAP_ROUNDS = 8  # cap of the heaviest-pack refinement (it often stops earlier)
+SWAP_PARTNERS = 8  # the heavy pack swaps with items of its row's lightest packs, this many
 NEAR_OPTIMAL = 2.0**-14  # a layer within this relative distance of its lower bound stops
 
 Packing = tuple[torch.Tensor, torch.Tensor]
@@ -60,18 +61,18 @@ def place_replicas(
     """
     rows = loads.shape[0]
     counts = greedy_counts(loads, num_slots)
-    per_replica = loads / counts
-    expert_order = torch.sort(per_replica, dim=1, descending=True, stable=True).indices
-    sorted_counts = counts.gather(1, expert_order).flatten()
-    replica_expert = expert_order.flatten().repeat_interleave(sorted_counts).view(rows, num_slots)
-    run_start = (sorted_counts.cumsum(0) - sorted_counts).repeat_interleave(sorted_counts)
-    replica_rank = torch.arange(rows * num_slots, device=loads.device) - run_start
-    slot_item = pack_sorted(per_replica.gather(1, replica_expert), num_packs, rows_per_layer)
-    return (
-        replica_expert.gather(1, slot_item),
-        replica_rank.view(rows, num_slots).gather(1, slot_item),
-        counts,
-    )
+    by_load = torch.sort(loads / counts, dim=1, descending=True, stable=True)
+    sorted_counts = counts.gather(1, by_load.indices)
+    run_end = sorted_counts.cumsum(1)
+    # Slot s belongs to the run (expert in sorted order) of the number of runs ending at or
+    # before s: one scatter of the run ends (distinct, since counts >= 1) and one cumsum.
+    ends = torch.zeros(rows, num_slots + 1, dtype=torch.int64, device=loads.device)
+    run_of_slot = ends.scatter_(1, run_end, 1)[:, :num_slots].cumsum(1)
+    replica_expert = by_load.indices.gather(1, run_of_slot)
+    run_start = (run_end - sorted_counts).gather(1, run_of_slot)
+    replica_rank = torch.arange(num_slots, device=loads.device) - run_start
+    slot_item = pack_sorted(by_load.values.gather(1, run_of_slot), num_packs, rows_per_layer)
+    return replica_expert.gather(1, slot_item), replica_rank.gather(1, slot_item), counts
 
 
 def pack_sorted(sorted_loads: torch.Tensor, num_packs: int, rows_per_layer: int) -> torch.Tensor:
@@ -138,45 +139,48 @@ def refine_heaviest(
 
     `slot_load`/`slot_item` `[rows, n]` are the load and item at each slot (pack p holds slots
     p * k .. p * k + k - 1) and `pack_load` `[rows, packs]`; all three are updated together.
+    The swap partners are the items of the `SWAP_PARTNERS` lightest packs of the heavy row (all
+    packs when there are no more), so a round costs the same few ops at any pack count.
     """
     rows, n = slot_load.shape
     num_packs = pack_load.shape[1]
     capacity = n // num_packs
+    partners = min(SWAP_PARTNERS, num_packs)
     layers = rows // rows_per_layer
     device = slot_load.device
     first_pack = torch.arange(layers, device=device) * (rows_per_layer * num_packs)
-    pack_of_slot = torch.arange(n, device=device) // capacity
     offsets = torch.arange(capacity, device=device)
     flat_load, flat_item, flat_pack = slot_load.view(-1), slot_item.view(-1), pack_load.view(-1)
     # Lower bound of a layer's maximum: its heaviest row's mean pack load, and its largest item.
-    bound = torch.maximum(fixed_order_sum(pack_load) / num_packs, slot_load.max(dim=1).values)
-    good_enough = bound.view(layers, rows_per_layer).max(dim=1).values * (1 + NEAR_OPTIMAL)
+    bound = torch.maximum(fixed_order_sum(pack_load) / num_packs, slot_load.amax(dim=1))
+    good_enough = bound.view(layers, rows_per_layer).amax(dim=1) * (1 + NEAR_OPTIMAL)
     for _ in range(MAX_SWAP_ROUNDS):
         peak, heaviest = pack_load.view(layers, -1).max(dim=1)
         pack = first_pack + heaviest  # flat index row * num_packs + pack
         row = pack // num_packs
-        loads, packs = slot_load.index_select(0, row), pack_load.index_select(0, row)
-        heavy_slots = ((pack % num_packs) * capacity).unsqueeze(1) + offsets
-        heavy = loads.gather(1, heavy_slots)
+        row_packs = pack_load.index_select(0, row)
+        light = torch.sort(row_packs, dim=1, stable=True).indices[:, :partners]
+        light_load = row_packs.gather(1, light)
+        heavy_slots = (pack * capacity).unsqueeze(1) + offsets  # flat slots [layers, k]
+        light_slots = (row.view(-1, 1, 1) * n + light.unsqueeze(2) * capacity + offsets).flatten(1)
         # Swapping heavy item u with item v of pack q: the heavy pack becomes peak - u + v and
         # q becomes load_q - v + u; the pair's new maximum must end below the old peak.
-        heavy_after = (peak.unsqueeze(1) - heavy).unsqueeze(2) + loads.unsqueeze(1)
-        other_after = (packs.index_select(1, pack_of_slot) - loads).unsqueeze(1)
-        other_after = other_after + heavy.unsqueeze(2)
+        moved = flat_load[heavy_slots].unsqueeze(2) - flat_load[light_slots].unsqueeze(1)
+        heavy_after = peak.view(-1, 1, 1) - moved
+        other_after = light_load.repeat_interleave(capacity, dim=1).unsqueeze(1) + moved
         new_peak, best = torch.maximum(heavy_after, other_after).view(layers, -1).min(dim=1)
         improved = (new_peak < peak) & (peak > good_enough)
         if not bool(improved.any()):
             break
-        u = heavy_slots.gather(1, (best // n).unsqueeze(1)).squeeze(1)
-        v = torch.where(improved, best % n, u)  # a layer that cannot improve swaps u with u
-        slot_u, slot_v = row * n + u, row * n + v
-        both = torch.cat([slot_u, slot_v])
-        load_u, load_v = flat_load[slot_u], flat_load[slot_v]
+        u = heavy_slots.gather(1, (best // (partners * capacity)).unsqueeze(1)).squeeze(1)
+        v = light_slots.gather(1, (best % (partners * capacity)).unsqueeze(1)).squeeze(1)
+        v = torch.where(improved, v, u)  # a layer that cannot improve swaps u with u
+        both = torch.cat([u, v])
+        load_u, load_v = flat_load[u], flat_load[v]
         flat_load[both] = torch.cat([load_v, load_u])
-        flat_item[both] = torch.cat([flat_item[slot_v], flat_item[slot_u]])
-        moved = load_u - load_v  # zero where nothing moved
-        packs_uv = torch.cat([row * num_packs + u // capacity, row * num_packs + v // capacity])
-        flat_pack.index_add_(0, packs_uv, torch.cat([-moved, moved]))
+        flat_item[both] = torch.cat([flat_item[v], flat_item[u]])
+        change = load_u - load_v  # zero where nothing moved
+        flat_pack.index_add_(0, both // capacity, torch.cat([-change, change]))
 
 
 def fixed_order_sum(values: torch.Tensor) -> torch.Tensor:
