@@ -149,39 +149,46 @@ def refine_heaviest(
     layers = rows // rows_per_layer
     device = slot_load.device
     first_pack = torch.arange(layers, device=device) * (rows_per_layer * num_packs)
-    offsets = torch.arange(capacity, device=device)
-    flat_load, flat_item, flat_pack = slot_load.view(-1), slot_item.view(-1), pack_load.view(-1)
+    # Views with one row per pack: pack_items[row * num_packs + p] holds pack p's k slots.
+    pack_items = slot_load.view(-1, capacity)
+    flat_pack = pack_load.view(-1)
     # Lower bound of a layer's maximum: its heaviest row's mean pack load, and its largest item.
     bound = torch.maximum(fixed_order_sum(pack_load) / num_packs, slot_load.amax(dim=1))
     good_enough = bound.view(layers, rows_per_layer).amax(dim=1) * (1 + NEAR_OPTIMAL)
     for _ in range(MAX_SWAP_ROUNDS):
         peak, heaviest = pack_load.view(layers, -1).max(dim=1)
-        pack = first_pack + heaviest  # flat index row * num_packs + pack
-        row = pack // num_packs
-        row_packs = pack_load.index_select(0, row)
-        light = torch.sort(row_packs, dim=1, stable=True).indices[:, :partners]
-        light_load = row_packs.gather(1, light)
-        heavy_slots = (pack * capacity).unsqueeze(1) + offsets  # flat slots [layers, k]
-        light_slots = (row.view(-1, 1, 1) * n + light.unsqueeze(2) * capacity + offsets).flatten(1)
-        # Swapping heavy item u with item v of pack q: the heavy pack becomes peak - u + v and
-        # q becomes load_q - v + u; the pair's new maximum must end below the old peak.
-        moved = flat_load[heavy_slots].unsqueeze(2) - flat_load[light_slots].unsqueeze(1)
-        heavy_after = peak.view(-1, 1, 1) - moved
-        other_after = light_load.repeat_interleave(capacity, dim=1).unsqueeze(1) + moved
-        new_peak, best = torch.maximum(heavy_after, other_after).view(layers, -1).min(dim=1)
+        pack = first_pack + heaviest  # flat pack index row * num_packs + p
+        row_start = pack - pack % num_packs
+        light = torch.sort(flat_pack.view(-1, num_packs).index_select(0, row_start // num_packs),
+                           dim=1, stable=True)
+        light_pack = row_start.unsqueeze(1) + light.indices[:, :partners]  # [layers, P]
+        light_load = light.values[:, :partners].unsqueeze(2)  # [layers, P, 1]
+        heavy = pack_items.index_select(0, pack)  # [layers, k]
+        others = pack_items[light_pack]  # [layers, P, k]
+        # Swapping heavy item u with item v of pack q moves d = u - v: the pair's new maximum
+        # max(peak - d, load_q + d) is (peak + load_q + |2u - (2v + peak - load_q)|) / 2, so the
+        # best swap minimises load_q + |2u - 2v - gap_q| (checked exactly before it is applied).
+        target = others * 2 + (peak.view(-1, 1, 1) - light_load)
+        score = (heavy.view(layers, -1, 1, 1) * 2 - target.unsqueeze(1)).abs_()
+        score += light_load.unsqueeze(1)  # [layers, k, P, k]
+        best = score.view(layers, -1).argmin(dim=1)
+        u_rank, v_slot = best // (partners * capacity), best % (partners * capacity)
+        other_pack = light_pack.gather(1, (v_slot // capacity).unsqueeze(1)).squeeze(1)
+        u = pack * capacity + u_rank  # flat slots
+        v = other_pack * capacity + v_slot % capacity
+        load_u, load_v = slot_load.view(-1)[u], slot_load.view(-1)[v]
+        change = load_u - load_v
+        new_peak = torch.maximum(peak - change, flat_pack[other_pack] + change)
         improved = (new_peak < peak) & (peak > good_enough)
         if not bool(improved.any()):
             break
-        u = heavy_slots.gather(1, (best // (partners * capacity)).unsqueeze(1)).squeeze(1)
-        v = light_slots.gather(1, (best % (partners * capacity)).unsqueeze(1)).squeeze(1)
         v = torch.where(improved, v, u)  # a layer that cannot improve swaps u with u
+        change = torch.where(improved, change, 0.0)
         both = torch.cat([u, v])
-        load_u, load_v = flat_load[u], flat_load[v]
-        flat_load[both] = torch.cat([load_v, load_u])
+        flat_load, flat_item = slot_load.view(-1), slot_item.view(-1)
+        flat_load[both] = torch.cat([flat_load[v], load_u])
         flat_item[both] = torch.cat([flat_item[v], flat_item[u]])
-        change = load_u - load_v  # zero where nothing moved
-        flat_pack.index_add_(0, both // capacity, torch.cat([-change, change]))
-
+        flat_pack.index_add_(0, torch.cat([pack, other_pack]), torch.cat([-change, change]))
 
 def fixed_order_sum(values: torch.Tensor) -> torch.Tensor:
     """Row sums `[rows]` by pairwise elementwise adds in a fixed order, so every device rounds
