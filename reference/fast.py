@@ -10,14 +10,19 @@ No per-item Python loop:
    items) and *two-ended* (round r takes the next m/2 heaviest and the m/2 lightest left, so
    heavy packs receive small items, as the greedy does); each row keeps the one with the smaller
    maximum (ties: forward).
-2. Refine the maximum: per layer, take the heaviest pack (over all the layer's rows: every GPU of
-   every node when packing replicas hierarchically) and, against every item of every other pack
-   of its row, find the single swap that lowers the larger of the two loads the most; apply it
-   when that larger load ends below the old maximum. One swap per layer per round, all layers at
-   once, until no layer improves, every layer is within `NEAR_OPTIMAL` of its lower bound (its
-   heaviest row's mean pack load, or its largest item), or `MAX_SWAP_ROUNDS`. The maximum never
-   rises. With at most two items per pack the deal is already optimal (sorted pairing) and the
-   refinement is skipped.
+2. Refine the maximum: per layer, find the heaviest pack (over all the layer's rows: every GPU of
+   every node when packing replicas hierarchically); in its row, the T = max(1, m / 8) heaviest
+   packs each pair with their own set of the row's lightest packs (heavy t with the lightest
+   packs t, t + T, t + 2T, ...; at most `SWAP_PAIRS` pairs per layer), and for every pair the
+   single swap of one item each that minimises the pair's new maximum is applied when that
+   maximum ends below the heavy pack's load. The pairs are disjoint, so every layer makes up to
+   T swaps per round, all layers at once, until the heaviest pack of no layer improves, every
+   layer is within `NEAR_OPTIMAL` of its lower bound (its heaviest row's mean pack load, or its
+   largest item), or after `MAX_SWAP_ROUNDS / T` rounds (at least `MIN_SWAP_ROUNDS`). Each
+   round is the same ~40 batched ops at any size, so several heavy packs per round (T > 1: 32
+   GPUs in one row) buy far more balance per op than one. The maximum never rises. With at
+   most two items per pack the deal is already optimal (sorted pairing) and the refinement is
+   skipped.
 
 Device-agnostic: every decision is an exact comparison of values computed by the same
 elementwise IEEE operations on every device; sorts are stable, min/max/argmin take the first
@@ -32,7 +37,9 @@ import torch
 from reference.replica_counts import greedy_counts
 
 MAX_SWAP_ROUNDS = 8  # cap of the heaviest-pack refinement (it often stops earlier)
-SWAP_PARTNERS = 8  # the heavy pack swaps with items of its row's lightest packs, this many
+SWAP_PAIRS = 12  # (heavy, light) pack pairs a round compares per layer, at most
+MIN_SWAP_ROUNDS = 2  # rounds when a round swaps several heavy packs (MAX_SWAP_ROUNDS / T)
+HEAVY_SHARE = 8  # a round works on num_packs // HEAVY_SHARE heavy packs (at least 1) per layer
 NEAR_OPTIMAL = 2.0**-14  # a layer within this relative distance of its lower bound stops
 
 Packing = tuple[torch.Tensor, torch.Tensor]
@@ -139,56 +146,63 @@ def refine_heaviest(
 
     `slot_load`/`slot_item` `[rows, n]` are the load and item at each slot (pack p holds slots
     p * k .. p * k + k - 1) and `pack_load` `[rows, packs]`; all three are updated together.
-    The swap partners are the items of the `SWAP_PARTNERS` lightest packs of the heavy row (all
-    packs when there are no more), so a round costs the same few ops at any pack count.
+    Every round scores all (heavy item, light item) swaps of its disjoint pack pairs in one
+    `[layers, T, k, P, k]` tensor (P light packs per heavy pack).
     """
     rows, n = slot_load.shape
     num_packs = pack_load.shape[1]
     capacity = n // num_packs
-    partners = min(SWAP_PARTNERS, num_packs)
+    heavies = max(1, num_packs // HEAVY_SHARE)
+    partners = min(num_packs - heavies, SWAP_PAIRS) // heavies
     layers = rows // rows_per_layer
     device = slot_load.device
     first_pack = torch.arange(layers, device=device) * (rows_per_layer * num_packs)
-    # Views with one row per pack: pack_items[row * num_packs + p] holds pack p's k slots.
-    pack_items = slot_load.view(-1, capacity)
-    flat_pack = pack_load.view(-1)
+    # The heavy pack t of a round (t-th heaviest of the critical row) swaps with the lightest
+    # packs t, t + T, t + 2T, ... of its row: disjoint pairs, so all T swaps apply at once.
+    partner_rank = (torch.arange(partners, device=device) * heavies).unsqueeze(0)
+    partner_rank = partner_rank + torch.arange(heavies, device=device).unsqueeze(1)
+    heavy_rank = num_packs - 1 - torch.arange(heavies, device=device)
+    pack_items = slot_load.view(-1, capacity)  # row * num_packs + p -> pack p's k slot loads
+    flat_load, flat_item, flat_pack = slot_load.view(-1), slot_item.view(-1), pack_load.view(-1)
     # Lower bound of a layer's maximum: its heaviest row's mean pack load, and its largest item.
     bound = torch.maximum(fixed_order_sum(pack_load) / num_packs, slot_load.amax(dim=1))
     good_enough = bound.view(layers, rows_per_layer).amax(dim=1) * (1 + NEAR_OPTIMAL)
-    for _ in range(MAX_SWAP_ROUNDS):
+    for _ in range(max(MIN_SWAP_ROUNDS, MAX_SWAP_ROUNDS // heavies)):
         peak, heaviest = pack_load.view(layers, -1).max(dim=1)
-        pack = first_pack + heaviest  # flat pack index row * num_packs + p
-        row_start = pack - pack % num_packs
-        light = torch.sort(flat_pack.view(-1, num_packs).index_select(0, row_start // num_packs),
-                           dim=1, stable=True)
-        light_pack = row_start.unsqueeze(1) + light.indices[:, :partners]  # [layers, P]
-        light_load = light.values[:, :partners].unsqueeze(2)  # [layers, P, 1]
-        heavy = pack_items.index_select(0, pack)  # [layers, k]
-        others = pack_items[light_pack]  # [layers, P, k]
+        row = (first_pack + heaviest) // num_packs
+        row_start = row * num_packs
+        ranked = torch.sort(pack_load.index_select(0, row), dim=1, stable=True)
+        heavy_pack = row_start.unsqueeze(1) + ranked.indices[:, heavy_rank]  # [layers, T]
+        heavy_load = ranked.values[:, heavy_rank]
+        light_pack = row_start.view(-1, 1, 1) + ranked.indices[:, partner_rank]  # [layers, T, P]
+        light_load = ranked.values[:, partner_rank].unsqueeze(3)  # [layers, T, P, 1]
+        heavy = pack_items[heavy_pack]  # [layers, T, k]
+        others = pack_items[light_pack]  # [layers, T, P, k]
         # Swapping heavy item u with item v of pack q moves d = u - v: the pair's new maximum
-        # max(peak - d, load_q + d) is (peak + load_q + |2u - (2v + peak - load_q)|) / 2, so the
-        # best swap minimises load_q + |2u - 2v - gap_q| (checked exactly before it is applied).
-        target = others * 2 + (peak.view(-1, 1, 1) - light_load)
-        score = (heavy.view(layers, -1, 1, 1) * 2 - target.unsqueeze(1)).abs_()
-        score += light_load.unsqueeze(1)  # [layers, k, P, k]
-        best = score.view(layers, -1).argmin(dim=1)
+        # max(h - d, load_q + d) is (h + load_q + |2u - (2v + h - load_q)|) / 2, so the best
+        # swap minimises load_q + |2u - 2v - gap_q| (checked exactly before it is applied).
+        target = others * 2 + (heavy_load.view(layers, heavies, 1, 1) - light_load)
+        score = (heavy.view(layers, heavies, -1, 1, 1) * 2 - target.unsqueeze(2)).abs_()
+        score += light_load.unsqueeze(2)  # [layers, T, k, P, k]
+        best = score.view(layers, heavies, -1).argmin(dim=2)
         u_rank, v_slot = best // (partners * capacity), best % (partners * capacity)
-        other_pack = light_pack.gather(1, (v_slot // capacity).unsqueeze(1)).squeeze(1)
-        u = pack * capacity + u_rank  # flat slots
+        other_pack = light_pack.gather(2, (v_slot // capacity).unsqueeze(2)).squeeze(2)
+        u = heavy_pack * capacity + u_rank  # flat slots [layers, T]
         v = other_pack * capacity + v_slot % capacity
-        load_u, load_v = slot_load.view(-1)[u], slot_load.view(-1)[v]
+        load_u, load_v = flat_load[u], flat_load[v]
         change = load_u - load_v
-        new_peak = torch.maximum(peak - change, flat_pack[other_pack] + change)
-        improved = (new_peak < peak) & (peak > good_enough)
-        if not bool(improved.any()):
+        new_max = torch.maximum(heavy_load - change, flat_pack[other_pack] + change)
+        improved = (new_max < heavy_load) & (peak > good_enough).unsqueeze(1)
+        if not bool(improved[:, 0].any()):
             break
-        v = torch.where(improved, v, u)  # a layer that cannot improve swaps u with u
+        v = torch.where(improved, v, u)  # a pair that cannot improve swaps u with u
         change = torch.where(improved, change, 0.0)
-        both = torch.cat([u, v])
-        flat_load, flat_item = slot_load.view(-1), slot_item.view(-1)
-        flat_load[both] = torch.cat([flat_load[v], load_u])
-        flat_item[both] = torch.cat([flat_item[v], flat_item[u]])
-        flat_pack.index_add_(0, torch.cat([pack, other_pack]), torch.cat([-change, change]))
+        both = torch.cat([u, v]).flatten()
+        flat_load[both] = torch.cat([flat_load[v], load_u]).flatten()
+        flat_item[both] = torch.cat([flat_item[v], flat_item[u]]).flatten()
+        packs = torch.cat([heavy_pack, other_pack]).flatten()
+        flat_pack.index_add_(0, packs, torch.cat([-change, change]).flatten())
+
 
 def fixed_order_sum(values: torch.Tensor) -> torch.Tensor:
     """Row sums `[rows]` by pairwise elementwise adds in a fixed order, so every device rounds
