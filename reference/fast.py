@@ -154,6 +154,9 @@ def refine_heaviest(
     capacity = n // num_packs
     heavies = max(1, num_packs // HEAVY_SHARE)
     partners = min(num_packs - heavies, SWAP_PAIRS) // heavies
+    every_pack = heavies == 1 and num_packs - 1 <= SWAP_PAIRS
+    if every_pack:
+        partners = num_packs
     layers = rows // rows_per_layer
     device = slot_load.device
     first_pack = torch.arange(layers, device=device) * (rows_per_layer * num_packs)
@@ -171,11 +174,17 @@ def refine_heaviest(
         peak, heaviest = pack_load.view(layers, -1).max(dim=1)
         row = (first_pack + heaviest) // num_packs
         row_start = row * num_packs
-        ranked = torch.sort(pack_load.index_select(0, row), dim=1, stable=True)
-        heavy_pack = row_start.unsqueeze(1) + ranked.indices[:, heavy_rank]  # [layers, T]
-        heavy_load = ranked.values[:, heavy_rank]
-        light_pack = row_start.view(-1, 1, 1) + ranked.indices[:, partner_rank]  # [layers, T, P]
-        light_load = ranked.values[:, partner_rank].unsqueeze(3)  # [layers, T, P, 1]
+        if every_pack:  # one heavy pack against its whole row (itself included): no sort
+            heavy_pack = (first_pack + heaviest).unsqueeze(1)
+            heavy_load = peak.unsqueeze(1)
+            light_pack = row_start.view(-1, 1, 1) + partner_rank
+            light_load = pack_load.index_select(0, row).view(layers, 1, -1, 1)
+        else:
+            ranked = torch.sort(pack_load.index_select(0, row), dim=1, stable=True)
+            heavy_pack = row_start.unsqueeze(1) + ranked.indices[:, heavy_rank]  # [layers, T]
+            heavy_load = ranked.values[:, heavy_rank]
+            light_pack = row_start.view(-1, 1, 1) + ranked.indices[:, partner_rank]  # [.., T, P]
+            light_load = ranked.values[:, partner_rank].unsqueeze(3)  # [layers, T, P, 1]
         heavy = pack_items[heavy_pack]  # [layers, T, k]
         others = pack_items[light_pack]  # [layers, T, P, k]
         # Swapping heavy item u with item v of pack q moves d = u - v: the pair's new maximum
