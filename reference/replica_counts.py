@@ -3,16 +3,18 @@
 The greedy replication gives each redundant slot to the expert with the highest load per replica
 (ties: lower expert index), so expert e's j-th extra replica is taken at the value w_e / j, and
 the `spare` slots go to the `spare` largest values of {w_e / j} in the order (value desc, expert
-asc, j asc) (D'Hondt's apportionment). Only the `spare` heaviest experts can take one, and none
-more than `spare`, so the candidates form a small `[rows, k, spare]` table. Its `spare`-th
-largest value q comes from one top-k; a row takes every candidate above q and, from those equal
-to q, as many as it still needs.
+asc, j asc) (D'Hondt's apportionment). Only the `spare` heaviest experts can take one, and
+the i-th heaviest (from 0) only a j with (i + 1) * (j - 1) < spare (`candidate_table`), so the
+candidates are about spare * (ln(spare) + 1) pairs (145 instead of 1024 at 32 spare slots).
+Their `spare`-th largest value q comes from one top-k; a row takes every candidate above q and,
+from those equal to q, as many as it still needs.
 
 Exactness: candidates are q = fl(w_e / j), and rounding is monotone, so a candidate rounding above
 q is truly above every candidate rounding to q or below. Among candidates rounding to q, the exact
 remainder key of `reference.replication.exact_ratio_key`, then expert and j, decide (only rows
 with such a tie pay for it). A row whose threshold equals the load of the heaviest expert left
-out of the table is recomputed by the exact one-slot-at-a-time path.
+out of the table, or is zero (zero-load candidates go in expert order, beyond the table's
+bound), is recomputed by the exact one-slot-at-a-time path.
 """
 
 from __future__ import annotations
@@ -79,7 +81,7 @@ def candidate_table(k: int, spare: int, device: torch.device) -> tuple[torch.Ten
 
     The i heavier experts' values w_a / j' and the expert's own for j' < j are all strictly
     above a positive w_i / j, so (i + 1) * (j - 1) candidates precede it; with `spare` slots, a
-    candidate beyond that bound is never taken (about spare * ln(k) pairs instead of k * spare).
+    candidate beyond that bound is never taken (about spare * (ln(k) + 1) pairs, not k * spare).
     """
     expert_at, divisor = _candidate_table(k, spare)
     return expert_at.to(device), divisor.to(device)
