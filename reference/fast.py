@@ -38,6 +38,7 @@ from reference.replica_counts import greedy_counts
 
 MAX_SWAP_ROUNDS = 8  # cap of the heaviest-pack refinement (it often stops earlier)
 SWAP_PAIRS = 12  # (heavy, light) pack pairs a round compares per layer, at most
+SWAP_CANDIDATES = 1024  # and at most about this many (heavy item, light item) swaps per layer
 MIN_SWAP_ROUNDS = 2  # rounds when a round swaps several heavy packs (MAX_SWAP_ROUNDS / T)
 HEAVY_SHARE = 8  # a round works on num_packs // HEAVY_SHARE heavy packs (at least 1) per layer
 NEAR_OPTIMAL = 2.0**-14  # a layer within this relative distance of its lower bound stops
@@ -153,8 +154,9 @@ def refine_heaviest(
     num_packs = pack_load.shape[1]
     capacity = n // num_packs
     heavies = max(1, num_packs // HEAVY_SHARE)
-    partners = min(num_packs - heavies, SWAP_PAIRS) // heavies
-    every_pack = heavies == 1 and num_packs - 1 <= SWAP_PAIRS
+    pairs = min(num_packs - heavies, SWAP_PAIRS, max(heavies, SWAP_CANDIDATES // capacity**2))
+    partners = pairs // heavies
+    every_pack = heavies == 1 and partners == num_packs - 1
     if every_pack:
         partners = num_packs
     layers = rows // rows_per_layer
