@@ -10,14 +10,19 @@ No per-item Python loop:
    items) and *two-ended* (round r takes the next m/2 heaviest and the m/2 lightest left, so
    heavy packs receive small items, as the greedy does); each row keeps the one with the smaller
    maximum (ties: forward).
-2. Refine the maximum: per layer, take the heaviest pack (over all the layer's rows: every GPU of
-   every node when packing replicas hierarchically) and, against every item of every other pack
-   of its row, find the single swap that lowers the larger of the two loads the most; apply it
-   when that larger load ends below the old maximum. One swap per layer per round, all layers at
-   once, until no layer improves, every layer is within `NEAR_OPTIMAL` of its lower bound (its
-   heaviest row's mean pack load, or its largest item), or `MAX_SWAP_ROUNDS`. The maximum never
-   rises. With at most two items per pack the deal is already optimal (sorted pairing) and the
-   refinement is skipped.
+2. Refine the maximum: per layer, find the heaviest pack (over all the layer's rows: every GPU of
+   every node when packing replicas hierarchically); in its row, the T = max(1, m / 8) heaviest
+   packs each pair with their own set of the row's lightest packs (heavy t with the lightest
+   packs t, t + T, t + 2T, ...; at most `SWAP_PAIRS` pairs per layer), and for every pair the
+   single swap of one item each that minimises the pair's new maximum is applied when that
+   maximum ends below the heavy pack's load. The pairs are disjoint, so every layer makes up to
+   T swaps per round, all layers at once, until the heaviest pack of no layer improves, every
+   layer is within `NEAR_OPTIMAL` of its lower bound (its heaviest row's mean pack load, or its
+   largest item), or after `MAX_SWAP_ROUNDS / T` rounds (at least `MIN_SWAP_ROUNDS`). Each
+   round is the same ~40 batched ops at any size, so several heavy packs per round (T > 1: 32
+   GPUs in one row) buy far more balance per op than one. The maximum never rises. With at
+   most two items per pack the deal is already optimal (sorted pairing) and the refinement is
+   skipped.
 
 Device-agnostic: every decision is an exact comparison of values computed by the same
 elementwise IEEE operations on every device; sorts are stable, min/max/argmin take the first
@@ -32,6 +37,10 @@ import torch
 from reference.replica_counts import greedy_counts
 
 MAX_SWAP_ROUNDS = 8  # cap of the heaviest-pack refinement (it often stops earlier)
+SWAP_PAIRS = 12  # (heavy, light) pack pairs a round compares per layer, at most
+SWAP_CANDIDATES = 1024  # and at most about this many (heavy item, light item) swaps per layer
+MIN_SWAP_ROUNDS = 2  # rounds when a round swaps several heavy packs (MAX_SWAP_ROUNDS / T)
+HEAVY_SHARE = 8  # a round works on num_packs // HEAVY_SHARE heavy packs (at least 1) per layer
 NEAR_OPTIMAL = 2.0**-14  # a layer within this relative distance of its lower bound stops
 
 Packing = tuple[torch.Tensor, torch.Tensor]
@@ -60,18 +69,18 @@ def place_replicas(
     """
     rows = loads.shape[0]
     counts = greedy_counts(loads, num_slots)
-    per_replica = loads / counts
-    expert_order = torch.sort(per_replica, dim=1, descending=True, stable=True).indices
-    sorted_counts = counts.gather(1, expert_order).flatten()
-    replica_expert = expert_order.flatten().repeat_interleave(sorted_counts).view(rows, num_slots)
-    run_start = (sorted_counts.cumsum(0) - sorted_counts).repeat_interleave(sorted_counts)
-    replica_rank = torch.arange(rows * num_slots, device=loads.device) - run_start
-    slot_item = pack_sorted(per_replica.gather(1, replica_expert), num_packs, rows_per_layer)
-    return (
-        replica_expert.gather(1, slot_item),
-        replica_rank.view(rows, num_slots).gather(1, slot_item),
-        counts,
-    )
+    by_load = torch.sort(loads / counts, dim=1, descending=True, stable=True)
+    sorted_counts = counts.gather(1, by_load.indices)
+    run_end = sorted_counts.cumsum(1)
+    # Slot s belongs to the run (expert in sorted order) of the number of runs ending at or
+    # before s: one scatter of the run ends (distinct, since counts >= 1) and one cumsum.
+    ends = torch.zeros(rows, num_slots + 1, dtype=torch.int64, device=loads.device)
+    run_of_slot = ends.scatter_(1, run_end, 1)[:, :num_slots].cumsum(1)
+    replica_expert = by_load.indices.gather(1, run_of_slot)
+    run_start = (run_end - sorted_counts).gather(1, run_of_slot)
+    replica_rank = torch.arange(num_slots, device=loads.device) - run_start
+    slot_item = pack_sorted(by_load.values.gather(1, run_of_slot), num_packs, rows_per_layer)
+    return replica_expert.gather(1, slot_item), replica_rank.gather(1, slot_item), counts
 
 
 def pack_sorted(sorted_loads: torch.Tensor, num_packs: int, rows_per_layer: int) -> torch.Tensor:
@@ -138,45 +147,72 @@ def refine_heaviest(
 
     `slot_load`/`slot_item` `[rows, n]` are the load and item at each slot (pack p holds slots
     p * k .. p * k + k - 1) and `pack_load` `[rows, packs]`; all three are updated together.
+    Every round scores all (heavy item, light item) swaps of its disjoint pack pairs in one
+    `[layers, T, k, P, k]` tensor (P light packs per heavy pack).
     """
     rows, n = slot_load.shape
     num_packs = pack_load.shape[1]
     capacity = n // num_packs
+    heavies = max(1, num_packs // HEAVY_SHARE)
+    pairs = min(num_packs - heavies, SWAP_PAIRS, max(heavies, SWAP_CANDIDATES // capacity**2))
+    partners = pairs // heavies
+    every_pack = heavies == 1 and partners == num_packs - 1
+    if every_pack:
+        partners = num_packs
     layers = rows // rows_per_layer
     device = slot_load.device
     first_pack = torch.arange(layers, device=device) * (rows_per_layer * num_packs)
-    pack_of_slot = torch.arange(n, device=device) // capacity
-    offsets = torch.arange(capacity, device=device)
+    # The heavy pack t of a round (t-th heaviest of the critical row) swaps with the lightest
+    # packs t, t + T, t + 2T, ... of its row: disjoint pairs, so all T swaps apply at once.
+    partner_rank = (torch.arange(partners, device=device) * heavies).unsqueeze(0)
+    partner_rank = partner_rank + torch.arange(heavies, device=device).unsqueeze(1)
+    heavy_rank = num_packs - 1 - torch.arange(heavies, device=device)
+    pack_items = slot_load.view(-1, capacity)  # row * num_packs + p -> pack p's k slot loads
     flat_load, flat_item, flat_pack = slot_load.view(-1), slot_item.view(-1), pack_load.view(-1)
     # Lower bound of a layer's maximum: its heaviest row's mean pack load, and its largest item.
-    bound = torch.maximum(fixed_order_sum(pack_load) / num_packs, slot_load.max(dim=1).values)
-    good_enough = bound.view(layers, rows_per_layer).max(dim=1).values * (1 + NEAR_OPTIMAL)
-    for _ in range(MAX_SWAP_ROUNDS):
+    bound = torch.maximum(fixed_order_sum(pack_load) / num_packs, slot_load.amax(dim=1))
+    good_enough = bound.view(layers, rows_per_layer).amax(dim=1) * (1 + NEAR_OPTIMAL)
+    for _ in range(max(MIN_SWAP_ROUNDS, MAX_SWAP_ROUNDS // heavies)):
         peak, heaviest = pack_load.view(layers, -1).max(dim=1)
-        pack = first_pack + heaviest  # flat index row * num_packs + pack
-        row = pack // num_packs
-        loads, packs = slot_load.index_select(0, row), pack_load.index_select(0, row)
-        heavy_slots = ((pack % num_packs) * capacity).unsqueeze(1) + offsets
-        heavy = loads.gather(1, heavy_slots)
-        # Swapping heavy item u with item v of pack q: the heavy pack becomes peak - u + v and
-        # q becomes load_q - v + u; the pair's new maximum must end below the old peak.
-        heavy_after = (peak.unsqueeze(1) - heavy).unsqueeze(2) + loads.unsqueeze(1)
-        other_after = (packs.index_select(1, pack_of_slot) - loads).unsqueeze(1)
-        other_after = other_after + heavy.unsqueeze(2)
-        new_peak, best = torch.maximum(heavy_after, other_after).view(layers, -1).min(dim=1)
-        improved = (new_peak < peak) & (peak > good_enough)
-        if not bool(improved.any()):
+        row = (first_pack + heaviest) // num_packs
+        row_start = row * num_packs
+        if every_pack:  # one heavy pack against its whole row (itself included): no sort
+            heavy_pack = (first_pack + heaviest).unsqueeze(1)
+            heavy_load = peak.unsqueeze(1)
+            light_pack = row_start.view(-1, 1, 1) + partner_rank
+            light_load = pack_load.index_select(0, row).view(layers, 1, -1, 1)
+        else:
+            ranked = torch.sort(pack_load.index_select(0, row), dim=1, stable=True)
+            heavy_pack = row_start.unsqueeze(1) + ranked.indices[:, heavy_rank]  # [layers, T]
+            heavy_load = ranked.values[:, heavy_rank]
+            light_pack = row_start.view(-1, 1, 1) + ranked.indices[:, partner_rank]  # [.., T, P]
+            light_load = ranked.values[:, partner_rank].unsqueeze(3)  # [layers, T, P, 1]
+        heavy = pack_items[heavy_pack]  # [layers, T, k]
+        others = pack_items[light_pack]  # [layers, T, P, k]
+        # Swapping heavy item u with item v of pack q moves d = u - v: the pair's new maximum
+        # max(h - d, load_q + d) is (h + load_q + |2u - (2v + h - load_q)|) / 2, so the best
+        # swap minimises load_q + |2u - 2v - gap_q| (checked exactly before it is applied).
+        target = others * 2 + (heavy_load.view(layers, heavies, 1, 1) - light_load)
+        score = (heavy.view(layers, heavies, -1, 1, 1) * 2 - target.unsqueeze(2)).abs_()
+        score += light_load.unsqueeze(2)  # [layers, T, k, P, k]
+        best = score.view(layers, heavies, -1).argmin(dim=2)
+        u_rank, v_slot = best // (partners * capacity), best % (partners * capacity)
+        other_pack = light_pack.gather(2, (v_slot // capacity).unsqueeze(2)).squeeze(2)
+        u = heavy_pack * capacity + u_rank  # flat slots [layers, T]
+        v = other_pack * capacity + v_slot % capacity
+        load_u, load_v = flat_load[u], flat_load[v]
+        change = load_u - load_v
+        new_max = torch.maximum(heavy_load - change, flat_pack[other_pack] + change)
+        improved = (new_max < heavy_load) & (peak > good_enough).unsqueeze(1)
+        if not bool(improved[:, 0].any()):
             break
-        u = heavy_slots.gather(1, (best // n).unsqueeze(1)).squeeze(1)
-        v = torch.where(improved, best % n, u)  # a layer that cannot improve swaps u with u
-        slot_u, slot_v = row * n + u, row * n + v
-        both = torch.cat([slot_u, slot_v])
-        load_u, load_v = flat_load[slot_u], flat_load[slot_v]
-        flat_load[both] = torch.cat([load_v, load_u])
-        flat_item[both] = torch.cat([flat_item[slot_v], flat_item[slot_u]])
-        moved = load_u - load_v  # zero where nothing moved
-        packs_uv = torch.cat([row * num_packs + u // capacity, row * num_packs + v // capacity])
-        flat_pack.index_add_(0, packs_uv, torch.cat([-moved, moved]))
+        v = torch.where(improved, v, u)  # a pair that cannot improve swaps u with u
+        change = torch.where(improved, change, 0.0)
+        both = torch.cat([u, v]).flatten()
+        flat_load[both] = torch.cat([flat_load[v], load_u]).flatten()
+        flat_item[both] = torch.cat([flat_item[v], flat_item[u]]).flatten()
+        packs = torch.cat([heavy_pack, other_pack]).flatten()
+        flat_pack.index_add_(0, packs, torch.cat([-change, change]).flatten())
 
 
 def fixed_order_sum(values: torch.Tensor) -> torch.Tensor:

@@ -3,19 +3,23 @@
 The greedy replication gives each redundant slot to the expert with the highest load per replica
 (ties: lower expert index), so expert e's j-th extra replica is taken at the value w_e / j, and
 the `spare` slots go to the `spare` largest values of {w_e / j} in the order (value desc, expert
-asc, j asc) (D'Hondt's apportionment). Only the `spare` heaviest experts can take one, and none
-more than `spare`, so the candidates form a small `[rows, k, spare]` table. Its `spare`-th
-largest value q comes from one top-k; a row takes every candidate above q and, from those equal
-to q, as many as it still needs.
+asc, j asc) (D'Hondt's apportionment). Only the `spare` heaviest experts can take one, and
+the i-th heaviest (from 0) only a j with (i + 1) * (j - 1) < spare (`candidate_table`), so the
+candidates are about spare * (ln(spare) + 1) pairs (145 instead of 1024 at 32 spare slots).
+Their `spare`-th largest value q comes from one top-k; a row takes every candidate above q and,
+from those equal to q, as many as it still needs.
 
 Exactness: candidates are q = fl(w_e / j), and rounding is monotone, so a candidate rounding above
 q is truly above every candidate rounding to q or below. Among candidates rounding to q, the exact
 remainder key of `reference.replication.exact_ratio_key`, then expert and j, decide (only rows
 with such a tie pay for it). A row whose threshold equals the load of the heaviest expert left
-out of the table is recomputed by the exact one-slot-at-a-time path.
+out of the table, or is zero (zero-load candidates go in expert order, beyond the table's
+bound), is recomputed by the exact one-slot-at-a-time path.
 """
 
 from __future__ import annotations
+
+import functools
 
 import torch
 
@@ -35,8 +39,8 @@ def greedy_counts(loads: torch.Tensor, num_phy: int) -> torch.Tensor:
     if k * spare > MAX_CANDIDATES:
         return replicate(loads, num_phy, "vectorized")[2]
     top_load, top_expert = torch.topk(loads, min(n, k + 1), dim=1)
-    divisors = torch.arange(1, spare + 1, dtype=loads.dtype, device=loads.device)
-    candidates = (top_load[:, :k].unsqueeze(2) / divisors).view(rows, -1)  # [rows, k * spare]
+    expert_at, divisor = candidate_table(k, spare, loads.device)
+    candidates = top_load[:, expert_at] / divisor.to(loads.dtype)  # [rows, candidates]
     threshold = torch.topk(candidates, spare, dim=1).values[:, -1:]
     chosen = candidates > threshold
     at = candidates == threshold
@@ -45,17 +49,42 @@ def greedy_counts(loads: torch.Tensor, num_phy: int) -> torch.Tensor:
     chosen |= at & ~tied.unsqueeze(1)
     if bool(tied.any()):
         rows_tied = tied.nonzero(as_tuple=True)[0]
-        chosen[rows_tied] |= _break_ties(
-            top_load[rows_tied, :k], top_expert[rows_tied, :k], at[rows_tied], missing[rows_tied]
+        full_at = at.new_zeros(len(rows_tied), k * spare)
+        full_at[:, expert_at * spare + divisor - 1] = at[rows_tied]
+        full_chosen = _break_ties(
+            top_load[rows_tied, :k], top_expert[rows_tied, :k], full_at, missing[rows_tied]
         )
-    extras = chosen.view(rows, k, spare).sum(2)
+        chosen[rows_tied] |= full_chosen[:, expert_at * spare + divisor - 1]
+    extras = torch.zeros(rows, k, dtype=torch.int64, device=loads.device)
+    extras.index_add_(1, expert_at, chosen.to(torch.int64))
     counts.scatter_add_(1, top_expert[:, :k], extras)
-    if k < n:  # an expert outside the table could tie with the threshold
-        unsure = threshold.squeeze(1) <= top_load[:, k]
-        if bool(unsure.any()):
-            rows_unsure = unsure.nonzero(as_tuple=True)[0]
-            counts[rows_unsure] = replicate(loads[rows_unsure], num_phy, "vectorized")[2]
+    # An expert outside the table could tie with the threshold; a zero threshold means zero-load
+    # candidates, which the greedy takes in expert order (beyond the table's bound): exact path.
+    unsure = threshold.squeeze(1) == 0
+    if k < n:
+        unsure |= threshold.squeeze(1) <= top_load[:, k]
+    if bool(unsure.any()):
+        rows_unsure = unsure.nonzero(as_tuple=True)[0]
+        counts[rows_unsure] = replicate(loads[rows_unsure], num_phy, "vectorized")[2]
     return counts
+
+
+@functools.cache
+def _candidate_table(k: int, spare: int) -> tuple[torch.Tensor, torch.Tensor]:
+    pairs = [(i, j) for i in range(k) for j in range(1, spare + 1) if (i + 1) * (j - 1) < spare]
+    table = torch.tensor(pairs, dtype=torch.int64)
+    return table[:, 0].contiguous(), table[:, 1].contiguous()
+
+
+def candidate_table(k: int, spare: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The (expert position i, divisor j) pairs that can win a slot: (i + 1) * (j - 1) < spare.
+
+    The i heavier experts' values w_a / j' and the expert's own for j' < j are all strictly
+    above a positive w_i / j, so (i + 1) * (j - 1) candidates precede it; with `spare` slots, a
+    candidate beyond that bound is never taken (about spare * (ln(k) + 1) pairs, not k * spare).
+    """
+    expert_at, divisor = _candidate_table(k, spare)
+    return expert_at.to(device), divisor.to(device)
 
 
 def _break_ties(

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from reference import PACKING_METHODS, VARIANTS, balanced_packing, rebalance_experts
 from reference.fast import deal_in_rounds, fixed_order_sum, two_ended_schedule
-from reference.replica_counts import MAX_CANDIDATES, greedy_counts
+from reference.replica_counts import MAX_CANDIDATES, candidate_table, greedy_counts
 from reference.replication import replicate_experts
 from verifier.contract import call_args, function_for, natural_dtype
 from verifier.instances import Instance, PackingInstance, RebalanceInstance, ReplicationInstance
@@ -91,12 +91,23 @@ def test_threshold_counts_equal_the_greedy_replication(instance: ReplicationInst
         ([[0, 0, 0]], 5),  # all-zero layer
         ([[1.0, 1 / 3, 2 / 3, 0.1]], 9),  # real-valued loads
         ([[5, 5, 5, 5]], 4),  # no redundant slot
+        ([[1000, 1, 1, 1]], 16),  # one expert takes every redundant slot (j up to spare)
+        ([[8, 4, 2, 1, 1, 1, 1, 1]], 20),  # powers of two: many exact ties at the boundary
     ],
 )
 def test_threshold_counts_on_ties_and_corner_cases(rows: list[list[float]], num_phy: int) -> None:
     weight = torch.tensor(rows, dtype=torch.float64)
     expected = replicate_experts(weight, num_phy)[2]
     assert torch.equal(greedy_counts(weight, num_phy), expected)
+
+
+@pytest.mark.parametrize(("k", "spare"), [(1, 1), (4, 9), (8, 8), (32, 32)])
+def test_candidate_table_keeps_exactly_the_pairs_that_can_win(k: int, spare: int) -> None:
+    expert_at, divisor = candidate_table(k, spare, torch.device("cpu"))
+    kept = set(zip(expert_at.tolist(), divisor.tolist(), strict=True))
+    every = {(i, j) for i in range(k) for j in range(1, spare + 1)}
+    assert kept == {(i, j) for i, j in every if (i + 1) * (j - 1) < spare}
+    assert {j for i, j in kept if i == 0} == set(range(1, spare + 1))  # the heaviest: any j
 
 
 def test_threshold_counts_fall_back_beyond_the_candidate_cap() -> None:
