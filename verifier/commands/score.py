@@ -77,7 +77,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--json", action="store_true", help="write one JSON object to stdout (and nothing else)"
     )
     add_timeout_option(parser, default=10.0)
-    add_api_options(parser)  # --api, --shared-instance, --allow-cross-layer (issue 10)
+    add_api_options(parser)  # --api, --shared-instance, --allow-cross-layer
 
 
 def score_options(args: argparse.Namespace) -> Any:

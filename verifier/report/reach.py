@@ -1,4 +1,4 @@
-"""The report's API-profile and migration table (issue 10).
+"""The report's API-profile and migration table.
 
 For every candidate: the profile it was called through (and why), what the harness adapted, and
 its migration on the corpus's rebalance records: the replicas whose GPU changes between its plan
