@@ -17,7 +17,7 @@ from verifier.contract import call_args, natural_dtype
 from verifier.corpus import CorpusEntry
 from verifier.incremental import migration, perturbed_instance, rewritten_slots
 from verifier.instances import RebalanceInstance
-from verifier.invariants import check_call, integer_outputs
+from verifier.invariants import checked_outputs
 from verifier.pool import SandboxPool
 from verifier.report.tables import Table
 from verifier.run_record import MigrationTally
@@ -53,9 +53,8 @@ def _plan(pool: SandboxPool, spec: str, instance: RebalanceInstance, old: Any = 
         spec=spec,
         old=old,
     )
-    if any(finding.is_violation for finding in check_call("rebalance_experts", instance, outcome)):
-        return None, outcome.adapted
-    return integer_outputs(outcome, "rebalance_experts")["phy2log"], outcome.adapted
+    _, outputs = checked_outputs("rebalance_experts", instance, outcome)
+    return (None if outputs is None else outputs["phy2log"]), outcome.adapted
 
 
 def measure_reach(
