@@ -79,6 +79,13 @@ def answers(results: list[OracleLayer]) -> list[tuple[Fraction | None, Fraction,
     return [(r.objective, r.bound, r.status) for r in results]
 
 
+def print_cluster_hours(cpu_seconds: float, efficiency: float, note: str = "") -> None:
+    """Wall-clock hours of `cpu_seconds` of solving on each cluster size, at `efficiency`."""
+    for cpus in CLUSTER_CPUS:
+        hours = cpu_seconds / (cpus * max(efficiency, 1e-9)) / 3600
+        print(f"  {cpus:>4} CPUs ({note}efficiency {efficiency:.0%}): {hours:6.2f} h")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workers", type=int, default=2, help="local processes to compare [2]")
@@ -138,9 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         f"\nprojection for {PROJECTED_RECORDS} records like these: {per_record:.3f} s of solving "
         f"per record at this limit, {total / 3600:.2f} CPU-hours in all"
     )
-    for cpus in CLUSTER_CPUS:
-        hours = total / (cpus * max(efficiency, 1e-9)) / 3600
-        print(f"  {cpus:>4} CPUs (1 task per CPU, efficiency {efficiency:.0%}): {hours:6.2f} h")
+    print_cluster_hours(total, efficiency, "1 task per CPU, ")
     recorded = [layer.seconds for entry in every_entry for layer in entry.oracle.layers]
     recorded_per_record = sum(recorded) / max(1, len(every_entry))
     recorded_total = recorded_per_record * PROJECTED_RECORDS
@@ -148,9 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         f"at the recorded limits (the solve times stored in all {len(every_entry)} records): "
         f"{recorded_per_record:.1f} s per record, {recorded_total / 3600:.1f} CPU-hours in all"
     )
-    for cpus in CLUSTER_CPUS:
-        hours = recorded_total / (cpus * max(efficiency, 1e-9)) / 3600
-        print(f"  {cpus:>4} CPUs (efficiency {efficiency:.0%}): {hours:6.2f} h")
+    print_cluster_hours(recorded_total, efficiency)
     print(
         f"  upper bound, every layer spending the full {DEFAULT_TIME_LIMIT:g} s default budget: "
         f"{worst / 3600:.0f} CPU-hours"

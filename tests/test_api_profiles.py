@@ -1,4 +1,4 @@
-"""API profiles (issue 10): detection, calling conventions, adaptations, incremental checks."""
+"""API profiles: detection, calling conventions, adaptations, incremental checks."""
 
 from __future__ import annotations
 

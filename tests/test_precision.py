@@ -1,4 +1,4 @@
-"""Noise-free quality observations: judged on the loads the candidate was given (issue 10)."""
+"""Noise-free quality observations: judged on the loads the candidate was given."""
 
 from __future__ import annotations
 

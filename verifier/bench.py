@@ -117,7 +117,7 @@ class BenchResult:
     candidates: list[str]
     timings: list[Timing]
     environment: dict[str, str] = field(default_factory=dict)
-    profiles: dict[str, dict[str, Any]] = field(default_factory=dict)  # issue 10
+    profiles: dict[str, dict[str, Any]] = field(default_factory=dict)  # API profile per candidate
 
     def paths(self) -> list[PathComparison]:
         """The heap vs vectorized comparisons this run can answer (both reference paths timed)."""
@@ -137,7 +137,7 @@ class BenchResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "api_profiles": self.profiles,  # issue 10
+            "api_profiles": self.profiles,
             "device": self.device,
             "seed": self.seed,
             "repeats": self.repeats,
@@ -251,7 +251,7 @@ def run_bench(
     seed: int = 0,
     compare_paths: bool = True,
     progress: BenchProgress = _quiet,
-    api: str = "auto",  # the user's candidates' API profile (issue 10)
+    api: str = "auto",  # the user's candidates' API profile
     fresh: bool = True,
 ) -> BenchResult:
     """Start a sandbox per candidate, time every shape.
@@ -265,7 +265,7 @@ def run_bench(
     timings: list[Timing] = []
     # The user's candidates start first, so one that cannot be loaded is reported at once.
     pool_of = SandboxPool([*specs, *ordered], timeout=CALL_TIMEOUT, api=api, fresh=fresh)
-    with pool_of as pool:  # issue 10 hook: api and fresh
+    with pool_of as pool:
         pool.start(progress)
         for name in shapes:
             timings += bench_shape(
@@ -278,7 +278,7 @@ def run_bench(
                 warmup=warmup,
                 progress=progress,
             )
-        profiles = pool.profiles()  # issue 10
+        profiles = pool.profiles()
     return BenchResult(
         device, seed, repeats, warmup, list(shapes), ordered, timings, environment(device), profiles
     )
@@ -294,7 +294,7 @@ def format_table(result: BenchResult) -> str:
         f"device {result.device}; {', '.join(f'{k} {v}' for k, v in result.environment.items())}; "
         f"seed {result.seed}; {result.warmup} warm-up + {result.repeats} timed runs per cell; "
         f"time measured inside the sandbox worker",
-        *(  # the API profile of each candidate that is not a reference variant (issue 10)
+        *(  # the API profile of each candidate that is not a reference variant
             f"{spec}: API profile {info['profile']} ({'; '.join(map(str, info['notes']))})"
             for spec, info in result.profiles.items()
             if not is_reference_variant(spec)

@@ -118,7 +118,7 @@ def render_result(console: Console, result: CheckResult) -> None:
         _reproducer(console, record)
     for note in result.notes:
         console.print(Text(f"note: {note}", style="yellow"))
-    for line in result.api.lines():  # issue 10 hook: profile, adaptations, migration
+    for line in result.api.lines():  # profile, adaptations, migration
         console.print(Text(line))
     total = result.total_cases
     seconds = f"{result.elapsed:.1f} s"

@@ -122,7 +122,7 @@ class Engine:
             self.spec,
             timeout=options.timeout,
             devices=devices,
-            api=options.api,  # the API profile settings go to the sandbox child (issue 10)
+            api=options.api,  # the API profile settings go to the sandbox child
             policy=options.policy,
             fresh_instance=options.fresh_instance,
         )

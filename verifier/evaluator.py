@@ -50,7 +50,7 @@ class CaseResult:
     findings: tuple[Finding, ...]
     objectives: tuple[Fraction, ...] | None
     outcome: CallOutcome
-    metrics: dict[str, Any] = field(default_factory=dict)  # e.g. migration (issue 10)
+    metrics: dict[str, Any] = field(default_factory=dict)  # e.g. migration
 
     @property
     def violations(self) -> list[Finding]:

@@ -218,7 +218,7 @@ class FuzzResult:
             "observations": checked["observations"],
             "findings": checked["findings"],
             "worst_gaps": [case.to_dict() for case in self.worst()],
-            "api": checked["api"],  # the API profile and migration (issue 10)
+            "api": checked["api"],  # the API profile and migration
             "migration": checked["migration"],
             "corpus_added": self.corpus_added,
             "notes": self.notes + checked["notes"],

@@ -20,7 +20,7 @@ from typing import Any
 
 from verifier.findings import Finding, violation
 from verifier.instances import Number, RebalanceInstance, instance_hash
-from verifier.invariants import Policy, check_call, integer_outputs
+from verifier.invariants import Policy, checked_outputs
 from verifier.sandbox import CallOutcome
 
 INCREMENTAL_CHECKS: dict[str, str] = {
@@ -127,19 +127,23 @@ def incremental_checks(
     """Findings of the old-placement call (when accepted) and the migration metric."""
     earlier = perturbed_instance(instance)
     outcome = plain_call(earlier)
-    found = check_call("rebalance_experts", earlier, outcome, policy=policy, context=context)
-    if any(finding.is_violation for finding in found):
+    found, earlier_outputs = checked_outputs(
+        "rebalance_experts", earlier, outcome, policy=policy, context=context
+    )
+    if earlier_outputs is None:
         return found, {}
-    old = integer_outputs(outcome, "rebalance_experts")["phy2log"]
+    old = earlier_outputs["phy2log"]
     new = plain
     if old_call is not None:
         details = {**context, "old_placement": old}
         outcome = old_call(instance, old)
-        more = check_call("rebalance_experts", instance, outcome, policy=policy, context=details)
+        more, outputs = checked_outputs(
+            "rebalance_experts", instance, outcome, policy=policy, context=details
+        )
         found += more
-        if any(finding.is_violation for finding in more):
+        if outputs is None:
             return found, {}
-        new = integer_outputs(outcome, "rebalance_experts")["phy2log"]
+        new = outputs["phy2log"]
         if vllm_contract:
             for finding in (
                 gpu_multiset_violation(instance, plain, new, details),

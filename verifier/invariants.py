@@ -553,3 +553,19 @@ def check_contract(report: _Reporter, outputs: dict[str, Any], policy: Policy) -
         return check_replication(report, outputs, instance)
     assert isinstance(instance, RebalanceInstance)
     return check_rebalance(report, outputs, instance, policy)
+
+
+def checked_outputs(
+    function: str,
+    instance: Instance,
+    outcome: CallOutcome,
+    *,
+    policy: Policy = "auto",
+    context: dict[str, Any] | None = None,
+) -> tuple[list[Finding], dict[str, Any] | None]:
+    """`check_call`'s findings, and the call's integer outputs when none is a violation (None
+    otherwise): how a relation judges a further call before comparing its plan."""
+    found = check_call(function, instance, outcome, policy=policy, context=context)
+    if any(finding.is_violation for finding in found):
+        return found, None
+    return found, integer_outputs(outcome, function)

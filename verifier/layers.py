@@ -15,7 +15,7 @@ from typing import Any
 from verifier.calls import Caller
 from verifier.findings import Finding, observation, violation
 from verifier.instances import Instance, num_layers
-from verifier.invariants import Policy, check_call, integer_outputs
+from verifier.invariants import Policy, checked_outputs
 
 LAYER_CHECKS: dict[str, str] = {
     "metamorphic.layer_independence": "the plan of a layer in a batch differs from its plan alone",
@@ -54,11 +54,10 @@ def layer_independence(
         alone = replace(instance, weights=[list(instance.weights[layer])])
         outcome = caller(alone, dtype=dtype, device=device)
         context = {"dtype": dtype, "device": device, "layer_alone": layer}
-        problems = check_call(function, alone, outcome, policy=policy, context=context)
+        problems, single = checked_outputs(function, alone, outcome, policy=policy, context=context)
         found += problems
-        if any(problem.is_violation for problem in problems):
+        if single is None:
             continue
-        single = integer_outputs(outcome, function)
         differing = [
             name for name in outputs if _row(outputs, name, layer) != _row(single, name, 0)
         ]

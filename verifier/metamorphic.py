@@ -31,9 +31,8 @@ from verifier.instances import (
     num_items,
 )
 from verifier.invariants import (
-    check_call,
+    checked_outputs,
     hierarchical_rules_apply,
-    integer_outputs,
     node_of_slot,
 )
 from verifier.objectives import (
@@ -82,16 +81,6 @@ def layer_objectives(function: str, instance: Instance, outputs: dict[str, Any])
     return result
 
 
-def _valid_outputs(
-    function: str, instance: Instance, outcome: CallOutcome, policy: Policy, context: dict[str, Any]
-) -> tuple[list[Finding], dict[str, Any] | None]:
-    """Violations of a further call, and its integer outputs when it has none."""
-    found = check_call(function, instance, outcome, policy=policy, context=context)
-    if any(finding.is_violation for finding in found):
-        return found, None
-    return found, integer_outputs(outcome, function)
-
-
 def _relation(
     check: str, function: str, instance: Instance, message: str, **details: Any
 ) -> Finding:
@@ -134,7 +123,9 @@ def dtype_relation(
             continue
         outcome = caller(instance, dtype=dtype, device=device)
         context = {"dtype": dtype, "device": device}
-        violations, outputs = _valid_outputs(function, instance, outcome, policy, context)
+        violations, outputs = checked_outputs(
+            function, instance, outcome, policy=policy, context=context
+        )
         found += violations
         if outputs is not None and not outcome.same_result(primary):
             found.append(
@@ -187,8 +178,8 @@ def scaling_relation(
         return []
     other, factor = scaled
     outcome = caller(other, dtype=dtype, device=device)
-    violations, outputs = _valid_outputs(
-        function, other, outcome, policy, {"dtype": dtype, "device": device}
+    violations, outputs = checked_outputs(
+        function, other, outcome, policy=policy, context={"dtype": dtype, "device": device}
     )
     if outputs is not None and not outcome.same_result(primary):
         violations.append(
@@ -278,8 +269,8 @@ def permutation_relation(
     perm = expert_permutation(instance)
     other = permuted_instance(instance, perm)
     outcome = caller(other, dtype=dtype, device=device)
-    violations, outputs = _valid_outputs(
-        function, other, outcome, policy, {"dtype": dtype, "device": device}
+    violations, outputs = checked_outputs(
+        function, other, outcome, policy=policy, context={"dtype": dtype, "device": device}
     )
     if outputs is None:
         return violations
@@ -431,8 +422,8 @@ def device_differential(
 ) -> list[Finding]:
     """CPU vs CUDA: identical passes; same objective is tie-breaking; else a violation."""
     outcome = caller(instance, dtype=dtype, device="cuda")
-    found, outputs = _valid_outputs(
-        function, instance, outcome, policy, {"dtype": dtype, "device": "cuda"}
+    found, outputs = checked_outputs(
+        function, instance, outcome, policy=policy, context={"dtype": dtype, "device": "cuda"}
     )
     if outputs is None or _equal_output_values(cpu, outcome):
         return found

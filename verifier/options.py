@@ -21,7 +21,7 @@ class RunOptions:
     relations: bool = True  # metamorphic relations, differentials, quality observations
     functions: tuple[str, ...] = FUNCTIONS  # restrict to these (when the candidate has them)
     edge_cases: bool = True  # the fixed suite first (of several workers, only the first runs it)
-    # API profile, stateful policy classes, cross-layer policies (issue 10)
+    # API profile, stateful policy classes, cross-layer policies
     api: str = "auto"  # auto | deepseek | vllm | sglang (verifier.profiles)
     fresh_instance: bool = True  # a policy class with plain methods: a new instance per call
     allow_cross_layer: bool = False  # layer independence breaks are observations, not violations

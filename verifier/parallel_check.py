@@ -29,6 +29,7 @@ from verifier.errors import CandidateError
 from verifier.fuzz import FuzzCampaign, FuzzOptions, FuzzResult, FuzzStats
 
 Result = TypeVar("Result")
+Options = TypeVar("Options", CheckOptions, FuzzOptions)
 Notify = Callable[[str], None]
 
 
@@ -83,6 +84,35 @@ def _run_in_processes(
         futures: list[Future[Result]] = [pool.submit(body, *job) for job in jobs]
         _wait_patiently(futures, notify)
         return _survivors(futures, notify)
+
+
+def _fan_out(
+    body: Callable[[str, Options], Result],
+    spec: str,
+    options: Options,
+    workers: int,
+    doing: str,
+    notify: Notify | None,
+) -> list[Result]:
+    """`body(spec, options)` in `workers` processes, each on its own seed (only worker 0 runs the
+    edge cases) and all on one shared example database; results in worker order."""
+    given = None if options.database is None else str(options.database)
+    with _shared_database(given) as database:
+        jobs = [
+            (
+                spec,
+                replace(
+                    options,
+                    seed=seed,
+                    edge_cases=options.edge_cases and not index,
+                    database=database,
+                ),
+            )
+            for index, seed in enumerate(worker_seeds(options.seed, workers))
+        ]
+        if notify:
+            notify(f"{workers} workers {doing} {spec}; shared example database: {database}")
+        return _run_in_processes(body, jobs, notify)
 
 
 def _survivors(futures: Sequence[Future[Result]], notify: Notify | None) -> list[Result]:
@@ -141,22 +171,7 @@ def parallel_check(
     """`check` with `workers` engine processes; raises `CandidateError` like `run_check`."""
     if workers == 1:
         return _check_worker(spec, options)
-    with _shared_database(options.database) as database:
-        jobs = [
-            (
-                spec,
-                replace(
-                    options,
-                    seed=seed,
-                    edge_cases=options.edge_cases and not index,
-                    database=database,
-                ),
-            )
-            for index, seed in enumerate(worker_seeds(options.seed, workers))
-        ]
-        if notify:
-            notify(f"{workers} workers checking {spec}; shared example database: {database}")
-        results = _run_in_processes(_check_worker, jobs, notify)
+    results = _fan_out(_check_worker, spec, options, workers, "checking", notify)
     return merge_check_results(results, options)
 
 
@@ -189,21 +204,5 @@ def parallel_fuzz(
     """A campaign of `workers` engine processes; raises `CandidateError` like `run_fuzz`."""
     if workers == 1:
         return _fuzz_worker(spec, options)
-    given = None if options.database is None else str(options.database)
-    with _shared_database(given) as database:
-        jobs = [
-            (
-                spec,
-                replace(
-                    options,
-                    seed=seed,
-                    edge_cases=options.edge_cases and not index,
-                    database=database,
-                ),
-            )
-            for index, seed in enumerate(worker_seeds(options.seed, workers))
-        ]
-        if notify:
-            notify(f"{workers} workers fuzzing {spec}; shared example database: {database}")
-        results = _run_in_processes(_fuzz_worker, jobs, notify)
+    results = _fan_out(_fuzz_worker, spec, options, workers, "fuzzing", notify)
     return merge_fuzz_results(results, options)

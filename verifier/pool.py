@@ -25,7 +25,7 @@ class SandboxPool:
     ) -> None:
         self.specs = list(dict.fromkeys(specs))
         self.timeout = timeout
-        self.api, self.fresh = api, fresh  # issue 10 hook: the user's candidates' API profile
+        self.api, self.fresh = api, fresh  # how the user's candidates are called (API profile)
         self._boxes: dict[str, Sandbox] = {}
 
     def __enter__(self) -> SandboxPool:
@@ -44,7 +44,7 @@ class SandboxPool:
                 if reference and shared is not None:
                     self._boxes[spec] = shared
                     continue
-                api = "deepseek" if reference else self.api  # issue 10 hook
+                api = "deepseek" if reference else self.api  # the reference speaks DeepSeek's API
                 box = Sandbox(spec, timeout=self.timeout, api=api, fresh_instance=self.fresh)
                 self._boxes[spec] = box
                 box.start()
@@ -67,7 +67,7 @@ class SandboxPool:
         return () if info is None else info.functions
 
     def profiles(self) -> dict[str, dict[str, Any]]:
-        """Issue 10 hook: each candidate's API profile and why (from its worker's load reply)."""
+        """Each candidate's API profile and why (from its worker's load reply), for reports."""
         found: dict[str, dict[str, Any]] = {}
         for spec, box in self._boxes.items():
             if box.info is not None:

@@ -1,7 +1,7 @@
-"""The checks of issue 10 that the evaluator runs on every case after the relations.
+"""The layer and incremental checks that the evaluator runs on every case after the relations.
 
 Layer independence (every function, batches of two or more layers) and incremental rebalancing
-with migration (rebalance). One entry point, so the engine needs a single hook.
+with migration (rebalance). One entry point, so the evaluator makes a single call.
 """
 
 from __future__ import annotations

@@ -58,7 +58,7 @@ class CheckResult:
     notes: list[str] = field(default_factory=list)
     elapsed: float = 0.0
     worker_restarts: int = 0
-    api: ApiRecord = field(default_factory=ApiRecord)  # profile, adaptations, migration (issue 10)
+    api: ApiRecord = field(default_factory=ApiRecord)  # profile, adaptations, migration
 
     @property
     def violations(self) -> list[FindingRecord]:

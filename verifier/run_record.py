@@ -1,4 +1,4 @@
-"""What a check run records about its API profile, adaptations and migration (issue 10).
+"""What a check run records about its API profile, adaptations and migration.
 
 Kept apart from the engine so the profile bookkeeping is one object the result carries: which
 profile called the candidate and why, what the harness adapted (per function), and the migration

@@ -148,7 +148,7 @@ class ScoreResult:
     reference_milliseconds: float = 0.0
     combined_score: float = 0.0
     trace: str = ""
-    api: dict[str, Any] = field(default_factory=dict)  # the API profile used and why (issue 10)
+    api: dict[str, Any] = field(default_factory=dict)  # the API profile used and why
     windows: int = 0  # (layer, window) pairs behind balancedness
     proven_layers: int = 0
     cases: int = 0  # conformance cases run

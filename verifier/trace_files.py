@@ -14,16 +14,16 @@ mean-reverting walk with occasional hot-expert turnover, one step per row. Regen
 
 from __future__ import annotations
 
+import io
 import json
-import os
 import sys
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from verifier.atomic import write_atomically
 from verifier.corpus.generate import drift_windows, rng_for
 
 TRACES_DIR = Path(__file__).resolve().parent / "data" / "traces"
@@ -77,45 +77,38 @@ def small_trace_paths() -> dict[str, Path]:
 # --------------------------------------------------------------------------- writers
 
 
-def _atomic(path: Path, write: Callable[[Path], None]) -> None:
-    """Write through a temporary file in the same folder, then rename over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(handle)
-    temp = Path(name)
-    try:
-        write(temp)
-        temp.chmod(0o644)
-        os.replace(temp, path)
-    finally:
-        temp.unlink(missing_ok=True)
+def _json_text(data: object) -> str:
+    """Compact JSON (the bundled traces are large), one trailing newline."""
+    return json.dumps(data) + "\n"
 
 
-def _write_json(path: Path, data: object) -> None:
-    path.write_text(json.dumps(data) + "\n")
+def _torch_bytes(value: object) -> bytes:
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(value, buffer)
+    return buffer.getvalue()
 
 
 def write_npy(path: Path, steps: np.ndarray) -> None:
-    def write(temp: Path) -> None:
-        with temp.open("wb") as stream:
-            np.save(stream, steps, allow_pickle=False)
-
-    _atomic(path, write)
+    buffer = io.BytesIO()
+    np.save(buffer, steps, allow_pickle=False)
+    write_atomically(path, buffer.getvalue())
 
 
 def write_array_json(path: Path, steps: np.ndarray) -> None:
-    _atomic(path, lambda temp: _write_json(temp, steps.tolist()))
+    write_atomically(path, _json_text(steps.tolist()))
 
 
 def write_vllm_json(path: Path, steps: np.ndarray) -> None:
     history = [{"logical_expert_load": step.tolist()} for step in steps]
-    _atomic(path, lambda temp: _write_json(temp, {"load_history": history}))
+    write_atomically(path, _json_text({"load_history": history}))
 
 
 def write_torch(path: Path, steps: np.ndarray) -> None:
     import torch
 
-    _atomic(path, lambda temp: torch.save(torch.from_numpy(steps.astype(np.int64)), temp))
+    write_atomically(path, _torch_bytes(torch.from_numpy(steps.astype(np.int64))))
 
 
 def write_sglang(path: Path, steps: np.ndarray) -> None:
@@ -127,7 +120,7 @@ def write_sglang(path: Path, steps: np.ndarray) -> None:
         "logical_count": torch.from_numpy(steps.astype(np.int32)),
         "average_utilization_rate_over_window": None,
     }
-    _atomic(path, lambda temp: torch.save(dump, temp))
+    write_atomically(path, _torch_bytes(dump))
 
 
 WRITERS: dict[str, Callable[[Path, np.ndarray], None]] = {

@@ -1,4 +1,4 @@
-"""`--api`, `--shared-instance` and `--allow-cross-layer`: how a candidate is called (issue 10).
+"""`--api`, `--shared-instance` and `--allow-cross-layer`: how a candidate is called.
 
 Shared by check, fuzz, report and bench (and any later command): `add_api_options(parser)` adds
 them, `api_settings(args)` reads them back as keyword arguments for `CheckOptions`/`FuzzOptions`.

@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
                 warmup=args.warmup,
                 seed=args.seed,
                 progress=lambda message: status.update(message),
-                api=args.api,  # the API profile (issue 10)
+                api=args.api,  # the API profile
                 fresh=not args.shared_instance,
             )
     except CandidateError as error:

@@ -54,8 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="stop each function after N generated cases (the same cases on any machine)",
     )
     add_timeout_option(parser, default=10.0)
-    add_campaign_scale_options(parser, "none: each run is deterministic")  # scale-out hook
-    add_api_options(parser)  # --api, --shared-instance, --allow-cross-layer (issue 10)
+    add_campaign_scale_options(parser, "none: each run is deterministic")
+    add_api_options(parser)  # --api, --shared-instance, --allow-cross-layer
 
 
 def check_json_path(path: Path) -> str | None:
@@ -91,9 +91,9 @@ def run(args: argparse.Namespace) -> int:
         timeout=args.timeout,
         max_cases=args.max_cases,
         database=args.database,
-        **api_settings(args),  # issue 10
+        **api_settings(args),
     )
-    if problem := check_database(args.database):  # scale-out hook: --database, --workers
+    if problem := check_database(args.database):  # checked before any worker starts
         return usage_error("check", problem)
     console = Console(width=None if sys.stdout.isatty() else 120)
     interrupted = False

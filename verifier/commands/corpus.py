@@ -67,7 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="oracle deterministic time per layer (default: 10)",
     )
-    add_solve_distribution_options(add)  # scale-out hook: --workers N, --ray ADDRESS
+    add_solve_distribution_options(add)  # --workers N, --ray ADDRESS
     verify = actions.add_parser("verify", help="replay every record on every reference variant")
     _common(verify)
     _filters(verify)

@@ -51,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="oracle deterministic time per layer when adding to the corpus (default: 10)",
     )
     parser.add_argument("--json", type=Path, metavar="PATH", help="write the results as JSON")
-    add_campaign_scale_options(parser, ".eplb-verify/examples")  # scale-out hook
+    add_campaign_scale_options(parser, ".eplb-verify/examples")
     parser.add_argument(
         "--no-database", action="store_true", help="use no example database (nothing is saved)"
     )
@@ -145,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
     if args.no_database and args.database:
         return usage_error("fuzz", "--database and --no-database exclude each other")
     database = None if args.no_database else (args.database or str(DEFAULT_DATABASE))
-    if problem := check_database(database):  # scale-out hook: --database URL, --workers N
+    if problem := check_database(database):  # checked before any worker starts
         return usage_error("fuzz", problem)
     options = FuzzOptions(
         budget=args.budget,

@@ -50,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="time limit per candidate call (default: 120)",
     )
     add_trace_options(parser, "the corpus's drift traces (generalisation section)")
-    add_api_options(parser, layers=False)  # --api, --shared-instance (issue 10)
+    add_api_options(parser, layers=False)  # --api, --shared-instance
 
 
 def _use_trace(data: Any, trace: Any, args: argparse.Namespace, console: Any) -> int:

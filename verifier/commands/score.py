@@ -15,6 +15,7 @@ import sys
 from dataclasses import fields
 from typing import Any
 
+from verifier.atomic import json_text
 from verifier.cli import EXIT_FINDINGS, EXIT_OK
 from verifier.commands._api_options import add_api_options, api_settings
 from verifier.commands._options import (
@@ -77,7 +78,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--json", action="store_true", help="write one JSON object to stdout (and nothing else)"
     )
     add_timeout_option(parser, default=10.0)
-    add_api_options(parser)  # --api, --shared-instance, --allow-cross-layer (issue 10)
+    add_api_options(parser)  # --api, --shared-instance, --allow-cross-layer
 
 
 def score_options(args: argparse.Namespace) -> Any:
@@ -105,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     except (CandidateError, TraceError, ScoreInputError) as error:
         return usage_error("score", str(error))
     if args.json:
-        sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
+        sys.stdout.write(json_text(result.to_dict()))
     else:
         print(format_score(result.to_dict()))
     return EXIT_OK if result.valid else EXIT_FINDINGS

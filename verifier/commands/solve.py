@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="deterministic CP-SAT budget per layer (about seconds; reproducible) [10]",
     )
     parser.add_argument("--seed", type=int, default=0, help="CP-SAT random seed [0]")
-    add_solve_distribution_options(parser)  # scale-out hook: --workers N, --ray ADDRESS
+    add_solve_distribution_options(parser)  # --workers N, --ray ADDRESS
 
 
 def _gap(objective: Fraction, bound: Fraction) -> float | None:
@@ -117,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"eplb-verify solve: {error}", file=sys.stderr)
         return EXIT_USAGE
 
-    # scale-out hook: the layers are solved by a Distributor (local processes or Ray)
+    # the layers are solved by a Distributor (local processes or Ray)
     from functools import partial
 
     from verifier.commands._scale import open_distributor

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from verifier.conformance import FAMILIES, family_of
+from verifier.contract import FUNCTIONS
 
-FUNCTIONS = ("balanced_packing", "replicate_experts", "rebalance_experts")
 ITEMS = [(function, family) for function in FUNCTIONS for family in FAMILIES]
 
 

@@ -157,7 +157,7 @@ def oracle_record(
 ) -> OracleRecord:
     """Run the oracle on every layer (exact solve when `solve`, default: `should_solve`).
 
-    `distributor` (scale-out hook) spreads the exact solves over processes or Ray; the record is
+    `distributor` spreads the exact solves over processes or Ray; the record is
     the same as a sequential run's but for the informational `seconds`."""
     limit = DEFAULT_TIME_LIMIT if time_limit is None else time_limit
     solving = should_solve(instance) if solve is None else solve

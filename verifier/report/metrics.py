@@ -246,7 +246,7 @@ class ReportData:
     results: list[RunResult]
     broken_records: list[str]
     corpus: str
-    reach: list[Any] = field(default_factory=list)  # issue 10 hook: report.reach.CandidateReach
+    reach: list[Any] = field(default_factory=list)  # report.reach.CandidateReach per candidate
 
     def cell(self, family: str, candidate: str) -> CellMetrics | None:
         for cell in self.cells:

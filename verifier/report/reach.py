@@ -1,4 +1,4 @@
-"""The report's API-profile and migration table (issue 10).
+"""The report's API-profile and migration table.
 
 For every candidate: the profile it was called through (and why), what the harness adapted, and
 its migration on the corpus's rebalance records: the replicas whose GPU changes between its plan
@@ -13,11 +13,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from verifier.contract import call_args, natural_dtype
 from verifier.corpus import CorpusEntry
 from verifier.incremental import migration, perturbed_instance, rewritten_slots
 from verifier.instances import RebalanceInstance
-from verifier.invariants import check_call, integer_outputs
+from verifier.invariants import checked_outputs
+from verifier.judge import call_on
 from verifier.pool import SandboxPool
 from verifier.report.tables import Table
 from verifier.run_record import MigrationTally
@@ -45,17 +45,9 @@ class CandidateReach:
 
 def _plan(pool: SandboxPool, spec: str, instance: RebalanceInstance, old: Any = None) -> Any:
     """The candidate's valid phy2log for an instance (None when the call is not valid)."""
-    outcome = pool[spec].call(
-        "rebalance_experts",
-        instance.weights,
-        call_args(instance),
-        dtype=natural_dtype(instance),
-        spec=spec,
-        old=old,
-    )
-    if any(finding.is_violation for finding in check_call("rebalance_experts", instance, outcome)):
-        return None, outcome.adapted
-    return integer_outputs(outcome, "rebalance_experts")["phy2log"], outcome.adapted
+    outcome = call_on(pool[spec], instance, spec=spec, old=old)
+    _, outputs = checked_outputs("rebalance_experts", instance, outcome)
+    return (None if outputs is None else outputs["phy2log"]), outcome.adapted
 
 
 def measure_reach(

@@ -168,7 +168,7 @@ def run_corpus(
     device: str = "cpu",
     timeout: float = CALL_TIMEOUT,
     progress: CorpusRunProgress | None = None,
-    api: str = "auto",  # the user's candidates' API profile (issue 10)
+    api: str = "auto",  # the user's candidates' API profile
     fresh: bool = True,
 ) -> list[RunResult]:
     """Every candidate on every record (records whose function a candidate lacks are skipped).
@@ -178,7 +178,7 @@ def run_corpus(
     results: list[RunResult] = []
     done = 0
     troubles: Counter[str] = Counter()  # timeouts and crashes per candidate
-    with SandboxPool(specs, timeout=timeout, api=api, fresh=fresh) as pool:  # issue 10 hook
+    with SandboxPool(specs, timeout=timeout, api=api, fresh=fresh) as pool:
         pool.start(None if progress is None else lambda message: progress(message, done))
         for entry in entries:
             instance = entry.instance

@@ -187,7 +187,7 @@ def all_tables(data: ReportData) -> list[Table]:
     if data.generalisation:
         tables.append(generalisation_table(data))
     tables.append(time_table(data))
-    if data.reach:  # issue 10 hook: API profiles and migration
+    if data.reach:  # API profiles and migration
         from verifier.report.reach import reach_table
 
         tables.append(reach_table(data.reach))

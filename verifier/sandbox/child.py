@@ -59,7 +59,7 @@ def _synchronize(device: str) -> None:
 
 
 def _call(request: dict[str, Any], loaded: dict[str, Any]) -> dict[str, Any]:
-    # API profile hook (issue 10): the profile builds the call and adapts its result.
+    # The candidate's API profile builds the call and adapts its result.
     from verifier.profiles.worker_side import adapt_result, prepare_call
 
     bound = _candidate(request["spec"], loaded, request)
