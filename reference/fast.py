@@ -69,7 +69,10 @@ def place_replicas(
     """
     rows = loads.shape[0]
     counts = greedy_counts(loads, num_slots)
-    by_load = torch.sort(loads / counts, dim=1, descending=True, stable=True)
+    # Non-negative float64 values order like their bit patterns read as int64 (adding 0.0 turns
+    # -0.0 into +0.0), and torch sorts int64 faster: the same stable order, exactly.
+    per_replica = (loads / counts + 0.0).view(torch.int64)
+    by_load = torch.sort(per_replica, dim=1, descending=True, stable=True)
     sorted_counts = counts.gather(1, by_load.indices)
     run_end = sorted_counts.cumsum(1)
     # Slot s belongs to the run (expert in sorted order) of the number of runs ending at or
@@ -79,7 +82,9 @@ def place_replicas(
     replica_expert = by_load.indices.gather(1, run_of_slot)
     run_start = (run_end - sorted_counts).gather(1, run_of_slot)
     replica_rank = torch.arange(num_slots, device=loads.device) - run_start
-    slot_item = pack_sorted(by_load.values.gather(1, run_of_slot), num_packs, rows_per_layer)
+    slot_item = pack_sorted(
+        by_load.values.view(loads.dtype).gather(1, run_of_slot), num_packs, rows_per_layer
+    )
     return replica_expert.gather(1, slot_item), replica_rank.gather(1, slot_item), counts
 
 
@@ -133,13 +138,9 @@ def deal_in_rounds(sorted_loads: torch.Tensor, num_packs: int) -> tuple[torch.Te
     lightest_first = sorted_loads.new_empty(rows, capacity, num_packs, dtype=torch.int64)
     lightest_first[:, 0] = torch.arange(num_packs, device=sorted_loads.device)
     for block in range(1, capacity):
-        torch.sort(
-            pack_load,
-            dim=1,
-            stable=True,
-            out=(torch.empty_like(pack_load), lightest_first[:, block]),
-        )
-        pack_load.scatter_add_(1, lightest_first[:, block], blocks[:, block])
+        order = torch.sort(pack_load, dim=1, stable=True).indices
+        pack_load.scatter_add_(1, order, blocks[:, block])
+        lightest_first[:, block] = order
     positions = torch.arange(n, device=sorted_loads.device).view(1, capacity, num_packs)
     round_item = torch.empty_like(lightest_first).scatter_(
         2, lightest_first, positions.expand(rows, -1, -1)
@@ -153,10 +154,9 @@ def refine_heaviest(
     """Swap rounds on each layer's heaviest pack (see the module docstring).
 
     `slot_load`/`slot_item` `[rows, n]` are the load and item at each slot (pack p holds slots
-    p * k .. p * k + k - 1) and `pack_load` `[rows, packs]` (updated in place). Returns the
-    refined `slot_item`. Every round scores all (heavy item, light item) swaps of its disjoint
-    pack pairs in one `[layers, T, k, P, k]` tensor (P light packs per heavy pack). Each slot's
-    load and item travel together as one `[slots, 2]` row, so a swap is one copy.
+    p * k .. p * k + k - 1) and `pack_load` `[rows, packs]`; all three are updated in place
+    (`slot_item` is also returned). Every round scores all (heavy item, light item) swaps of
+    its disjoint pack pairs in one `[layers, T, k, P, k]` tensor (P light packs per heavy pack).
     """
     rows, n = slot_load.shape
     num_packs = pack_load.shape[1]
@@ -175,9 +175,7 @@ def refine_heaviest(
     partner_rank = (torch.arange(partners, device=device) * heavies).unsqueeze(0)
     partner_rank = partner_rank + torch.arange(heavies, device=device).unsqueeze(1)
     heavy_rank = num_packs - 1 - torch.arange(heavies, device=device)
-    # Items are exact in float64 (far below 2^53), so load and item share one row per slot.
-    slots = torch.stack([slot_load.view(-1), slot_item.view(-1).to(slot_load.dtype)], dim=1)
-    flat_load = slots[:, 0]
+    flat_load, flat_item = slot_load.view(-1), slot_item.view(-1)
     pack_items = flat_load.view(-1, capacity)  # row * num_packs + p -> pack p's k slot loads
     flat_pack = pack_load.view(-1)
     slot_in_pack = torch.arange(capacity, device=device)
@@ -230,10 +228,12 @@ def refine_heaviest(
             break
         v = torch.where(improved, v, u)  # a pair that cannot improve swaps u with u
         change = torch.where(improved, change, 0.0)
-        slots.index_copy_(0, torch.cat([u, v]).view(-1), slots[torch.cat([v, u]).view(-1)])
+        into, source = torch.cat([u, v]).view(-1), torch.cat([v, u]).view(-1)
+        flat_load.index_copy_(0, into, flat_load.index_select(0, source))
+        flat_item.index_copy_(0, into, flat_item.index_select(0, source))
         flat_pack.index_add_(0, heavy_pack.view(-1), -change.view(-1))
         flat_pack.index_add_(0, other_pack.view(-1), change.view(-1))
-    return slots[:, 1].to(slot_item.dtype).view(rows, n)
+    return slot_item
 
 
 def fixed_order_sum(values: torch.Tensor) -> torch.Tensor:
