@@ -129,23 +129,19 @@ def deal_in_rounds(sorted_loads: torch.Tensor, num_packs: int) -> tuple[torch.Te
     """Deal consecutive blocks of `num_packs` items, heaviest item of a block to lightest pack.
 
     Returns `slot_item [rows, n]` (position of the item at slot p * k + r) and the pack loads.
-    Each round is one small sort and one scatter-add; the slots are written once at the end.
     """
     rows, n = sorted_loads.shape
     capacity = n // num_packs
     blocks = sorted_loads.view(rows, capacity, num_packs)
+    positions = torch.arange(n, device=sorted_loads.device).view(capacity, num_packs)
     pack_load = blocks[:, 0].clone()
-    lightest_first = sorted_loads.new_empty(rows, capacity, num_packs, dtype=torch.int64)
-    lightest_first[:, 0] = torch.arange(num_packs, device=sorted_loads.device)
+    slot_item = sorted_loads.new_empty(rows, num_packs, capacity, dtype=torch.int64)
+    slot_item[:, :, 0] = positions[0]
     for block in range(1, capacity):
-        order = torch.sort(pack_load, dim=1, stable=True).indices
-        pack_load.scatter_add_(1, order, blocks[:, block])
-        lightest_first[:, block] = order
-    positions = torch.arange(n, device=sorted_loads.device).view(1, capacity, num_packs)
-    round_item = torch.empty_like(lightest_first).scatter_(
-        2, lightest_first, positions.expand(rows, -1, -1)
-    )
-    return round_item.transpose(1, 2).reshape(rows, n), pack_load
+        lightest_first = torch.sort(pack_load, dim=1, stable=True).indices
+        pack_load.scatter_add_(1, lightest_first, blocks[:, block])
+        slot_item[:, :, block].scatter_(1, lightest_first, positions[block].expand(rows, -1))
+    return slot_item.view(rows, n), pack_load
 
 
 def refine_heaviest(
