@@ -208,7 +208,7 @@ def refine_heaviest(
         target += heavy_load.view(layers, heavies, 1, 1) - light_load
         score = (heavy.view(layers, heavies, -1, 1, 1) * 2 - target.unsqueeze(2)).abs_()
         score += light_load.unsqueeze(2)  # [layers, T, k, P, k]
-        best = score.view(layers, heavies, -1).argmin(dim=2)
+        best = score.view(layers, heavies, -1).min(dim=2).indices  # the first minimum
         u_rank, v_slot = best // (partners * capacity), best % (partners * capacity)
         if every_pack:
             v = other_slot.view(-1, 1) + v_slot
