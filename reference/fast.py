@@ -69,7 +69,10 @@ def place_replicas(
     """
     rows = loads.shape[0]
     counts = greedy_counts(loads, num_slots)
-    by_load = torch.sort(loads / counts, dim=1, descending=True, stable=True)
+    # Non-negative float64 values order like their bit patterns read as int64 (adding 0.0 turns
+    # -0.0 into +0.0), and torch sorts int64 faster: the same stable order, exactly.
+    per_replica = (loads / counts + 0.0).view(torch.int64)
+    by_load = torch.sort(per_replica, dim=1, descending=True, stable=True)
     sorted_counts = counts.gather(1, by_load.indices)
     run_end = sorted_counts.cumsum(1)
     # Slot s belongs to the run (expert in sorted order) of the number of runs ending at or
@@ -79,7 +82,9 @@ def place_replicas(
     replica_expert = by_load.indices.gather(1, run_of_slot)
     run_start = (run_end - sorted_counts).gather(1, run_of_slot)
     replica_rank = torch.arange(num_slots, device=loads.device) - run_start
-    slot_item = pack_sorted(by_load.values.gather(1, run_of_slot), num_packs, rows_per_layer)
+    slot_item = pack_sorted(
+        by_load.values.view(loads.dtype).gather(1, run_of_slot), num_packs, rows_per_layer
+    )
     return replica_expert.gather(1, slot_item), replica_rank.gather(1, slot_item), counts
 
 
@@ -104,8 +109,7 @@ def pack_sorted(sorted_loads: torch.Tensor, num_packs: int, rows_per_layer: int)
     second = (peaks[rows:] < peaks[:rows]).unsqueeze(1)
     slot_item = torch.where(second, slot_position[rows:], slot_position[:rows])
     pack_load = torch.where(second, pack_load[rows:], pack_load[:rows])
-    refine_heaviest(sorted_loads.gather(1, slot_item), slot_item, pack_load, rows_per_layer)
-    return slot_item
+    return refine_heaviest(sorted_loads.gather(1, slot_item), slot_item, pack_load, rows_per_layer)
 
 
 def two_ended_schedule(n: int, num_packs: int, device: torch.device) -> torch.Tensor:
@@ -142,13 +146,13 @@ def deal_in_rounds(sorted_loads: torch.Tensor, num_packs: int) -> tuple[torch.Te
 
 def refine_heaviest(
     slot_load: torch.Tensor, slot_item: torch.Tensor, pack_load: torch.Tensor, rows_per_layer: int
-) -> None:
-    """Swap rounds on each layer's heaviest pack (see the module docstring), in place.
+) -> torch.Tensor:
+    """Swap rounds on each layer's heaviest pack (see the module docstring).
 
     `slot_load`/`slot_item` `[rows, n]` are the load and item at each slot (pack p holds slots
-    p * k .. p * k + k - 1) and `pack_load` `[rows, packs]`; all three are updated together.
-    Every round scores all (heavy item, light item) swaps of its disjoint pack pairs in one
-    `[layers, T, k, P, k]` tensor (P light packs per heavy pack).
+    p * k .. p * k + k - 1) and `pack_load` `[rows, packs]`; all three are updated in place
+    (`slot_item` is also returned). Every round scores all (heavy item, light item) swaps of
+    its disjoint pack pairs in one `[layers, T, k, P, k]` tensor (P light packs per heavy pack).
     """
     rows, n = slot_load.shape
     num_packs = pack_load.shape[1]
@@ -167,39 +171,51 @@ def refine_heaviest(
     partner_rank = (torch.arange(partners, device=device) * heavies).unsqueeze(0)
     partner_rank = partner_rank + torch.arange(heavies, device=device).unsqueeze(1)
     heavy_rank = num_packs - 1 - torch.arange(heavies, device=device)
-    pack_items = slot_load.view(-1, capacity)  # row * num_packs + p -> pack p's k slot loads
-    flat_load, flat_item, flat_pack = slot_load.view(-1), slot_item.view(-1), pack_load.view(-1)
+    flat_load, flat_item = slot_load.view(-1), slot_item.view(-1)
+    pack_items = flat_load.view(-1, capacity)  # row * num_packs + p -> pack p's k slot loads
+    flat_pack = pack_load.view(-1)
+    slot_in_pack = torch.arange(capacity, device=device)
     # Lower bound of a layer's maximum: its heaviest row's mean pack load, and its largest item.
     bound = torch.maximum(fixed_order_sum(pack_load) / num_packs, slot_load.amax(dim=1))
     good_enough = bound.view(layers, rows_per_layer).amax(dim=1) * (1 + NEAR_OPTIMAL)
     for _ in range(max(MIN_SWAP_ROUNDS, MAX_SWAP_ROUNDS // heavies)):
         peak, heaviest = pack_load.view(layers, -1).max(dim=1)
-        row = (first_pack + heaviest) // num_packs
-        row_start = row * num_packs
+        top = first_pack + heaviest
+        row = top // num_packs
+        row_loads = pack_load.index_select(0, row)
         if every_pack:  # one heavy pack against its whole row (itself included): no sort
-            heavy_pack = (first_pack + heaviest).unsqueeze(1)
+            heavy_pack = top.unsqueeze(1)
             heavy_load = peak.unsqueeze(1)
-            light_pack = row_start.view(-1, 1, 1) + partner_rank
-            light_load = pack_load.index_select(0, row).view(layers, 1, -1, 1)
+            light_load = row_loads.view(layers, 1, -1, 1)
+            others = flat_load.view(rows, n).index_select(0, row)  # [layers, P * k]
+            other_slot = (row * n).view(-1, 1, 1)  # + position in the row
         else:
-            ranked = torch.sort(pack_load.index_select(0, row), dim=1, stable=True)
-            heavy_pack = row_start.unsqueeze(1) + ranked.indices[:, heavy_rank]  # [layers, T]
+            ranked = torch.sort(row_loads, dim=1, stable=True)
+            row_start = (row * num_packs).unsqueeze(1)
+            heavy_pack = row_start + ranked.indices[:, heavy_rank]  # [layers, T]
             heavy_load = ranked.values[:, heavy_rank]
-            light_pack = row_start.view(-1, 1, 1) + ranked.indices[:, partner_rank]  # [.., T, P]
+            light_pack = row_start.unsqueeze(2) + ranked.indices[:, partner_rank]  # [.., T, P]
             light_load = ranked.values[:, partner_rank].unsqueeze(3)  # [layers, T, P, 1]
-        heavy = pack_items[heavy_pack]  # [layers, T, k]
-        others = pack_items[light_pack]  # [layers, T, P, k]
+            others = pack_items.index_select(0, light_pack.view(-1))  # [layers * T * P, k]
+            other_slot = (light_pack.unsqueeze(3) * capacity + slot_in_pack).view(
+                layers, heavies, -1
+            )
+        heavy = pack_items.index_select(0, heavy_pack.view(-1))  # [layers * T, k]
         # Swapping heavy item u with item v of pack q moves d = u - v: the pair's new maximum
         # max(h - d, load_q + d) is (h + load_q + |2u - (2v + h - load_q)|) / 2, so the best
         # swap minimises load_q + |2u - 2v - gap_q| (checked exactly before it is applied).
-        target = others * 2 + (heavy_load.view(layers, heavies, 1, 1) - light_load)
+        target = others.view(layers, heavies, partners, capacity) * 2
+        target += heavy_load.view(layers, heavies, 1, 1) - light_load
         score = (heavy.view(layers, heavies, -1, 1, 1) * 2 - target.unsqueeze(2)).abs_()
         score += light_load.unsqueeze(2)  # [layers, T, k, P, k]
-        best = score.view(layers, heavies, -1).argmin(dim=2)
+        best = score.view(layers, heavies, -1).min(dim=2).indices  # the first minimum
         u_rank, v_slot = best // (partners * capacity), best % (partners * capacity)
-        other_pack = light_pack.gather(2, (v_slot // capacity).unsqueeze(2)).squeeze(2)
+        if every_pack:
+            v = other_slot.view(-1, 1) + v_slot
+        else:
+            v = other_slot.gather(2, v_slot.unsqueeze(2)).squeeze(2)
+        other_pack = v // capacity
         u = heavy_pack * capacity + u_rank  # flat slots [layers, T]
-        v = other_pack * capacity + v_slot % capacity
         load_u, load_v = flat_load[u], flat_load[v]
         change = load_u - load_v
         new_max = torch.maximum(heavy_load - change, flat_pack[other_pack] + change)
@@ -208,11 +224,12 @@ def refine_heaviest(
             break
         v = torch.where(improved, v, u)  # a pair that cannot improve swaps u with u
         change = torch.where(improved, change, 0.0)
-        both = torch.cat([u, v]).flatten()
-        flat_load[both] = torch.cat([flat_load[v], load_u]).flatten()
-        flat_item[both] = torch.cat([flat_item[v], flat_item[u]]).flatten()
-        packs = torch.cat([heavy_pack, other_pack]).flatten()
-        flat_pack.index_add_(0, packs, torch.cat([-change, change]).flatten())
+        into, source = torch.cat([u, v]).view(-1), torch.cat([v, u]).view(-1)
+        flat_load.index_copy_(0, into, flat_load.index_select(0, source))
+        flat_item.index_copy_(0, into, flat_item.index_select(0, source))
+        flat_pack.index_add_(0, heavy_pack.view(-1), -change.view(-1))
+        flat_pack.index_add_(0, other_pack.view(-1), change.view(-1))
+    return slot_item
 
 
 def fixed_order_sum(values: torch.Tensor) -> torch.Tensor:
