@@ -139,20 +139,20 @@ def test_check_cli_says_which_profile_and_what_was_adapted(tmp_path: Path) -> No
 
 def test_report_table_names_profiles_and_migration() -> None:
     from verifier.corpus import default_corpus_dir, load_corpus
-    from verifier.report.reach import measure_reach, reach_table
+    from verifier.report.api_profiles import api_profiles_table, measure_api_profiles
 
     entries, _ = load_corpus(default_corpus_dir())
     rebalance = sorted(
         (e for e in entries if isinstance(e.instance, RebalanceInstance)),
         key=lambda e: len(e.instance.weights) * len(e.instance.weights[0]),
     )[:2]
-    reaches = measure_reach(["reference:greedy", VLLM], rebalance, timeout=60.0)
-    assert [reach.profile for reach in reaches] == ["deepseek", "vllm"]
-    vllm = reaches[1]
+    profiles = measure_api_profiles(["reference:greedy", VLLM], rebalance, timeout=60.0)
+    assert [profile.profile for profile in profiles] == ["deepseek", "vllm"]
+    vllm = profiles[1]
     assert vllm.migration.cases == 2 and vllm.migration.with_old_placement
     # slot preservation: never more slots rewritten than the plan from scratch rewrites
-    assert vllm.migration.rewritten <= reaches[0].migration.rewritten
-    table = reach_table(reaches)
+    assert vllm.migration.rewritten <= profiles[0].migration.rewritten
+    table = api_profiles_table(profiles)
     assert [row[1] for row in table.rows] == ["deepseek", "vllm"]
 
 

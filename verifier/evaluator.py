@@ -30,13 +30,13 @@ from verifier.metamorphic import (
     scaling_relation,
 )
 from verifier.options import CheckOptions
-from verifier.reach_checks import REACH_CHECKS, reach_checks
+from verifier.replan_checks import REPLAN_CHECKS, replan_checks
 from verifier.sandbox import CallOutcome, LoadInfo, Sandbox
 
 ALL_CHECKS: dict[str, str] = {
     **CHECKS,
     **RELATIONS,
-    **REACH_CHECKS,
+    **REPLAN_CHECKS,
 }  # every check id an evaluation can report
 CACHE_SIZE = 4096
 
@@ -75,7 +75,7 @@ class Evaluator:
     def cached(self, function: str, instance: Instance) -> CaseResult | None:
         return self._cache.get((function, canonical_json(instance)))
 
-    def _caller(self, function: str) -> Caller:
+    def caller(self, function: str) -> Caller:
         def call(
             instance: Instance, *, dtype: str, device: str, spec: str | None = None
         ) -> CallOutcome:
@@ -96,7 +96,7 @@ class Evaluator:
         return result
 
     def _evaluate(self, function: str, instance: Instance) -> CaseResult:
-        options, caller = self.options, self._caller(function)
+        options, caller = self.options, self.caller(function)
         dtype, device = natural_dtype(instance), self.primary_device
         first = caller(instance, dtype=dtype, device=device)
         context = {"dtype": dtype, "device": device}
@@ -113,7 +113,7 @@ class Evaluator:
         found += anti_affinity(function, instance, outputs)
         if options.relations:
             found += self._relations(function, instance, first, objectives, dtype)
-        extra, metrics = reach_checks(self, function, instance, outputs, dtype)
+        extra, metrics = replan_checks(self, function, instance, outputs, dtype)
         found += extra
         return CaseResult(function, instance, tuple(found), tuple(objectives), first, metrics)
 
@@ -125,7 +125,7 @@ class Evaluator:
         objectives: Sequence[Fraction],
         dtype: str,
     ) -> list[Finding]:
-        caller, policy, device = self._caller(function), self.options.policy, self.primary_device
+        caller, policy, device = self.caller(function), self.options.policy, self.primary_device
         found = dtype_relation(caller, function, instance, primary, dtype, device, policy)
         found += scaling_relation(caller, function, instance, primary, dtype, device, policy)
         found += permutation_relation(caller, function, instance, objectives, dtype, device, policy)

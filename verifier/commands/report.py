@@ -132,15 +132,15 @@ def run(args: argparse.Namespace) -> int:
                 api=args.api,
                 fresh=not args.shared_instance,
             )
-        from verifier.report.reach import measure_reach
+        from verifier.report.api_profiles import measure_api_profiles
 
-        reach = measure_reach(
+        profiles = measure_api_profiles(
             specs, entries, timeout=args.timeout, api=args.api, fresh=not args.shared_instance
         )
         data = build_report_data(
             specs, results, broken_records=[record.message for record in broken], corpus=str(corpus)
         )
-        data.reach = reach
+        data.api_profiles = profiles
         trace_problems = 0 if trace is None else _use_trace(data, trace, args, console)
     except CandidateError as error:
         return usage_error("report", str(error))

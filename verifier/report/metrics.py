@@ -246,7 +246,9 @@ class ReportData:
     results: list[RunResult]
     broken_records: list[str]
     corpus: str
-    reach: list[Any] = field(default_factory=list)  # report.reach.CandidateReach per candidate
+    api_profiles: list[Any] = field(
+        default_factory=list
+    )  # report.api_profiles.CandidateProfile each
 
     def cell(self, family: str, candidate: str) -> CellMetrics | None:
         for cell in self.cells:

@@ -187,8 +187,8 @@ def all_tables(data: ReportData) -> list[Table]:
     if data.generalisation:
         tables.append(generalisation_table(data))
     tables.append(time_table(data))
-    if data.reach:  # API profiles and migration
-        from verifier.report.reach import reach_table
+    if data.api_profiles:  # API profiles and migration
+        from verifier.report.api_profiles import api_profiles_table
 
-        tables.append(reach_table(data.reach))
+        tables.append(api_profiles_table(data.api_profiles))
     return [table for table in tables if table.rows]

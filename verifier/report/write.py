@@ -97,7 +97,7 @@ def report_json(data: ReportData, plots: Mapping[str, Path]) -> dict[str, Any]:
                 {**c.to_dict(), "earns_cost": verdict(c).earns_cost} for c in data.comparisons
             ],
             "generalisation": [item.to_dict() for item in data.generalisation],
-            "api_profiles": [item.to_dict() for item in data.reach],
+            "api_profiles": [item.to_dict() for item in data.api_profiles],
             "broken_records": data.broken_records,
             "plots": {name: path.name for name, path in plots.items()},
             "results": [_result(result) for result in data.results],

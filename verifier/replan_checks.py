@@ -1,4 +1,4 @@
-"""The layer and incremental checks that the evaluator runs on every case after the relations.
+"""The checks that plan a case again, run by the evaluator on every case after the relations.
 
 Layer independence (every function, batches of two or more layers) and incremental rebalancing
 with migration (rebalance). One entry point, so the evaluator makes a single call.
@@ -18,10 +18,10 @@ from verifier.sandbox import CallOutcome
 if TYPE_CHECKING:
     from verifier.evaluator import Evaluator
 
-REACH_CHECKS: dict[str, str] = {**LAYER_CHECKS, **INCREMENTAL_CHECKS}
+REPLAN_CHECKS: dict[str, str] = {**LAYER_CHECKS, **INCREMENTAL_CHECKS}
 
 
-def reach_checks(
+def replan_checks(
     evaluator: Evaluator,
     function: str,
     instance: Instance,
@@ -34,7 +34,7 @@ def reach_checks(
     context = {"dtype": dtype, "device": device}
     found: list[Finding] = []
     metrics: dict[str, Any] = {}
-    caller = evaluator._caller(function)
+    caller = evaluator.caller(function)
     found += layer_independence(
         caller,
         function,

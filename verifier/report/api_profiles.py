@@ -24,7 +24,7 @@ from verifier.run_record import MigrationTally
 
 
 @dataclass
-class CandidateReach:
+class CandidateProfile:
     """One candidate's profile, adaptations and migration over the corpus."""
 
     candidate: str
@@ -50,36 +50,36 @@ def _plan(pool: SandboxPool, spec: str, instance: RebalanceInstance, old: Any = 
     return (None if outputs is None else outputs["phy2log"]), outcome.adapted
 
 
-def measure_reach(
+def measure_api_profiles(
     specs: Sequence[str],
     entries: Sequence[CorpusEntry],
     *,
     timeout: float,
     api: str = "auto",
     fresh: bool = True,
-) -> list[CandidateReach]:
+) -> list[CandidateProfile]:
     """Profile, adaptations and migration of every candidate on the rebalance records."""
     rebalance = [e.instance for e in entries if isinstance(e.instance, RebalanceInstance)]
-    found: list[CandidateReach] = []
+    found: list[CandidateProfile] = []
     with SandboxPool(specs, timeout=timeout, api=api, fresh=fresh) as pool:
         pool.start()
         for spec in pool.specs:
             info = pool[spec].info
             assert info is not None
-            reach = CandidateReach(spec, info.profile, info.profile_notes)
-            found.append(reach)
+            measured = CandidateProfile(spec, info.profile, info.profile_notes)
+            found.append(measured)
             if "rebalance_experts" not in info.functions:
                 continue
             accepts = "rebalance_experts" in info.accepts_old
             for instance in rebalance:
                 old, adapted = _plan(pool, spec, perturbed_instance(instance))
-                reach.adapted.update(adapted)
+                measured.adapted.update(adapted)
                 if old is None:
                     continue
                 new, adapted = _plan(pool, spec, instance, old if accepts else None)
-                reach.adapted.update(adapted)
+                measured.adapted.update(adapted)
                 if new is not None:
-                    reach.migration.add(
+                    measured.migration.add(
                         {
                             "moved": migration(old, new, instance.num_gpus),
                             "rewritten": rewritten_slots(old, new),
@@ -90,16 +90,24 @@ def measure_reach(
     return found
 
 
-def reach_table(reaches: Sequence[CandidateReach]) -> Table:
+def api_profiles_table(profiles: Sequence[CandidateProfile]) -> Table:
     """One row per candidate: profile, adaptations, migration."""
     rows = []
-    for reach in reaches:
-        tally = reach.migration
+    for profile in profiles:
+        tally = profile.migration
         moved = f"{tally.share:.1%} ({tally.moved}/{tally.replicas})" if tally.cases else "n/a"
         old = "yes" if tally.with_old_placement else "no"
-        adapted = "; ".join(sorted(reach.adapted)) or "nothing"
+        adapted = "; ".join(sorted(profile.adapted)) or "nothing"
         rewritten = f"{tally.rewritten / tally.replicas:.1%}" if tally.replicas else "n/a"
-        row = (reach.candidate, reach.profile, adapted, moved, rewritten, old, str(tally.cases))
+        row = (
+            profile.candidate,
+            profile.profile,
+            adapted,
+            moved,
+            rewritten,
+            old,
+            str(tally.cases),
+        )
         rows.append(row)
     return Table(
         "API profiles and migration",
