@@ -5,7 +5,8 @@ No per-item Python loop:
 
 1. Deal: order the items heaviest first. Block 0 (the m heaviest) opens one pack per item; every
    later round gives each pack exactly one more item, the heaviest of the round's items to the
-   lightest pack (one small sort of the m pack loads per round), so every pack ends with exactly
+   lightest pack (ties: the pack that was lighter before; one small sort of the m pack loads per
+   round, kept in load order so the sort sees an almost sorted row), so every pack ends with exactly
    k = n / m items. Two schedules run side by side, batched: *forward* (round r takes the next m
    items) and *two-ended* (round r takes the next m/2 heaviest and the m/2 lightest left, so
    heavy packs receive small items, as the greedy does); each row keeps the one with the smaller
@@ -13,16 +14,17 @@ No per-item Python loop:
 2. Refine the maximum: per layer, find the heaviest pack (over all the layer's rows: every GPU of
    every node when packing replicas hierarchically); in its row, the T = max(1, m / 8) heaviest
    packs each pair with their own set of the row's lightest packs (heavy t with the lightest
-   packs t, t + T, t + 2T, ...; at most `SWAP_PAIRS` pairs per layer), and for every pair the
-   single swap of one item each that minimises the pair's new maximum is applied when that
-   maximum ends below the heavy pack's load. The pairs are disjoint, so every layer makes up to
-   T swaps per round, all layers at once, until the heaviest pack of no layer improves, every
-   layer is within `NEAR_OPTIMAL` of its lower bound (its heaviest row's mean pack load, or its
-   largest item), or after `MAX_SWAP_ROUNDS / T` rounds (at least `MIN_SWAP_ROUNDS`). Each
-   round is the same ~40 batched ops at any size, so several heavy packs per round (T > 1: 32
-   GPUs in one row) buy far more balance per op than one. The maximum never rises. With at
-   most two items per pack the deal is already optimal (sorted pairing) and the refinement is
-   skipped.
+   packs t, t + T, t + 2T, ...; at most `SWAP_PAIRS` pairs per layer, at least one per heavy
+   pack), and for every pair the single swap of one item each that minimises the pair's new
+   maximum is applied when that maximum ends below the heavy pack's load. The pairs are
+   disjoint, so every layer makes up to T swaps per round, all layers at once, until the
+   heaviest pack of no layer improves, every layer is within `NEAR_OPTIMAL` of its lower bound
+   (its heaviest row's mean pack load, or its largest item), or after `MAX_SWAP_ROUNDS / T^2`
+   rounds (at least one). A round with T heavy packs makes T swaps and scores about T times
+   as many candidates, so T > 1 (32 GPUs in one row: T = 4, one round) buys its balance in
+   far fewer ops; one heavy pack per round (T = 1) needs the rounds one after another (Zipf
+   loads in a node use all 8). The maximum never rises. With at most two items per pack the
+   deal is already optimal (sorted pairing) and the refinement is skipped.
 
 Device-agnostic: every decision is an exact comparison of values computed by the same
 elementwise IEEE operations on every device; sorts are stable, min/max/argmin take the first
@@ -36,10 +38,9 @@ import torch
 
 from reference.replica_counts import greedy_counts
 
-MAX_SWAP_ROUNDS = 8  # cap of the heaviest-pack refinement (it often stops earlier)
+MAX_SWAP_ROUNDS = 8  # refinement rounds with one heavy pack each; MAX / T^2 with T heavy packs
 SWAP_PAIRS = 12  # (heavy, light) pack pairs a round compares per layer, at most
 SWAP_CANDIDATES = 1024  # and at most about this many (heavy item, light item) swaps per layer
-MIN_SWAP_ROUNDS = 2  # rounds when a round swaps several heavy packs (MAX_SWAP_ROUNDS / T)
 HEAVY_SHARE = 8  # a round works on num_packs // HEAVY_SHARE heavy packs (at least 1) per layer
 NEAR_OPTIMAL = 2.0**-14  # a layer within this relative distance of its lower bound stops
 
@@ -129,19 +130,28 @@ def deal_in_rounds(sorted_loads: torch.Tensor, num_packs: int) -> tuple[torch.Te
     """Deal consecutive blocks of `num_packs` items, heaviest item of a block to lightest pack.
 
     Returns `slot_item [rows, n]` (position of the item at slot p * k + r) and the pack loads.
+    The packs are kept in ascending load order (ties: the order they already had), so a round
+    is one add, one sort of an almost sorted row and one gather; pack p opens with item p, and
+    the slots are written once at the end.
     """
     rows, n = sorted_loads.shape
     capacity = n // num_packs
+    device = sorted_loads.device
     blocks = sorted_loads.view(rows, capacity, num_packs)
-    positions = torch.arange(n, device=sorted_loads.device).view(capacity, num_packs)
-    pack_load = blocks[:, 0].clone()
-    slot_item = sorted_loads.new_empty(rows, num_packs, capacity, dtype=torch.int64)
-    slot_item[:, :, 0] = positions[0]
+    ascending = blocks[:, 0].flip(1)  # pack loads, lightest first
+    pack_at = torch.arange(num_packs - 1, -1, -1, device=device).expand(rows, num_packs)
+    lightest_first = sorted_loads.new_empty(rows, capacity, num_packs, dtype=torch.int64)
+    lightest_first[:, 0] = torch.arange(num_packs, device=device)
     for block in range(1, capacity):
-        lightest_first = torch.sort(pack_load, dim=1, stable=True).indices
-        pack_load.scatter_add_(1, lightest_first, blocks[:, block])
-        slot_item[:, :, block].scatter_(1, lightest_first, positions[block].expand(rows, -1))
-    return slot_item.view(rows, n), pack_load
+        lightest_first[:, block] = pack_at
+        ascending, order = torch.sort(ascending + blocks[:, block], dim=1, stable=True)
+        pack_at = pack_at.gather(1, order)
+    positions = torch.arange(n, device=device).view(1, capacity, num_packs)
+    round_item = torch.empty_like(lightest_first).scatter_(
+        2, lightest_first, positions.expand(rows, -1, -1)
+    )
+    pack_load = torch.empty_like(ascending).scatter_(1, pack_at, ascending)
+    return round_item.transpose(1, 2).reshape(rows, n), pack_load
 
 
 def refine_heaviest(
@@ -158,8 +168,9 @@ def refine_heaviest(
     num_packs = pack_load.shape[1]
     capacity = n // num_packs
     heavies = max(1, num_packs // HEAVY_SHARE)
-    pairs = min(num_packs - heavies, SWAP_PAIRS, max(heavies, SWAP_CANDIDATES // capacity**2))
-    partners = pairs // heavies
+    # At least one partner each: heavies <= num_packs / 8 leaves room for disjoint pairs.
+    pairs = min(num_packs - heavies, SWAP_PAIRS, SWAP_CANDIDATES // capacity**2)
+    partners = max(1, pairs // heavies)
     every_pack = heavies == 1 and partners == num_packs - 1
     if every_pack:
         partners = num_packs
@@ -175,10 +186,14 @@ def refine_heaviest(
     pack_items = flat_load.view(-1, capacity)  # row * num_packs + p -> pack p's k slot loads
     flat_pack = pack_load.view(-1)
     slot_in_pack = torch.arange(capacity, device=device)
-    # Lower bound of a layer's maximum: its heaviest row's mean pack load, and its largest item.
-    bound = torch.maximum(fixed_order_sum(pack_load) / num_packs, slot_load.amax(dim=1))
-    good_enough = bound.view(layers, rows_per_layer).amax(dim=1) * (1 + NEAR_OPTIMAL)
-    for _ in range(max(MIN_SWAP_ROUNDS, MAX_SWAP_ROUNDS // heavies)):
+    rounds = max(1, MAX_SWAP_ROUNDS // heavies**2)
+    # Early stop, worth its ops only with several rounds: a layer near its lower bound (its
+    # heaviest row's mean pack load, or its largest item) stops swapping.
+    good_enough = None
+    if rounds > 1:
+        bound = torch.maximum(fixed_order_sum(pack_load) / num_packs, slot_load.amax(dim=1))
+        good_enough = bound.view(layers, rows_per_layer).amax(dim=1) * (1 + NEAR_OPTIMAL)
+    for round_number in range(rounds):
         peak, heaviest = pack_load.view(layers, -1).max(dim=1)
         top = first_pack + heaviest
         row = top // num_packs
@@ -219,8 +234,10 @@ def refine_heaviest(
         load_u, load_v = flat_load[u], flat_load[v]
         change = load_u - load_v
         new_max = torch.maximum(heavy_load - change, flat_pack[other_pack] + change)
-        improved = (new_max < heavy_load) & (peak > good_enough).unsqueeze(1)
-        if not bool(improved[:, 0].any()):
+        improved = new_max < heavy_load
+        if good_enough is not None:
+            improved &= (peak > good_enough).unsqueeze(1)
+        if round_number + 1 < rounds and not bool(improved[:, 0].any()):
             break
         v = torch.where(improved, v, u)  # a pair that cannot improve swaps u with u
         change = torch.where(improved, change, 0.0)

@@ -99,12 +99,18 @@ def _hierarchical(
     slots_per_node = num_replicas // num_nodes
     device = loads.device
 
-    # Stage 1: whole groups onto nodes. log2node_order[e]: e's position in node-major order.
-    group_load = loads.view(layers, num_groups, group_size).sum(-1)
-    group_pack, group_rank = pack(group_load, num_nodes, packing, seed)
-    group_start = (group_pack * groups_per_node + group_rank) * group_size
-    log2ordered = (group_start.unsqueeze(-1) + torch.arange(group_size, device=device)).flatten(1)
-    ordered2log = _inverse(log2ordered)
+    # Stage 1: whole groups onto nodes. log2ordered[e]: e's position in node-major order (the
+    # identity when there is one group: nothing to place).
+    if num_groups == 1:
+        log2ordered = torch.arange(num_log, device=device).expand(layers, num_log)
+        ordered2log = log2ordered
+    else:
+        group_load = loads.view(layers, num_groups, group_size).sum(-1)
+        group_pack, group_rank = pack(group_load, num_nodes, packing, seed)
+        group_start = (group_pack * groups_per_node + group_rank) * group_size
+        in_group = torch.arange(group_size, device=device)
+        log2ordered = (group_start.unsqueeze(-1) + in_group).flatten(1)
+        ordered2log = _inverse(log2ordered)
 
     # Stages 2 and 3: replicate within each node (rows: layer-major, then node), then place each
     # node's replicas (load w/c) on that node's GPUs.
