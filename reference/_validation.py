@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 # Integer loads are compared in float64; above 2^53 they would no longer be exact.
@@ -20,18 +22,29 @@ def check_weight(weight: object) -> torch.Tensor:
         raise ValueError(f"weight must hold real numbers, got dtype {weight.dtype}")
     if weight.numel() == 0:
         return weight
+    # One reduction for the common, valid case (min and max both propagate NaN); the checks
+    # that name the problem run only when it fails.
+    low, high = torch.aminmax(weight)
     if weight.is_floating_point():
-        if torch.isnan(weight).any():
-            raise ValueError("weight contains NaN")
-        if torch.isinf(weight).any():
-            raise ValueError("weight contains an infinite value")
-    if (weight < 0).any():
-        raise ValueError("weight contains a negative load")
-    if not weight.is_floating_point() and int(weight.max()) > MAX_EXACT_INTEGER:
-        raise ValueError(
-            f"weight: integer loads above 2^53 are not supported (max {int(weight.max())})"
-        )
+        if not (float(low) >= 0 and float(high) < math.inf):
+            _reject_floats(weight)
+    else:
+        if int(low) < 0:
+            raise ValueError("weight contains a negative load")
+        if int(high) > MAX_EXACT_INTEGER:
+            raise ValueError(
+                f"weight: integer loads above 2^53 are not supported (max {int(high)})"
+            )
     return weight
+
+
+def _reject_floats(weight: torch.Tensor) -> None:
+    """Name what is wrong with float loads whose min or max is NaN, infinite or negative."""
+    if torch.isnan(weight).any():
+        raise ValueError("weight contains NaN")
+    if torch.isinf(weight).any():
+        raise ValueError("weight contains an infinite value")
+    raise ValueError("weight contains a negative load")
 
 
 def check_int(value: object, name: str) -> int:

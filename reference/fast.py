@@ -34,6 +34,8 @@ same plan.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from reference.replica_counts import greedy_counts
@@ -70,23 +72,34 @@ def place_replicas(
     """
     rows = loads.shape[0]
     counts = greedy_counts(loads, num_slots)
-    # Non-negative float64 values order like their bit patterns read as int64 (adding 0.0 turns
-    # -0.0 into +0.0), and torch sorts int64 faster: the same stable order, exactly.
-    per_replica = (loads / counts + 0.0).view(torch.int64)
-    by_load = torch.sort(per_replica, dim=1, descending=True, stable=True)
-    sorted_counts = counts.gather(1, by_load.indices)
+    per_replica = loads / counts + 0.0  # adding 0.0 turns -0.0 into +0.0
+    order = torch.sort(unique_sort_key(per_replica), dim=1, descending=True).indices
+    sorted_counts = counts.gather(1, order)
     run_end = sorted_counts.cumsum(1)
     # Slot s belongs to the run (expert in sorted order) of the number of runs ending at or
     # before s: one scatter of the run ends (distinct, since counts >= 1) and one cumsum.
     ends = torch.zeros(rows, num_slots + 1, dtype=torch.int64, device=loads.device)
     run_of_slot = ends.scatter_(1, run_end, 1)[:, :num_slots].cumsum(1)
-    replica_expert = by_load.indices.gather(1, run_of_slot)
+    replica_expert = order.gather(1, run_of_slot)
     run_start = (run_end - sorted_counts).gather(1, run_of_slot)
     replica_rank = torch.arange(num_slots, device=loads.device) - run_start
-    slot_item = pack_sorted(
-        by_load.values.view(loads.dtype).gather(1, run_of_slot), num_packs, rows_per_layer
-    )
+    slot_item = pack_sorted(per_replica.gather(1, replica_expert), num_packs, rows_per_layer)
     return replica_expert.gather(1, slot_item), replica_rank.gather(1, slot_item), counts
+
+
+def unique_sort_key(values: torch.Tensor) -> torch.Tensor:
+    """int64 keys `[rows, n]` that order non-negative float64 `values` (no -0.0) descending by
+    value, then ascending by column, and are all distinct.
+
+    A non-negative float64 orders like its bit pattern read as int64; the low b = bits(n - 1)
+    bits are replaced by n' - 1 - column (n' = 2^b), so values within 2^(b - 52) relative of
+    each other order by column. Distinct keys have one sorted order, so torch's unstable sort
+    (faster than the stable one) gives the same result on every device.
+    """
+    column_bits = max(1, (values.shape[1] - 1).bit_length())
+    low = (1 << column_bits) - 1
+    column = torch.arange(values.shape[1], device=values.device)
+    return (values.view(torch.int64) & ~low) | (low - column)
 
 
 def pack_sorted(sorted_loads: torch.Tensor, num_packs: int, rows_per_layer: int) -> torch.Tensor:
@@ -103,7 +116,7 @@ def pack_sorted(sorted_loads: torch.Tensor, num_packs: int, rows_per_layer: int)
     if capacity <= 2 or num_packs == 1:
         return deal_in_rounds(sorted_loads, num_packs)[0]
     schedule = two_ended_schedule(n, num_packs, sorted_loads.device)
-    both = torch.cat([sorted_loads, sorted_loads[:, schedule]])
+    both = torch.cat([sorted_loads, sorted_loads.index_select(1, schedule)])
     slot_position, pack_load = deal_in_rounds(both, num_packs)
     slot_position[rows:] = schedule[slot_position[rows:]]
     peaks = pack_load.max(dim=1).values
@@ -116,14 +129,17 @@ def pack_sorted(sorted_loads: torch.Tensor, num_packs: int, rows_per_layer: int)
 def two_ended_schedule(n: int, num_packs: int, device: torch.device) -> torch.Tensor:
     """Sorted positions in dealing order: the m heaviest, then per round the next m/2 heaviest
     and the m - m/2 lightest left (lightest last, so the heaviest pack gets the lightest)."""
+    return _two_ended_schedule(n, num_packs).to(device)
+
+
+@functools.cache
+def _two_ended_schedule(n: int, num_packs: int) -> torch.Tensor:
     front = (num_packs + 1) // 2
     back = num_packs - front
     rounds = n // num_packs - 1
-    fronts = num_packs + torch.arange(rounds * front, device=device).view(rounds, front)
-    backs = n - (torch.arange(rounds, device=device).view(rounds, 1) + 1) * back
-    backs = backs + torch.arange(back, device=device)
-    head = torch.arange(num_packs, device=device)
-    return torch.cat([head, torch.cat([fronts, backs], dim=1).flatten()])
+    fronts = num_packs + torch.arange(rounds * front).view(rounds, front)
+    backs = n - (torch.arange(rounds).view(rounds, 1) + 1) * back + torch.arange(back)
+    return torch.cat([torch.arange(num_packs), torch.cat([fronts, backs], dim=1).flatten()])
 
 
 def deal_in_rounds(sorted_loads: torch.Tensor, num_packs: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -144,8 +160,10 @@ def deal_in_rounds(sorted_loads: torch.Tensor, num_packs: int) -> tuple[torch.Te
     lightest_first[:, 0] = torch.arange(num_packs, device=device)
     for block in range(1, capacity):
         lightest_first[:, block] = pack_at
-        ascending, order = torch.sort(ascending + blocks[:, block], dim=1, stable=True)
-        pack_at = pack_at.gather(1, order)
+        ascending = ascending + blocks[:, block]
+        if block + 1 < capacity:  # the last round needs no order
+            ascending, order = torch.sort(ascending, dim=1, stable=True)
+            pack_at = pack_at.gather(1, order)
     positions = torch.arange(n, device=device).view(1, capacity, num_packs)
     round_item = torch.empty_like(lightest_first).scatter_(
         2, lightest_first, positions.expand(rows, -1, -1)
@@ -160,9 +178,10 @@ def refine_heaviest(
     """Swap rounds on each layer's heaviest pack (see the module docstring).
 
     `slot_load`/`slot_item` `[rows, n]` are the load and item at each slot (pack p holds slots
-    p * k .. p * k + k - 1) and `pack_load` `[rows, packs]`; all three are updated in place
-    (`slot_item` is also returned). Every round scores all (heavy item, light item) swaps of
-    its disjoint pack pairs in one `[layers, T, k, P, k]` tensor (P light packs per heavy pack).
+    p * k .. p * k + k - 1) and `pack_load` `[rows, packs]`; `slot_item` is updated in place and
+    returned, the two loads are scratch (stale after the last round). Every round scores all
+    (heavy item, light item) swaps of its disjoint pack pairs in one `[layers, T, k, P, k]`
+    tensor (P light packs per heavy pack).
     """
     rows, n = slot_load.shape
     num_packs = pack_load.shape[1]
@@ -242,10 +261,11 @@ def refine_heaviest(
         v = torch.where(improved, v, u)  # a pair that cannot improve swaps u with u
         change = torch.where(improved, change, 0.0)
         into, source = torch.cat([u, v]).view(-1), torch.cat([v, u]).view(-1)
-        flat_load.index_copy_(0, into, flat_load.index_select(0, source))
         flat_item.index_copy_(0, into, flat_item.index_select(0, source))
-        flat_pack.index_add_(0, heavy_pack.view(-1), -change.view(-1))
-        flat_pack.index_add_(0, other_pack.view(-1), change.view(-1))
+        if round_number + 1 < rounds:  # the loads matter only to a next round
+            flat_load.index_copy_(0, into, flat_load.index_select(0, source))
+            flat_pack.index_add_(0, heavy_pack.view(-1), -change.view(-1))
+            flat_pack.index_add_(0, other_pack.view(-1), change.view(-1))
     return slot_item
 
 

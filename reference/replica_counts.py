@@ -41,7 +41,9 @@ def greedy_counts(loads: torch.Tensor, num_phy: int) -> torch.Tensor:
     top_load, top_expert = torch.topk(loads, min(n, k + 1), dim=1)
     expert_at, divisor = candidate_table(k, spare, loads.device)
     candidates = top_load[:, expert_at] / divisor.to(loads.dtype)  # [rows, candidates]
-    threshold = torch.topk(candidates, spare, dim=1).values[:, -1:]
+    threshold = torch.kthvalue(
+        candidates, candidates.shape[1] - spare + 1, dim=1, keepdim=True
+    ).values
     chosen = candidates > threshold
     at = candidates == threshold
     missing = spare - chosen.sum(1)
