@@ -1,35 +1,37 @@
 """The `fast` variant: deal sorted items to packs in rounds, then swap out of each layer's heaviest
-pack; replica counts by threshold selection (`reference.replica_counts`).
+pack; the greedy's exact replica counts by threshold selection (`reference.replica_counts`).
 
 No per-item Python loop:
 
-1. Deal: order the items heaviest first. Block 0 (the m heaviest) opens one pack per item; every
-   later round gives each pack exactly one more item, the heaviest of the round's items to the
-   lightest pack (ties: the pack that was lighter before; one small sort of the m pack loads per
-   round, kept in load order so the sort sees an almost sorted row), so every pack ends with exactly
-   k = n / m items. Two schedules run side by side, batched: *forward* (round r takes the next m
-   items) and *two-ended* (round r takes the next m/2 heaviest and the m/2 lightest left, so
-   heavy packs receive small items, as the greedy does); each row keeps the one with the smaller
-   maximum (ties: forward).
-2. Refine the maximum: per layer, find the heaviest pack (over all the layer's rows: every GPU of
-   every node when packing replicas hierarchically); in its row, the T = max(1, m / 8) heaviest
-   packs each pair with their own set of the row's lightest packs (heavy t with the lightest
-   packs t, t + T, t + 2T, ...; at most `SWAP_PAIRS` pairs per layer, at least one per heavy
-   pack), and for every pair the single swap of one item each that minimises the pair's new
-   maximum is applied when that maximum ends below the heavy pack's load. The pairs are
-   disjoint, so every layer makes up to T swaps per round, all layers at once, until the
-   heaviest pack of no layer improves, every layer is within `NEAR_OPTIMAL` of its lower bound
-   (its heaviest row's mean pack load, or its largest item), or after `MAX_SWAP_ROUNDS / T^2`
-   rounds (at least one). A round with T heavy packs makes T swaps and scores about T times
-   as many candidates, so T > 1 (32 GPUs in one row: T = 4, one round) buys its balance in
-   far fewer ops; one heavy pack per round (T = 1) needs the rounds one after another (Zipf
-   loads in a node use all 8). The maximum never rises. With at most two items per pack the
-   deal is already optimal (sorted pairing) and the refinement is skipped.
+1. Replicas heaviest first, with one sort: the loads sorted heaviest first (exact and stable)
+   give the `spare` heaviest experts, the only ones that can take a replica more, for the
+   counts; those experts, re-sorted by load per replica, are merged into the unchanged rest
+   by two binary searches (`order_by_replica_load`). Each expert is then repeated c times.
+2. Deal: block 0 (the m heaviest) opens one pack per item; every later round gives each pack
+   exactly one more item, the heaviest of the round's items to the lightest pack, so every
+   pack ends with exactly k = n / m items. The packs are kept in load order, so a round is one
+   add and one sort of an almost sorted row (distinct integer keys: loads within 2^(b - 52)
+   relative, b = bits(m - 1), keep their order). Several schedules run side by side, batched,
+   and each row keeps the one with the smallest maximum (ties: the earlier one): *forward*
+   (round r takes the next m items), *two-ended* (round r takes the next m/2 heaviest and the
+   m/2 lightest left, so heavy packs receive small items, as the greedy does) and, for rows of
+   16 or more packs, two-ended from the middle round on (`dealing_schedules`).
+3. Refine rows of fewer than 16 packs: per layer, find the heaviest pack (over all the layer's
+   rows: every GPU of every node when packing replicas hierarchically) and apply the single
+   swap of one item with one of its row's `SWAP_PARTNERS` lightest packs (or any pack of the
+   row) that minimises the pair's new maximum, when that maximum ends below the heavy pack's
+   load; all layers at once, until no layer's heaviest pack improves, every layer is within
+   `NEAR_OPTIMAL` of its lower bound (its heaviest row's mean pack load, or its largest item),
+   or after `MAX_SWAP_ROUNDS` rounds (Zipf loads in a DeepSeek-V3 node need all 8). The
+   maximum never rises. With 16 or more packs a round would improve one pack of many; the
+   third schedule buys about the same balance for less (DeepSeek-V3 global, measured in
+   `benchmarks/rebalance.py`). With at most two items per pack the deal alone is optimal
+   (sorted pairing).
 
 Device-agnostic: every decision is an exact comparison of values computed by the same
-elementwise IEEE operations on every device; sorts are stable, min/max/argmin take the first
-extreme, and the only scatter-adds hit distinct indices (or add zeros), so CPU and CUDA give the
-same plan.
+elementwise IEEE operations on every device; sorts are stable or sort distinct keys, binary
+searches and min/max/argmin take fixed sides or the first extreme, and the only scatter-adds hit
+distinct indices (or add zeros), so CPU and CUDA give the same plan.
 """
 
 from __future__ import annotations
@@ -40,10 +42,10 @@ import torch
 
 from reference.replica_counts import greedy_counts
 
-MAX_SWAP_ROUNDS = 8  # refinement rounds with one heavy pack each; MAX / T^2 with T heavy packs
-SWAP_PAIRS = 12  # (heavy, light) pack pairs a round compares per layer, at most
+MAX_SWAP_ROUNDS = 8  # cap of the heaviest-pack refinement (it often stops earlier)
+SWAP_PARTNERS = 12  # packs the heavy pack of a round may swap with, at most
 SWAP_CANDIDATES = 1024  # and at most about this many (heavy item, light item) swaps per layer
-HEAVY_SHARE = 8  # a round works on num_packs // HEAVY_SHARE heavy packs (at least 1) per layer
+REFINE_BELOW_PACKS = 16  # rows of more packs keep their best deal (see the module docstring)
 NEAR_OPTIMAL = 2.0**-14  # a layer within this relative distance of its lower bound stops
 
 Packing = tuple[torch.Tensor, torch.Tensor]
@@ -70,10 +72,15 @@ def place_replicas(
     (experts by w/c, each repeated c times), so no second sort is needed. Returns
     `(expert of each slot, replica rank of each slot, counts)`, slots in pack-major order.
     """
-    rows = loads.shape[0]
-    counts = greedy_counts(loads, num_slots)
-    per_replica = loads / counts + 0.0  # adding 0.0 turns -0.0 into +0.0
-    order = torch.sort(unique_sort_key(per_replica), dim=1, descending=True).indices
+    rows, n = loads.shape
+    # Non-negative float64 values order like their bit patterns read as int64 (adding 0.0
+    # turns -0.0 into +0.0), which torch sorts faster: the exact, stable order by load.
+    by_load = torch.sort((loads + 0.0).view(torch.int64), dim=1, descending=True, stable=True)
+    sorted_load = by_load.values.view(loads.dtype)
+    spare = min(n, num_slots - n)  # only the `spare` heaviest experts can take a replica more
+    heaviest = (sorted_load[:, : spare + 1], by_load.indices[:, : spare + 1])
+    counts = greedy_counts(loads, num_slots, heaviest)
+    order, replica_load = order_by_replica_load(sorted_load, by_load.indices, counts, spare)
     sorted_counts = counts.gather(1, order)
     run_end = sorted_counts.cumsum(1)
     # Slot s belongs to the run (expert in sorted order) of the number of runs ending at or
@@ -83,23 +90,36 @@ def place_replicas(
     replica_expert = order.gather(1, run_of_slot)
     run_start = (run_end - sorted_counts).gather(1, run_of_slot)
     replica_rank = torch.arange(num_slots, device=loads.device) - run_start
-    slot_item = pack_sorted(per_replica.gather(1, replica_expert), num_packs, rows_per_layer)
+    slot_item = pack_sorted(replica_load.gather(1, run_of_slot), num_packs, rows_per_layer)
     return replica_expert.gather(1, slot_item), replica_rank.gather(1, slot_item), counts
 
 
-def unique_sort_key(values: torch.Tensor) -> torch.Tensor:
-    """int64 keys `[rows, n]` that order non-negative float64 `values` (no -0.0) descending by
-    value, then ascending by column, and are all distinct.
+def order_by_replica_load(
+    sorted_load: torch.Tensor, by_load: torch.Tensor, counts: torch.Tensor, head: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Experts by load per replica, largest first: `(expert order, load per replica)` `[rows, n]`.
 
-    A non-negative float64 orders like its bit pattern read as int64; the low b = bits(n - 1)
-    bits are replaced by n' - 1 - column (n' = 2^b), so values within 2^(b - 52) relative of
-    each other order by column. Distinct keys have one sorted order, so torch's unstable sort
-    (faster than the stable one) gives the same result on every device.
+    `sorted_load`/`by_load` are the loads largest first and their experts. Only the `head`
+    largest can have more than one replica, so the tail keeps its order (its load per replica
+    is its load): the head is re-sorted by load per replica and merged into the tail by two
+    binary searches (on equal values the tail goes first), with no second full sort.
     """
-    column_bits = max(1, (values.shape[1] - 1).bit_length())
-    low = (1 << column_bits) - 1
-    column = torch.arange(values.shape[1], device=values.device)
-    return (values.view(torch.int64) & ~low) | (low - column)
+    n = sorted_load.shape[1]
+    if head == 0:
+        return by_load, sorted_load
+    head_load = sorted_load[:, :head] / counts.gather(1, by_load[:, :head])
+    head_sorted = torch.sort(head_load, dim=1, descending=True, stable=True)
+    tail_load = sorted_load[:, head:]
+    # Ascending copies (negated) for searchsorted: tail values >= a head value go before it,
+    # head values > a tail value go before that.
+    tail_ahead = torch.searchsorted(-tail_load, -head_sorted.values, right=True)
+    head_ahead = torch.searchsorted(-head_sorted.values, -tail_load, right=False)
+    positions = torch.arange(n, device=sorted_load.device)
+    place = torch.cat([positions[:head] + tail_ahead, positions[: n - head] + head_ahead], dim=1)
+    experts = torch.cat([by_load[:, :head].gather(1, head_sorted.indices), by_load[:, head:]], 1)
+    values = torch.cat([head_sorted.values, tail_load], dim=1)
+    order = torch.empty_like(experts).scatter_(1, place, experts)
+    return order, torch.empty_like(values).scatter_(1, place, values)
 
 
 def pack_sorted(sorted_loads: torch.Tensor, num_packs: int, rows_per_layer: int) -> torch.Tensor:
@@ -115,31 +135,47 @@ def pack_sorted(sorted_loads: torch.Tensor, num_packs: int, rows_per_layer: int)
     capacity = n // num_packs
     if capacity <= 2 or num_packs == 1:
         return deal_in_rounds(sorted_loads, num_packs)[0]
-    schedule = two_ended_schedule(n, num_packs, sorted_loads.device)
-    both = torch.cat([sorted_loads, sorted_loads.index_select(1, schedule)])
-    slot_position, pack_load = deal_in_rounds(both, num_packs)
-    slot_position[rows:] = schedule[slot_position[rows:]]
-    peaks = pack_load.max(dim=1).values
-    second = (peaks[rows:] < peaks[:rows]).unsqueeze(1)
-    slot_item = torch.where(second, slot_position[rows:], slot_position[:rows])
-    pack_load = torch.where(second, pack_load[rows:], pack_load[:rows])
+    refine = num_packs < REFINE_BELOW_PACKS
+    schedules = dealing_schedules(n, num_packs, sorted_loads.device)  # [S, n]
+    if refine:  # the refinement makes up for a third deal, at less cost
+        schedules = schedules[:2]
+    tried = len(schedules)
+    dealt = sorted_loads.index_select(1, schedules.view(-1)).view(rows, tried, n)
+    slot_position, pack_load = deal_in_rounds(dealt.transpose(0, 1).reshape(-1, n), num_packs)
+    best = pack_load.max(dim=1).values.view(tried, rows).argmin(dim=0)  # first: earlier wins
+    chosen = best * rows + torch.arange(rows, device=best.device)
+    slot_item = schedules[best].gather(1, slot_position.index_select(0, chosen))
+    if not refine:
+        return slot_item
+    pack_load = pack_load.index_select(0, chosen)
     return refine_heaviest(sorted_loads.gather(1, slot_item), slot_item, pack_load, rows_per_layer)
 
 
-def two_ended_schedule(n: int, num_packs: int, device: torch.device) -> torch.Tensor:
-    """Sorted positions in dealing order: the m heaviest, then per round the next m/2 heaviest
-    and the m - m/2 lightest left (lightest last, so the heaviest pack gets the lightest)."""
-    return _two_ended_schedule(n, num_packs).to(device)
+def dealing_schedules(n: int, num_packs: int, device: torch.device) -> torch.Tensor:
+    """The dealing orders tried side by side `[3, n]` (sorted positions in dealing order):
+    forward; two-ended from the first round; two-ended from the middle round on."""
+    return _dealing_schedules(n, num_packs).to(device)
 
 
 @functools.cache
-def _two_ended_schedule(n: int, num_packs: int) -> torch.Tensor:
+def _dealing_schedules(n: int, num_packs: int) -> torch.Tensor:
+    rounds = n // num_packs
+    starts = (rounds, 1, (rounds + 1) // 2)
+    return torch.stack([two_ended_from(n, num_packs, start) for start in starts])
+
+
+def two_ended_from(n: int, num_packs: int, start: int) -> torch.Tensor:
+    """Sorted positions in dealing order: rounds before `start` take the next m heaviest; from
+    round `start` on (start >= 1: the m heaviest open the packs), each round takes the next
+    m - m/2 heaviest and the m/2 lightest left (lightest last, so the heaviest pack gets it)."""
     front = (num_packs + 1) // 2
     back = num_packs - front
-    rounds = n // num_packs - 1
-    fronts = num_packs + torch.arange(rounds * front).view(rounds, front)
+    rounds = n // num_packs - start
+    dealt_forward = start * num_packs
+    fronts = dealt_forward + torch.arange(rounds * front).view(rounds, front)
     backs = n - (torch.arange(rounds).view(rounds, 1) + 1) * back + torch.arange(back)
-    return torch.cat([torch.arange(num_packs), torch.cat([fronts, backs], dim=1).flatten()])
+    ends = torch.cat([fronts, backs], dim=1).flatten()
+    return torch.cat([torch.arange(dealt_forward), ends])
 
 
 def deal_in_rounds(sorted_loads: torch.Tensor, num_packs: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -157,13 +193,20 @@ def deal_in_rounds(sorted_loads: torch.Tensor, num_packs: int) -> tuple[torch.Te
     ascending = blocks[:, 0].flip(1)  # pack loads, lightest first
     pack_at = torch.arange(num_packs - 1, -1, -1, device=device).expand(rows, num_packs)
     lightest_first = sorted_loads.new_empty(rows, capacity, num_packs, dtype=torch.int64)
-    lightest_first[:, 0] = torch.arange(num_packs, device=device)
+    position = torch.arange(num_packs, device=device)
+    lightest_first[:, 0] = position
+    # Sort keys: a non-negative float64 orders like its bit pattern read as int64; the low b =
+    # bits(m - 1) bits hold the current position instead, so the keys are distinct (one sorted
+    # order, which torch's unstable sort, faster than the stable one, gives on every device)
+    # and loads within 2^(b - 52) relative keep their order.
+    low_bits = (1 << max(1, (num_packs - 1).bit_length())) - 1
     for block in range(1, capacity):
         lightest_first[:, block] = pack_at
         ascending = ascending + blocks[:, block]
         if block + 1 < capacity:  # the last round needs no order
-            ascending, order = torch.sort(ascending, dim=1, stable=True)
-            pack_at = pack_at.gather(1, order)
+            keys = (ascending.view(torch.int64) & ~low_bits) | position
+            order = torch.sort(keys, dim=1).indices
+            ascending, pack_at = ascending.gather(1, order), pack_at.gather(1, order)
     positions = torch.arange(n, device=device).view(1, capacity, num_packs)
     round_item = torch.empty_like(lightest_first).scatter_(
         2, lightest_first, positions.expand(rows, -1, -1)
@@ -180,92 +223,72 @@ def refine_heaviest(
     `slot_load`/`slot_item` `[rows, n]` are the load and item at each slot (pack p holds slots
     p * k .. p * k + k - 1) and `pack_load` `[rows, packs]`; `slot_item` is updated in place and
     returned, the two loads are scratch (stale after the last round). Every round scores all
-    (heavy item, light item) swaps of its disjoint pack pairs in one `[layers, T, k, P, k]`
-    tensor (P light packs per heavy pack).
+    (heavy item, light item) swaps of the heavy pack with its P partners in one
+    `[layers, k, P, k]` tensor.
     """
     rows, n = slot_load.shape
     num_packs = pack_load.shape[1]
     capacity = n // num_packs
-    heavies = max(1, num_packs // HEAVY_SHARE)
-    # At least one partner each: heavies <= num_packs / 8 leaves room for disjoint pairs.
-    pairs = min(num_packs - heavies, SWAP_PAIRS, SWAP_CANDIDATES // capacity**2)
-    partners = max(1, pairs // heavies)
-    every_pack = heavies == 1 and partners == num_packs - 1
-    if every_pack:
+    partners = min(num_packs - 1, SWAP_PARTNERS, max(1, SWAP_CANDIDATES // capacity**2))
+    every_pack = partners == num_packs - 1
+    if every_pack:  # the whole row, the heavy pack itself included (it cannot improve itself)
         partners = num_packs
     layers = rows // rows_per_layer
     device = slot_load.device
     first_pack = torch.arange(layers, device=device) * (rows_per_layer * num_packs)
-    # The heavy pack t of a round (t-th heaviest of the critical row) swaps with the lightest
-    # packs t, t + T, t + 2T, ... of its row: disjoint pairs, so all T swaps apply at once.
-    partner_rank = (torch.arange(partners, device=device) * heavies).unsqueeze(0)
-    partner_rank = partner_rank + torch.arange(heavies, device=device).unsqueeze(1)
-    heavy_rank = num_packs - 1 - torch.arange(heavies, device=device)
     flat_load, flat_item = slot_load.view(-1), slot_item.view(-1)
     pack_items = flat_load.view(-1, capacity)  # row * num_packs + p -> pack p's k slot loads
     flat_pack = pack_load.view(-1)
     slot_in_pack = torch.arange(capacity, device=device)
-    rounds = max(1, MAX_SWAP_ROUNDS // heavies**2)
-    # Early stop, worth its ops only with several rounds: a layer near its lower bound (its
-    # heaviest row's mean pack load, or its largest item) stops swapping.
-    good_enough = None
-    if rounds > 1:
-        bound = torch.maximum(fixed_order_sum(pack_load) / num_packs, slot_load.amax(dim=1))
-        good_enough = bound.view(layers, rows_per_layer).amax(dim=1) * (1 + NEAR_OPTIMAL)
-    for round_number in range(rounds):
+    # A layer near its lower bound (its heaviest row's mean pack load, or its largest item)
+    # stops swapping.
+    bound = torch.maximum(fixed_order_sum(pack_load) / num_packs, slot_load.amax(dim=1))
+    good_enough = bound.view(layers, rows_per_layer).amax(dim=1) * (1 + NEAR_OPTIMAL)
+    for round_number in range(MAX_SWAP_ROUNDS):
+        last = round_number + 1 == MAX_SWAP_ROUNDS
         peak, heaviest = pack_load.view(layers, -1).max(dim=1)
-        top = first_pack + heaviest
-        row = top // num_packs
+        heavy_pack = first_pack + heaviest  # [layers], flat pack index
+        row = heavy_pack // num_packs
         row_loads = pack_load.index_select(0, row)
-        if every_pack:  # one heavy pack against its whole row (itself included): no sort
-            heavy_pack = top.unsqueeze(1)
-            heavy_load = peak.unsqueeze(1)
-            light_load = row_loads.view(layers, 1, -1, 1)
+        if every_pack:
+            light_load = row_loads.unsqueeze(2)  # [layers, P, 1]
             others = flat_load.view(rows, n).index_select(0, row)  # [layers, P * k]
-            other_slot = (row * n).view(-1, 1, 1)  # + position in the row
-        else:
-            ranked = torch.sort(row_loads, dim=1, stable=True)
-            row_start = (row * num_packs).unsqueeze(1)
-            heavy_pack = row_start + ranked.indices[:, heavy_rank]  # [layers, T]
-            heavy_load = ranked.values[:, heavy_rank]
-            light_pack = row_start.unsqueeze(2) + ranked.indices[:, partner_rank]  # [.., T, P]
-            light_load = ranked.values[:, partner_rank].unsqueeze(3)  # [layers, T, P, 1]
-            others = pack_items.index_select(0, light_pack.view(-1))  # [layers * T * P, k]
-            other_slot = (light_pack.unsqueeze(3) * capacity + slot_in_pack).view(
-                layers, heavies, -1
-            )
-        heavy = pack_items.index_select(0, heavy_pack.view(-1))  # [layers * T, k]
+            other_slot = (row * n).unsqueeze(1)  # + position in the row
+        else:  # the P lightest packs of the row
+            lightest = torch.sort(row_loads, dim=1, stable=True)
+            light_pack = (row * num_packs).unsqueeze(1) + lightest.indices[:, :partners]
+            light_load = lightest.values[:, :partners].unsqueeze(2)
+            others = pack_items.index_select(0, light_pack.view(-1))  # [layers * P, k]
+            other_slot = (light_pack.unsqueeze(2) * capacity + slot_in_pack).view(layers, -1)
+        heavy = pack_items.index_select(0, heavy_pack)  # [layers, k]
         # Swapping heavy item u with item v of pack q moves d = u - v: the pair's new maximum
         # max(h - d, load_q + d) is (h + load_q + |2u - (2v + h - load_q)|) / 2, so the best
         # swap minimises load_q + |2u - 2v - gap_q| (checked exactly before it is applied).
-        target = others.view(layers, heavies, partners, capacity) * 2
-        target += heavy_load.view(layers, heavies, 1, 1) - light_load
-        score = (heavy.view(layers, heavies, -1, 1, 1) * 2 - target.unsqueeze(2)).abs_()
-        score += light_load.unsqueeze(2)  # [layers, T, k, P, k]
-        best = score.view(layers, heavies, -1).min(dim=2).indices  # the first minimum
+        target = others.view(layers, partners, capacity) * 2
+        target += peak.view(layers, 1, 1) - light_load
+        score = (heavy.view(layers, -1, 1, 1) * 2 - target.unsqueeze(1)).abs_()
+        score += light_load.unsqueeze(1)  # [layers, k, P, k]
+        best = score.view(layers, -1).min(dim=1).indices  # the first minimum
         u_rank, v_slot = best // (partners * capacity), best % (partners * capacity)
         if every_pack:
-            v = other_slot.view(-1, 1) + v_slot
+            v = other_slot.squeeze(1) + v_slot
         else:
-            v = other_slot.gather(2, v_slot.unsqueeze(2)).squeeze(2)
+            v = other_slot.gather(1, v_slot.unsqueeze(1)).squeeze(1)
         other_pack = v // capacity
-        u = heavy_pack * capacity + u_rank  # flat slots [layers, T]
-        load_u, load_v = flat_load[u], flat_load[v]
-        change = load_u - load_v
-        new_max = torch.maximum(heavy_load - change, flat_pack[other_pack] + change)
-        improved = new_max < heavy_load
-        if good_enough is not None:
-            improved &= (peak > good_enough).unsqueeze(1)
-        if round_number + 1 < rounds and not bool(improved[:, 0].any()):
+        u = heavy_pack * capacity + u_rank  # flat slots [layers]
+        change = flat_load[u] - flat_load[v]
+        new_max = torch.maximum(peak - change, flat_pack[other_pack] + change)
+        improved = (new_max < peak) & (peak > good_enough)
+        if not last and not bool(improved.any()):
             break
-        v = torch.where(improved, v, u)  # a pair that cannot improve swaps u with u
-        change = torch.where(improved, change, 0.0)
-        into, source = torch.cat([u, v]).view(-1), torch.cat([v, u]).view(-1)
+        v = torch.where(improved, v, u)  # a layer that cannot improve swaps u with u
+        into, source = torch.cat([u, v]), torch.cat([v, u])
         flat_item.index_copy_(0, into, flat_item.index_select(0, source))
-        if round_number + 1 < rounds:  # the loads matter only to a next round
+        if not last:  # the loads matter only to a next round
+            change = torch.where(improved, change, 0.0)
             flat_load.index_copy_(0, into, flat_load.index_select(0, source))
-            flat_pack.index_add_(0, heavy_pack.view(-1), -change.view(-1))
-            flat_pack.index_add_(0, other_pack.view(-1), change.view(-1))
+            flat_pack.index_add_(0, heavy_pack, -change)
+            flat_pack.index_add_(0, other_pack, change)
     return slot_item
 
 

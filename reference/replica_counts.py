@@ -28,8 +28,14 @@ from reference.replication import exact_ratio_key, replicate
 MAX_CANDIDATES = 1 << 14  # per row; above this the exact greedy path is used instead
 
 
-def greedy_counts(loads: torch.Tensor, num_phy: int) -> torch.Tensor:
-    """Replica count of every expert `[rows, n]` int64, identical to the greedy replication's."""
+def greedy_counts(
+    loads: torch.Tensor, num_phy: int, heaviest: tuple[torch.Tensor, torch.Tensor] | None = None
+) -> torch.Tensor:
+    """Replica count of every expert `[rows, n]` int64, identical to the greedy replication's.
+
+    `heaviest`: each row's min(n, spare + 1) largest loads and their experts, largest first
+    (equal loads in any order), when the caller has them already; otherwise a top-k finds them.
+    """
     rows, n = loads.shape
     spare = num_phy - n
     counts = torch.ones(rows, n, dtype=torch.int64, device=loads.device)
@@ -38,7 +44,9 @@ def greedy_counts(loads: torch.Tensor, num_phy: int) -> torch.Tensor:
     k = min(n, spare)
     if k * spare > MAX_CANDIDATES:
         return replicate(loads, num_phy, "vectorized")[2]
-    top_load, top_expert = torch.topk(loads, min(n, k + 1), dim=1)
+    if heaviest is None:
+        heaviest = torch.topk(loads, min(n, k + 1), dim=1)
+    top_load, top_expert = heaviest
     expert_at, divisor = candidate_table(k, spare, loads.device)
     candidates = top_load[:, expert_at] / divisor.to(loads.dtype)  # [rows, candidates]
     threshold = torch.kthvalue(

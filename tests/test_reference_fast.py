@@ -14,7 +14,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reference import PACKING_METHODS, VARIANTS, balanced_packing, rebalance_experts
-from reference.fast import deal_in_rounds, fixed_order_sum, two_ended_schedule
+from reference.fast import (
+    deal_in_rounds,
+    dealing_schedules,
+    fixed_order_sum,
+    order_by_replica_load,
+)
 from reference.replica_counts import MAX_CANDIDATES, candidate_table, greedy_counts
 from reference.replication import replicate_experts
 from verifier.contract import call_args, function_for, natural_dtype
@@ -165,14 +170,57 @@ def test_two_items_per_pack_is_optimal(row: list[int]) -> None:
 
 
 @pytest.mark.parametrize(("n", "num_packs"), [(6, 2), (72, 8), (288, 32), (27, 3), (35, 7)])
-def test_two_ended_schedule_is_a_permutation_that_starts_with_the_heaviest(
+def test_dealing_schedules_deal_every_item_once_heaviest_of_a_round_first(
     n: int, num_packs: int
 ) -> None:
-    schedule = two_ended_schedule(n, num_packs, torch.device("cpu")).tolist()
-    assert sorted(schedule) == list(range(n))
-    assert schedule[:num_packs] == list(range(num_packs))
+    schedules = dealing_schedules(n, num_packs, torch.device("cpu")).tolist()
+    assert len(schedules) == 3
+    for schedule in schedules:
+        assert sorted(schedule) == list(range(n))
+        assert schedule[:num_packs] == list(range(num_packs))  # the m heaviest open the packs
+        rounds = [schedule[r : r + num_packs] for r in range(0, n, num_packs)]
+        assert all(block == sorted(block) for block in rounds)  # heaviest of a round first
+    forward, two_ended, _ = schedules
+    assert forward == list(range(n))
     if n > num_packs:  # round 1 ends with the lightest item (it goes to the heaviest pack)
-        assert schedule[2 * num_packs - 1] == n - 1
+        assert two_ended[2 * num_packs - 1] == n - 1
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.integers(1, 24).flatmap(
+        lambda n: st.tuples(
+            st.lists(
+                st.lists(st.integers(0, 30) | st.sampled_from([0, 7]), min_size=n, max_size=n),
+                min_size=1,
+                max_size=3,
+            ),
+            st.integers(n, 3 * n),
+        )
+    )
+)
+def test_replica_order_is_by_load_per_replica_without_a_second_sort(
+    case: tuple[list[list[int]], int],
+) -> None:
+    rows, num_slots = case
+    loads = torch.tensor(rows, dtype=torch.float64)
+    n = loads.shape[1]
+    by_load = torch.sort(loads, dim=1, descending=True, stable=True)
+    counts = replicate_experts(loads, num_slots)[2]
+    order, per_replica = order_by_replica_load(
+        by_load.values, by_load.indices, counts, min(n, num_slots - n)
+    )
+    assert torch.equal(order.sort(dim=1).values, torch.arange(n).expand_as(order))
+    assert torch.equal(per_replica, loads.gather(1, order) / counts.gather(1, order))
+    assert bool((per_replica[:, :-1] >= per_replica[:, 1:]).all())
+
+
+@pytest.mark.parametrize(("num_replicas", "num_gpus"), [(384, 128), (512, 128), (2048, 256)])
+def test_fast_handles_many_packs_per_row(num_replicas: int, num_gpus: int) -> None:
+    """Regression: 128 or more packs in a row once left the refinement no swap partner."""
+    weight = torch.randint(0, 1000, (2, 256), generator=torch.Generator().manual_seed(4))
+    instance = RebalanceInstance(weight.tolist(), num_replicas, 1, 1, num_gpus)
+    assert _contract_problems(instance) == []
 
 
 @pytest.mark.parametrize("width", [1, 2, 3, 8, 31, 32])
