@@ -134,17 +134,17 @@ def pack_sorted(sorted_loads: torch.Tensor, num_packs: int, rows_per_layer: int)
         return torch.zeros(rows, n, dtype=torch.int64, device=sorted_loads.device)
     capacity = n // num_packs
     if capacity <= 2 or num_packs == 1:
-        return deal_in_rounds(sorted_loads, num_packs)[0]
+        return slots_of(deal_in_rounds(sorted_loads, num_packs)[0])
     refine = num_packs < REFINE_BELOW_PACKS
     schedules = dealing_schedules(n, num_packs, sorted_loads.device)  # [S, n]
     if refine:  # the refinement makes up for a third deal, at less cost
         schedules = schedules[:2]
     tried = len(schedules)
     dealt = sorted_loads.index_select(1, schedules.view(-1)).view(rows, tried, n)
-    slot_position, pack_load = deal_in_rounds(dealt.transpose(0, 1).reshape(-1, n), num_packs)
+    dealt_to, pack_load = deal_in_rounds(dealt.transpose(0, 1).reshape(-1, n), num_packs)
     best = pack_load.max(dim=1).values.view(tried, rows).argmin(dim=0)  # first: earlier wins
     chosen = best * rows + torch.arange(rows, device=best.device)
-    slot_item = schedules[best].gather(1, slot_position.index_select(0, chosen))
+    slot_item = schedules[best].gather(1, slots_of(dealt_to.index_select(0, chosen)))
     if not refine:
         return slot_item
     pack_load = pack_load.index_select(0, chosen)
@@ -181,10 +181,10 @@ def two_ended_from(n: int, num_packs: int, start: int) -> torch.Tensor:
 def deal_in_rounds(sorted_loads: torch.Tensor, num_packs: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Deal consecutive blocks of `num_packs` items, heaviest item of a block to lightest pack.
 
-    Returns `slot_item [rows, n]` (position of the item at slot p * k + r) and the pack loads.
-    The packs are kept in ascending load order (ties: the order they already had), so a round
-    is one add, one sort of an almost sorted row and one gather; pack p opens with item p, and
-    the slots are written once at the end.
+    Returns `dealt_to [rows, k, m]` (the pack of the item at position i of round r's block;
+    `slots_of` turns it into slots) and the pack loads `[rows, m]`. The packs are kept in
+    ascending load order (ties: the order they already had), so a round is one add, one sort
+    of an almost sorted row and two gathers; pack p opens with item p.
     """
     rows, n = sorted_loads.shape
     capacity = n // num_packs
@@ -192,27 +192,32 @@ def deal_in_rounds(sorted_loads: torch.Tensor, num_packs: int) -> tuple[torch.Te
     blocks = sorted_loads.view(rows, capacity, num_packs)
     ascending = blocks[:, 0].flip(1)  # pack loads, lightest first
     pack_at = torch.arange(num_packs - 1, -1, -1, device=device).expand(rows, num_packs)
-    lightest_first = sorted_loads.new_empty(rows, capacity, num_packs, dtype=torch.int64)
     position = torch.arange(num_packs, device=device)
-    lightest_first[:, 0] = position
+    dealt_to = [position.expand(rows, num_packs)]
     # Sort keys: a non-negative float64 orders like its bit pattern read as int64; the low b =
     # bits(m - 1) bits hold the current position instead, so the keys are distinct (one sorted
     # order, which torch's unstable sort, faster than the stable one, gives on every device)
     # and loads within 2^(b - 52) relative keep their order.
     low_bits = (1 << max(1, (num_packs - 1).bit_length())) - 1
     for block in range(1, capacity):
-        lightest_first[:, block] = pack_at
+        dealt_to.append(pack_at)
         ascending = ascending + blocks[:, block]
         if block + 1 < capacity:  # the last round needs no order
             keys = (ascending.view(torch.int64) & ~low_bits) | position
             order = torch.sort(keys, dim=1).indices
             ascending, pack_at = ascending.gather(1, order), pack_at.gather(1, order)
-    positions = torch.arange(n, device=device).view(1, capacity, num_packs)
-    round_item = torch.empty_like(lightest_first).scatter_(
-        2, lightest_first, positions.expand(rows, -1, -1)
-    )
     pack_load = torch.empty_like(ascending).scatter_(1, pack_at, ascending)
-    return round_item.transpose(1, 2).reshape(rows, n), pack_load
+    return torch.stack(dealt_to, dim=1), pack_load
+
+
+def slots_of(dealt_to: torch.Tensor) -> torch.Tensor:
+    """`slot_item [rows, n]` from `deal_in_rounds`: the dealt position of the item at slot
+    p * k + r (pack p, round r)."""
+    rows, capacity, num_packs = dealt_to.shape
+    positions = torch.arange(capacity * num_packs, device=dealt_to.device)
+    positions = positions.view(1, capacity, num_packs).expand(rows, -1, -1)
+    round_item = torch.empty_like(dealt_to).scatter_(2, dealt_to, positions)
+    return round_item.transpose(1, 2).reshape(rows, -1)
 
 
 def refine_heaviest(

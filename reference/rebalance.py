@@ -99,22 +99,22 @@ def _hierarchical(
     slots_per_node = num_replicas // num_nodes
     device = loads.device
 
-    # Stage 1: whole groups onto nodes. log2ordered[e]: e's position in node-major order (the
-    # identity when there is one group: nothing to place).
-    if num_groups == 1:
-        log2ordered = torch.arange(num_log, device=device).expand(layers, num_log)
-        ordered2log = log2ordered
-    else:
+    # Stage 1: whole groups onto nodes. log2ordered[e]: e's position in node-major order. With
+    # one group (and so one node) there is nothing to place: that order is the expert order.
+    grouped = num_groups > 1
+    node_loads = loads
+    if grouped:
         group_load = loads.view(layers, num_groups, group_size).sum(-1)
         group_pack, group_rank = pack(group_load, num_nodes, packing, seed)
         group_start = (group_pack * groups_per_node + group_rank) * group_size
         in_group = torch.arange(group_size, device=device)
         log2ordered = (group_start.unsqueeze(-1) + in_group).flatten(1)
         ordered2log = _inverse(log2ordered)
+        node_loads = loads.gather(1, ordered2log)
 
     # Stages 2 and 3: replicate within each node (rows: layer-major, then node), then place each
     # node's replicas (load w/c) on that node's GPUs.
-    node_loads = loads.gather(1, ordered2log).view(layers * num_nodes, experts_per_node)
+    node_loads = node_loads.view(layers * num_nodes, experts_per_node)
     gpus_per_node = num_gpus // num_nodes
     if packing == "fast":
         slot2local, slot_rank, local_count = place_replicas(
@@ -130,10 +130,11 @@ def _hierarchical(
 
     node_offset = torch.arange(num_nodes, device=device).view(1, -1, 1) * experts_per_node
     slot2ordered = (slot2local.view(layers, num_nodes, slots_per_node) + node_offset).flatten(1)
-    phy2log = ordered2log.gather(1, slot2ordered)
     rank = slot_rank.view(layers, num_replicas)
-    logcnt = local_count.view(layers, num_log).gather(1, log2ordered)
-    return phy2log, rank, logcnt
+    logcnt = local_count.view(layers, num_log)
+    if not grouped:
+        return slot2ordered, rank, logcnt
+    return ordered2log.gather(1, slot2ordered), rank, logcnt.gather(1, log2ordered)
 
 
 def _log2phy(phy2log: torch.Tensor, rank: torch.Tensor, num_log: int) -> torch.Tensor:

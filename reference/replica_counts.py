@@ -48,7 +48,7 @@ def greedy_counts(
         heaviest = torch.topk(loads, min(n, k + 1), dim=1)
     top_load, top_expert = heaviest
     expert_at, divisor = candidate_table(k, spare, loads.device)
-    candidates = top_load[:, expert_at] / divisor.to(loads.dtype)  # [rows, candidates]
+    candidates = top_load.index_select(1, expert_at) / divisor.to(loads.dtype)  # [rows, C]
     threshold = torch.kthvalue(
         candidates, candidates.shape[1] - spare + 1, dim=1, keepdim=True
     ).values
