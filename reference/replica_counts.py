@@ -59,12 +59,13 @@ def greedy_counts(
     chosen |= at & ~tied.unsqueeze(1)
     if bool(tied.any()):
         rows_tied = tied.nonzero(as_tuple=True)[0]
-        full_at = at.new_zeros(len(rows_tied), k * spare)
-        full_at[:, expert_at * spare + divisor - 1] = at[rows_tied]
-        full_chosen = _break_ties(
-            top_load[rows_tied, :k], top_expert[rows_tied, :k], full_at, missing[rows_tied]
+        chosen[rows_tied] |= _break_ties(
+            top_load[rows_tied].index_select(1, expert_at),
+            top_expert[rows_tied].index_select(1, expert_at) * spare + divisor - 1,
+            divisor,
+            at[rows_tied],
+            missing[rows_tied],
         )
-        chosen[rows_tied] |= full_chosen[:, expert_at * spare + divisor - 1]
     extras = torch.zeros(rows, k, dtype=torch.int64, device=loads.device)
     extras.index_add_(1, expert_at, chosen.to(torch.int64))
     counts.scatter_add_(1, top_expert[:, :k], extras)
@@ -98,18 +99,18 @@ def candidate_table(k: int, spare: int, device: torch.device) -> tuple[torch.Ten
 
 
 def _break_ties(
-    top_load: torch.Tensor, top_expert: torch.Tensor, at: torch.Tensor, missing: torch.Tensor
+    load: torch.Tensor,
+    position: torch.Tensor,
+    divisor: torch.Tensor,
+    at: torch.Tensor,
+    missing: torch.Tensor,
 ) -> torch.Tensor:
     """Of the candidates `at` the threshold, the `missing` first by (exact value desc, expert
-    asc, j asc): the greedy's order. Returns the chosen mask `[rows, k * spare]`."""
-    rows, k = top_load.shape
-    spare = at.shape[1] // k
-    divisors = torch.arange(1, spare + 1, dtype=top_load.dtype, device=top_load.device)
-    _, remainder = exact_ratio_key(top_load.unsqueeze(2), divisors.expand(rows, k, spare))
-    remainder = torch.where(at, remainder.view(rows, -1), float("-inf"))
+    asc, j asc): the greedy's order. `load`/`position` `[rows, candidates]` are each candidate's
+    expert load and expert * spare + j - 1, `divisor` its j. Returns the chosen mask."""
+    _, remainder = exact_ratio_key(load, divisor.to(load.dtype).expand_as(load))
+    remainder = torch.where(at, remainder, float("-inf"))
     # Order by (expert, j) first, then stably by the remainder (within equal q, the exact key).
-    j = torch.arange(spare, device=at.device)
-    position = (top_expert.unsqueeze(2) * spare + j).view(rows, -1)
     by_index = torch.sort(position, dim=1).indices
     by_value = torch.sort(remainder.gather(1, by_index), dim=1, descending=True, stable=True)
     order = by_index.gather(1, by_value.indices)
