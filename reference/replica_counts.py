@@ -52,28 +52,24 @@ def greedy_counts(
     threshold = torch.kthvalue(
         candidates, candidates.shape[1] - spare + 1, dim=1, keepdim=True
     ).values
-    chosen = candidates > threshold
-    at = candidates == threshold
-    missing = spare - chosen.sum(1)
-    tied = at.sum(1) > missing
-    chosen |= at & ~tied.unsqueeze(1)
+    chosen = candidates >= threshold
+    tied = chosen.sum(1) > spare  # more candidates at the threshold than slots left for them
     if bool(tied.any()):
         rows_tied = tied.nonzero(as_tuple=True)[0]
-        chosen[rows_tied] |= _break_ties(
+        above = candidates[rows_tied] > threshold[rows_tied]
+        chosen[rows_tied] = above | _break_ties(
             top_load[rows_tied].index_select(1, expert_at),
             top_expert[rows_tied].index_select(1, expert_at) * spare + divisor - 1,
             divisor,
-            at[rows_tied],
-            missing[rows_tied],
+            candidates[rows_tied] == threshold[rows_tied],
+            spare - above.sum(1),
         )
-    extras = torch.zeros(rows, k, dtype=torch.int64, device=loads.device)
-    extras.index_add_(1, expert_at, chosen.to(torch.int64))
-    counts.scatter_add_(1, top_expert[:, :k], extras)
+    # Integer adds: exact in any order, so repeated experts are fine on every device.
+    counts.scatter_add_(1, top_expert.index_select(1, expert_at), chosen.to(torch.int64))
     # An expert outside the table could tie with the threshold; a zero threshold means zero-load
     # candidates, which the greedy takes in expert order (beyond the table's bound): exact path.
-    unsure = threshold.squeeze(1) == 0
-    if k < n:
-        unsure |= threshold.squeeze(1) <= top_load[:, k]
+    threshold = threshold.squeeze(1)
+    unsure = threshold <= top_load[:, k] if k < n else threshold == 0
     if bool(unsure.any()):
         rows_unsure = unsure.nonzero(as_tuple=True)[0]
         counts[rows_unsure] = replicate(loads[rows_unsure], num_phy, "vectorized")[2]
