@@ -68,8 +68,8 @@ def place_replicas(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Replicate each row's experts into `num_slots` slots and pack the replicas (load w/c).
 
-    The counts are the greedy's (`greedy_counts`). Replicas are laid out already sorted by load
-    (experts by w/c, each repeated c times), so no second sort is needed. Returns
+    The counts are the greedy's (`greedy_counts`), found from the one sort of the loads that
+    also orders the replicas (`order_by_replica_load`; each expert repeated c times). Returns
     `(expert of each slot, replica rank of each slot, counts)`, slots in pack-major order.
     """
     rows, n = loads.shape
