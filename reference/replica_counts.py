@@ -6,8 +6,8 @@ the `spare` slots go to the `spare` largest values of {w_e / j} in the order (va
 asc, j asc) (D'Hondt's apportionment). Only the `spare` heaviest experts can take one, and
 the i-th heaviest (from 0) only a j with (i + 1) * (j - 1) < spare (`candidate_table`), so the
 candidates are about spare * (ln(spare) + 1) pairs (145 instead of 1024 at 32 spare slots).
-Their `spare`-th largest value q comes from one top-k; a row takes every candidate above q and,
-from those equal to q, as many as it still needs.
+Their `spare`-th largest value q comes from one k-th value selection; a row takes every candidate
+above q and, from those equal to q, as many as it still needs.
 
 Exactness: candidates are q = fl(w_e / j), and rounding is monotone, so a candidate rounding above
 q is truly above every candidate rounding to q or below. Among candidates rounding to q, the exact
@@ -48,7 +48,9 @@ def greedy_counts(
         heaviest = torch.topk(loads, min(n, k + 1), dim=1)
     top_load, top_expert = heaviest
     expert_at, divisor = candidate_table(k, spare, loads.device)
-    candidates = top_load.index_select(1, expert_at) / divisor.to(loads.dtype)  # [rows, C]
+    candidate_load = top_load.index_select(1, expert_at)  # [rows, C]: each candidate's w and e
+    candidate_expert = top_expert.index_select(1, expert_at)
+    candidates = candidate_load / divisor.to(loads.dtype)
     threshold = torch.kthvalue(
         candidates, candidates.shape[1] - spare + 1, dim=1, keepdim=True
     ).values
@@ -58,14 +60,14 @@ def greedy_counts(
         rows_tied = tied.nonzero(as_tuple=True)[0]
         above = candidates[rows_tied] > threshold[rows_tied]
         chosen[rows_tied] = above | _break_ties(
-            top_load[rows_tied].index_select(1, expert_at),
-            top_expert[rows_tied].index_select(1, expert_at) * spare + divisor - 1,
+            candidate_load[rows_tied],
+            candidate_expert[rows_tied] * spare + divisor - 1,
             divisor,
             candidates[rows_tied] == threshold[rows_tied],
             spare - above.sum(1),
         )
     # Integer adds: exact in any order, so repeated experts are fine on every device.
-    counts.scatter_add_(1, top_expert.index_select(1, expert_at), chosen.to(torch.int64))
+    counts.scatter_add_(1, candidate_expert, chosen.to(torch.int64))
     # An expert outside the table could tie with the threshold; a zero threshold means zero-load
     # candidates, which the greedy takes in expert order (beyond the table's bound): exact path.
     threshold = threshold.squeeze(1)
