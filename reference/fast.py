@@ -14,8 +14,12 @@ No per-item Python loop:
    relative, b = bits(m - 1), keep their order). Several schedules run side by side, batched,
    and each row keeps the one with the smallest maximum (ties: the earlier one): *forward*
    (round r takes the next m items), *two-ended* (round r takes the next m/2 heaviest and the
-   m/2 lightest left, so heavy packs receive small items, as the greedy does) and, for rows of
-   16 or more packs, two-ended from the middle round on (`dealing_schedules`).
+   m/2 lightest left, so heavy packs receive small items, as the greedy does), for rows of 16
+   or more packs two-ended from the middle round on, and with at most `FEW_ROUNDS` items per
+   pack *strided* two-ended (round r's m/2 light items are the r-th lightest of m/2 tail groups,
+   so the heaviest pack gets the very lightest item of every round, as in the greedy; without
+   it, 3-5 replicas per GPU on 64-96 GPUs came out less balanced than greedy)
+   (`dealing_schedules`).
 3. Refine rows of fewer than 16 packs: per layer, find the heaviest pack (over all the layer's
    rows: every GPU of every node when packing replicas hierarchically) and apply the single
    swap of one item with one of its row's `SWAP_PARTNERS` lightest packs (or any pack of the
@@ -46,6 +50,7 @@ MAX_SWAP_ROUNDS = 8  # cap of the heaviest-pack refinement (it often stops earli
 SWAP_PARTNERS = 12  # packs the heavy pack of a round may swap with, at most
 SWAP_CANDIDATES = 1024  # and at most about this many (heavy item, light item) swaps per layer
 REFINE_BELOW_PACKS = 16  # rows of more packs keep their best deal (see the module docstring)
+FEW_ROUNDS = 5  # with at most this many items per pack, a fourth (strided) schedule
 NEAR_OPTIMAL = 2.0**-14  # a layer within this relative distance of its lower bound stops
 
 Packing = tuple[torch.Tensor, torch.Tensor]
@@ -136,9 +141,7 @@ def pack_sorted(sorted_loads: torch.Tensor, num_packs: int, rows_per_layer: int)
     if capacity <= 2 or num_packs == 1:
         return slots_of(deal_in_rounds(sorted_loads, num_packs)[0])
     refine = num_packs < REFINE_BELOW_PACKS
-    schedules = dealing_schedules(n, num_packs, sorted_loads.device)  # [S, n]
-    if refine:  # the refinement makes up for a third deal, at less cost
-        schedules = schedules[:2]
+    schedules = dealing_schedules(n, num_packs, refine, sorted_loads.device)  # [S, n]
     tried = len(schedules)
     dealt = sorted_loads.index_select(1, schedules.view(-1)).view(rows, tried, n)
     dealt_to, pack_load = deal_in_rounds(dealt.transpose(0, 1).reshape(-1, n), num_packs)
@@ -151,17 +154,22 @@ def pack_sorted(sorted_loads: torch.Tensor, num_packs: int, rows_per_layer: int)
     return refine_heaviest(sorted_loads.gather(1, slot_item), slot_item, pack_load, rows_per_layer)
 
 
-def dealing_schedules(n: int, num_packs: int, device: torch.device) -> torch.Tensor:
-    """The dealing orders tried side by side `[3, n]` (sorted positions in dealing order):
-    forward; two-ended from the first round; two-ended from the middle round on."""
-    return _dealing_schedules(n, num_packs).to(device)
+def dealing_schedules(n: int, num_packs: int, refine: bool, device: torch.device) -> torch.Tensor:
+    """The dealing orders tried side by side `[S, n]` (sorted positions in dealing order):
+    forward; two-ended from the first round; for rows that are not refined, two-ended from the
+    middle round on; with at most `FEW_ROUNDS` items per pack, the strided two-ended order."""
+    return _dealing_schedules(n, num_packs, refine).to(device)
 
 
 @functools.cache
-def _dealing_schedules(n: int, num_packs: int) -> torch.Tensor:
+def _dealing_schedules(n: int, num_packs: int, refine: bool) -> torch.Tensor:
     rounds = n // num_packs
-    starts = (rounds, 1, (rounds + 1) // 2)
-    return torch.stack([two_ended_from(n, num_packs, start) for start in starts])
+    schedules = [two_ended_from(n, num_packs, rounds), two_ended_from(n, num_packs, 1)]
+    if not refine:  # the refinement makes up for a third deal, at less cost
+        schedules.append(two_ended_from(n, num_packs, (rounds + 1) // 2))
+    if rounds <= FEW_ROUNDS:  # a deal of few rounds is cheap, and these rows need it most
+        schedules.append(strided_two_ended(n, num_packs))
+    return torch.stack(schedules)
 
 
 def two_ended_from(n: int, num_packs: int, start: int) -> torch.Tensor:
@@ -176,6 +184,21 @@ def two_ended_from(n: int, num_packs: int, start: int) -> torch.Tensor:
     backs = n - (torch.arange(rounds).view(rounds, 1) + 1) * back + torch.arange(back)
     ends = torch.cat([fronts, backs], dim=1).flatten()
     return torch.cat([torch.arange(dealt_forward), ends])
+
+
+def strided_two_ended(n: int, num_packs: int) -> torch.Tensor:
+    """Two-ended from the first round, but the m/2 light items of each round are strided over
+    the whole tail: round r takes the r-th lightest of each of m/2 tail groups, so every round's
+    lightest item (the heaviest pack's) is among the very lightest, as the greedy's last items
+    fill its heaviest packs."""
+    front = (num_packs + 1) // 2
+    back = num_packs - front
+    rounds = n // num_packs - 1
+    fronts = num_packs + torch.arange(rounds * front).view(rounds, front)
+    group = torch.arange(back - 1, -1, -1).view(1, back)  # heaviest tail group first
+    backs = n - 1 - torch.arange(rounds).view(rounds, 1) - group * rounds
+    ends = torch.cat([fronts, backs], dim=1).flatten()
+    return torch.cat([torch.arange(num_packs), ends])
 
 
 def deal_in_rounds(sorted_loads: torch.Tensor, num_packs: int) -> tuple[torch.Tensor, torch.Tensor]:

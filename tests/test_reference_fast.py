@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from reference import PACKING_METHODS, VARIANTS, balanced_packing, rebalance_experts
 from reference.fast import (
+    FEW_ROUNDS,
     deal_in_rounds,
     dealing_schedules,
     fixed_order_sum,
@@ -171,21 +172,28 @@ def test_two_items_per_pack_is_optimal(row: list[int]) -> None:
     assert int(peak) == _best_pairing_max(row)
 
 
+@pytest.mark.parametrize("refine", [True, False])
 @pytest.mark.parametrize(("n", "num_packs"), [(6, 2), (72, 8), (288, 32), (27, 3), (35, 7)])
 def test_dealing_schedules_deal_every_item_once_heaviest_of_a_round_first(
-    n: int, num_packs: int
+    n: int, num_packs: int, refine: bool
 ) -> None:
-    schedules = dealing_schedules(n, num_packs, torch.device("cpu")).tolist()
-    assert len(schedules) == 3
+    schedules = dealing_schedules(n, num_packs, refine, torch.device("cpu")).tolist()
+    few_rounds = n // num_packs <= FEW_ROUNDS
+    assert len(schedules) == (2 if refine else 3) + few_rounds
     for schedule in schedules:
         assert sorted(schedule) == list(range(n))
         assert schedule[:num_packs] == list(range(num_packs))  # the m heaviest open the packs
         rounds = [schedule[r : r + num_packs] for r in range(0, n, num_packs)]
         assert all(block == sorted(block) for block in rounds)  # heaviest of a round first
-    forward, two_ended, _ = schedules
+    forward, two_ended = schedules[:2]
     assert forward == list(range(n))
     if n > num_packs:  # round 1 ends with the lightest item (it goes to the heaviest pack)
         assert two_ended[2 * num_packs - 1] == n - 1
+    if few_rounds and n > num_packs:  # strided: round r's lightest is the r-th lightest item
+        strided = schedules[-1]
+        assert [strided[r * num_packs - 1] for r in range(2, n // num_packs + 1)] == [
+            n - r for r in range(1, n // num_packs)
+        ]
 
 
 @settings(max_examples=100, deadline=None)
@@ -240,21 +248,37 @@ def _max_gpu_load(weight: torch.Tensor, phy2log: torch.Tensor, num_gpus: int) ->
     return replica.view(weight.shape[0], num_gpus, -1).sum(-1).max(dim=1).values
 
 
-@pytest.mark.parametrize("hierarchical", [True, False])
-@pytest.mark.parametrize("name", PRODUCTION_SHAPES)
+WIDE_CLUSTERS = [("deepseek-v3", (288, 1, 1, 96)), ("deepseek-v3", (320, 1, 1, 64))]
+
+
+BALANCE_CASES = (
+    list(  # hierarchical and global at each production shape (once if equal)
+        dict.fromkeys(
+            (name, (SHAPES[name].num_replicas, groups, nodes, SHAPES[name].num_gpus))
+            for name in PRODUCTION_SHAPES
+            for groups, nodes in ((SHAPES[name].num_groups, SHAPES[name].num_nodes), (1, 1))
+        )
+    )
+    + WIDE_CLUSTERS
+)  # 3 and 5 replicas per GPU: once below greedy, before the strided deal
+
+
+@pytest.mark.parametrize(
+    ("name", "sizes"),
+    BALANCE_CASES,
+    ids=[f"{name}-{'x'.join(map(str, sizes))}" for name, sizes in BALANCE_CASES],
+)
+@pytest.mark.parametrize("seed", [0, 1])
 def test_fast_is_not_less_balanced_than_greedy_at_production_shapes(
-    name: str, hierarchical: bool
+    name: str, sizes: tuple[int, int, int, int], seed: int
 ) -> None:
     """Regression check on the bench's seeded MoE loads: the sum over layers of the max GPU load
     (the denominator of balancedness) is not above greedy's."""
     shape = SHAPES[name]
-    weight = torch.tensor(shape.loads(0), dtype=torch.float64)
-    groups, nodes = (shape.num_groups, shape.num_nodes) if hierarchical else (1, 1)
-    sizes = (shape.num_replicas, groups, nodes, shape.num_gpus)
-    greedy = _max_gpu_load(weight, rebalance_experts(weight, *sizes)[0], shape.num_gpus)
-    fast = _max_gpu_load(
-        weight, rebalance_experts(weight, *sizes, packing="fast")[0], shape.num_gpus
-    )
+    weight = torch.tensor(shape.loads(seed), dtype=torch.float64)
+    num_gpus = sizes[3]
+    greedy = _max_gpu_load(weight, rebalance_experts(weight, *sizes)[0], num_gpus)
+    fast = _max_gpu_load(weight, rebalance_experts(weight, *sizes, packing="fast")[0], num_gpus)
     assert float(fast.sum()) <= float(greedy.sum())
 
 
