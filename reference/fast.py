@@ -168,37 +168,29 @@ def _dealing_schedules(n: int, num_packs: int, refine: bool) -> torch.Tensor:
     if not refine:  # the refinement makes up for a third deal, at less cost
         schedules.append(two_ended_from(n, num_packs, (rounds + 1) // 2))
     if rounds <= FEW_ROUNDS:  # a deal of few rounds is cheap, and these rows need it most
-        schedules.append(strided_two_ended(n, num_packs))
+        schedules.append(two_ended_from(n, num_packs, 1, strided=True))
     return torch.stack(schedules)
 
 
-def two_ended_from(n: int, num_packs: int, start: int) -> torch.Tensor:
+def two_ended_from(n: int, num_packs: int, start: int, strided: bool = False) -> torch.Tensor:
     """Sorted positions in dealing order: rounds before `start` take the next m heaviest; from
     round `start` on (start >= 1: the m heaviest open the packs), each round takes the next
-    m - m/2 heaviest and the m/2 lightest left (lightest last, so the heaviest pack gets it)."""
+    m - m/2 heaviest and m/2 light items: the m/2 lightest left, or with `strided` the r-th
+    lightest of each of m/2 tail groups, so every round's lightest item (the heaviest pack's)
+    is among the very lightest, as the greedy's last items fill its heaviest packs."""
     front = (num_packs + 1) // 2
     back = num_packs - front
     rounds = n // num_packs - start
     dealt_forward = start * num_packs
     fronts = dealt_forward + torch.arange(rounds * front).view(rounds, front)
-    backs = n - (torch.arange(rounds).view(rounds, 1) + 1) * back + torch.arange(back)
+    round_index = torch.arange(rounds).view(rounds, 1)
+    if strided:
+        group = torch.arange(back - 1, -1, -1).view(1, back)  # heaviest tail group first
+        backs = n - 1 - round_index - group * rounds
+    else:
+        backs = n - (round_index + 1) * back + torch.arange(back)
     ends = torch.cat([fronts, backs], dim=1).flatten()
     return torch.cat([torch.arange(dealt_forward), ends])
-
-
-def strided_two_ended(n: int, num_packs: int) -> torch.Tensor:
-    """Two-ended from the first round, but the m/2 light items of each round are strided over
-    the whole tail: round r takes the r-th lightest of each of m/2 tail groups, so every round's
-    lightest item (the heaviest pack's) is among the very lightest, as the greedy's last items
-    fill its heaviest packs."""
-    front = (num_packs + 1) // 2
-    back = num_packs - front
-    rounds = n // num_packs - 1
-    fronts = num_packs + torch.arange(rounds * front).view(rounds, front)
-    group = torch.arange(back - 1, -1, -1).view(1, back)  # heaviest tail group first
-    backs = n - 1 - torch.arange(rounds).view(rounds, 1) - group * rounds
-    ends = torch.cat([fronts, backs], dim=1).flatten()
-    return torch.cat([torch.arange(num_packs), ends])
 
 
 def deal_in_rounds(sorted_loads: torch.Tensor, num_packs: int) -> tuple[torch.Tensor, torch.Tensor]:
