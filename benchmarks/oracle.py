@@ -32,8 +32,8 @@ from pathlib import Path
 
 from ortools.sat.python import cp_model
 
-from verifier.atomic import write_json_atomically
-from verifier.objectives import gap_float
+from verifier.model.atomic import write_json_atomically
+from verifier.model.objectives import gap_float
 from verifier.oracle import solve_packing_layer
 from verifier.oracle.replication import optimal_counts
 from verifier.oracle.scaling import scale_loads

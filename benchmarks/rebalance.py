@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import torch
 
 from reference import PACKING_METHODS, rebalance_experts
-from verifier.shapes import PRODUCTION_SHAPES, SHAPES, ModelShape
+from verifier.model.shapes import PRODUCTION_SHAPES, SHAPES, ModelShape
 
 BASELINE = "greedy"
 HOT_EXPERTS, HOT_FACTOR = 4, 8.0

@@ -33,7 +33,7 @@ from pathlib import Path
 from verifier.corpus import CorpusEntry, OracleLayer, default_corpus_dir, load_corpus
 from verifier.corpus.records import DEFAULT_TIME_LIMIT
 from verifier.corpus.reprove import LayerTask, layer_tasks, reprove_layer
-from verifier.distribute import Distributor, available_cores
+from verifier.oracle.distribute import Distributor, available_cores
 
 PROJECTED_RECORDS = 10_000
 CLUSTER_CPUS = (16, 64, 256)

@@ -21,8 +21,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from verifier.candidates import CandidateError
-from verifier.score import ScoreOptions, ScoreResult, score_candidate
+from verifier.calling.candidates import CandidateError
+from verifier.runs.score import ScoreOptions, ScoreResult, score_candidate
 
 
 def _options() -> ScoreOptions:

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from verifier.pool import SandboxPool
-from verifier.strategies import load_profile
+from verifier.calling.pool import SandboxPool
+from verifier.model.strategies import load_profile
 
 # dev locally; Hypothesis's derandomized `ci` profile (extended) under CI=true; or
 # whatever HYPOTHESIS_PROFILE names.

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from verifier.candidates import resolve_candidate
-from verifier.check import CheckOptions, run_check
-from verifier.incremental import migration, perturbed_instance, slot_preservation_violation
-from verifier.instances import RebalanceInstance
-from verifier.profiles.runtime import bind, detect
+from verifier.calling.candidates import resolve_candidate
+from verifier.calling.profiles.runtime import bind, detect
+from verifier.judging.incremental import migration, perturbed_instance, slot_preservation_violation
+from verifier.model.instances import RebalanceInstance
+from verifier.runs.check import CheckOptions, run_check
 
 APIS = Path(__file__).parent / "apis"
 VLLM = f"{APIS / 'vllm_policy' / 'default.py'}:GreedyEplbPolicy"
@@ -81,7 +81,7 @@ def test_a_stateful_policy_gets_a_fresh_instance_per_call() -> None:
 
 
 def test_bind_reports_why_a_policy_class_cannot_be_made() -> None:
-    from verifier.candidates import Candidate, CandidateError
+    from verifier.calling.candidates import Candidate, CandidateError
 
     class NeedsArguments:
         def __init__(self, config: object) -> None:
@@ -139,7 +139,8 @@ def test_check_cli_says_which_profile_and_what_was_adapted(tmp_path: Path) -> No
 
 def test_report_table_names_profiles_and_migration() -> None:
     from verifier.corpus import default_corpus_dir, load_corpus
-    from verifier.report.api_profiles import api_profiles_table, measure_api_profiles
+    from verifier.report.tables import api_profiles_table
+    from verifier.runs.corpus_runs import measure_api_profiles
 
     entries, _ = load_corpus(default_corpus_dir())
     rebalance = sorted(
@@ -178,7 +179,7 @@ def test_sglang_deepseek_form_with_enable_hierarchical(tmp_path: Path) -> None:
 
 
 def test_an_unknown_required_parameter_is_a_load_error(tmp_path: Path) -> None:
-    from verifier.candidates import CandidateError
+    from verifier.calling.candidates import CandidateError
 
     module = tmp_path / "dispatcher.py"
     module.write_text(
@@ -194,8 +195,8 @@ def test_merged_worker_results_keep_the_profile_and_add_up_migration() -> None:
     """`--workers N`: the merged result reports the profile once, every adaptation, all moves."""
     from collections import Counter
 
-    from verifier.results import CheckResult
-    from verifier.run_record import ApiRecord
+    from verifier.runs.results import CheckResult
+    from verifier.runs.run_record import ApiRecord
 
     def worker(moved: int, adapted: str) -> CheckResult:
         result = CheckResult("c.py", ("rebalance_experts",), CheckOptions(api="vllm"))

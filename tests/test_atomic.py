@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from verifier.atomic import create_atomically, write_atomically, write_json_atomically
+from verifier.model.atomic import create_atomically, write_atomically, write_json_atomically
 
 
 def test_write_replaces_the_whole_file(tmp_path: Path) -> None:

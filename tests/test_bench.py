@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from verifier.bench import BASELINE, HEAP, Timing
-from verifier.cli import main
-from verifier.instances import PackingInstance, RebalanceInstance, ReplicationInstance
-from verifier.shapes import SHAPES, replica_loads
+from verifier.cli.dispatch import main
+from verifier.model.instances import PackingInstance, RebalanceInstance, ReplicationInstance
+from verifier.model.shapes import SHAPES, replica_loads
+from verifier.runs.bench import BASELINE, HEAP, Timing
 
 REFERENCE = [
     "reference:greedy",

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 
 from reference import VARIANTS
-from verifier.candidates import (
+from verifier.calling.candidates import (
     ENTRY_POINT_GROUP,
     reference_partners,
     resolve_candidate,
 )
-from verifier.contract import FUNCTIONS
-from verifier.errors import CandidateError
+from verifier.model.contract import FUNCTIONS
+from verifier.model.errors import CandidateError
 
 PACKING_ONLY = "def balanced_packing(weight, num_packs):\n    return weight, weight\n"
 

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 import torch
 
-from verifier.check import ALL_CHECKS
-from verifier.cli import main
-from verifier.instances import PackingInstance, instance_from_dict
+from verifier.cli.dispatch import main
+from verifier.model.instances import PackingInstance, instance_from_dict
+from verifier.runs.check import ALL_CHECKS
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

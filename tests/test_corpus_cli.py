@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from reference import VARIANTS
-from verifier.cli import main
+from verifier.cli.dispatch import main
 from verifier.corpus import load_corpus, load_entry
-from verifier.instances import RebalanceInstance, instance_hash, instance_json
+from verifier.model.instances import RebalanceInstance, instance_hash, instance_json
 
 ONE_HOT = RebalanceInstance([[1, 0, 0, 0, 0, 0]], 9, 1, 1, 3)  # optimum 1/3, greedy 1/2
 PACKING = json.dumps(

@@ -9,7 +9,7 @@ import sys
 
 from verifier.corpus import default_corpus_dir, load_corpus
 from verifier.corpus.generate import BUILDERS, build, corpus_specs, drift_windows, rng_for
-from verifier.instances import (
+from verifier.model.instances import (
     Number,
     RebalanceInstance,
     instance_from_dict,
@@ -19,7 +19,7 @@ from verifier.instances import (
 
 HASHES_SCRIPT = (
     "import json; from verifier.corpus.generate import corpus_specs; "
-    "from verifier.instances import instance_hash; "
+    "from verifier.model.instances import instance_hash; "
     "print(json.dumps([instance_hash(spec.build()) for spec in corpus_specs()]))"
 )
 

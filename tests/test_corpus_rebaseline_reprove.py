@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from verifier.cli import main
+from verifier.cli.dispatch import main
 from verifier.corpus import CorpusEntry, OracleLayer, default_corpus_dir, load_corpus
 from verifier.corpus.reprove import classify
 

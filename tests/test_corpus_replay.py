@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 
 from reference import VARIANTS
+from verifier.calling.pool import SandboxPool
 from verifier.corpus import Provenance, add_instance, load_corpus, load_entry
 from verifier.corpus.records import baseline_records
 from verifier.corpus.replay import rebaseline_entry, replay
-from verifier.instances import PackingInstance, RebalanceInstance, ReplicationInstance
-from verifier.pool import SandboxPool
+from verifier.model.instances import PackingInstance, RebalanceInstance, ReplicationInstance
 
 # greedy packs this layer to 39, pool_split to 38, swap to the optimum 37 (checked below)
 SWAP_WINS = PackingInstance([[14, 1, 17, 8, 15, 16]], 2)

@@ -23,7 +23,7 @@ from verifier.corpus.schema import (
     pretty_json,
 )
 from verifier.corpus.store import record_path
-from verifier.instances import PackingInstance
+from verifier.model.instances import PackingInstance
 
 
 def sample_entry() -> CorpusEntry:

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from reference import VARIANTS
+from verifier.calling.pool import SandboxPool
 from verifier.corpus import default_corpus_dir, load_corpus, load_entry
 from verifier.corpus.replay import replay
 from verifier.corpus.store import record_files
-from verifier.examples import deepseek_example
-from verifier.pool import SandboxPool
+from verifier.model.examples import deepseek_example
 
 CORPUS = default_corpus_dir()
 FILES = record_files(CORPUS)

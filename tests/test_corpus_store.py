@@ -12,7 +12,7 @@ from test_corpus_schema import sample_entry
 
 from verifier.corpus.schema import CorpusEntry, entry_json
 from verifier.corpus.store import load_corpus, record_files, record_path, save_new_entry
-from verifier.instances import PackingInstance, instance_hash
+from verifier.model.instances import PackingInstance, instance_hash
 
 
 def test_record_path_is_problem_folder_and_content_hash(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""Distributed oracle solves (`verifier.distribute`): a local process pool and Ray tasks give
+"""Distributed oracle solves (`verifier.oracle.distribute`): a local process pool and Ray tasks give
 exactly the sequential results (objectives, bounds, statuses, assignments, details)."""
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from verifier.cli import main
+from verifier.cli.dispatch import main
 from verifier.corpus.records import oracle_record
-from verifier.distribute import Distributor, map_in_order
-from verifier.instances import PackingInstance, RebalanceInstance, instance_to_dict
+from verifier.model.instances import PackingInstance, RebalanceInstance, instance_to_dict
 from verifier.oracle import Solution, solve_layer
+from verifier.oracle.distribute import Distributor, map_in_order
 
 # Four small layers (two problems), each solved by CP-SAT within a short deterministic budget.
 REBALANCE = RebalanceInstance(
@@ -141,7 +141,7 @@ def test_ray_without_the_extra_is_a_usage_error(tmp_path: Path, command: str) ->
     if command == "corpus add":
         argv += ["--corpus", str(tmp_path / "corpus")]
     # `ray` made unimportable, as on an install without the extra.
-    script = "import sys; sys.modules['ray'] = None\nfrom verifier.cli import main\n"
+    script = "import sys; sys.modules['ray'] = None\nfrom verifier.cli.dispatch import main\n"
     script += f"sys.exit(main({argv!r}))\n"
     process = subprocess.run(
         [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120

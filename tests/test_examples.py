@@ -9,7 +9,7 @@ from types import ModuleType
 
 import pytest
 
-from verifier.check import CheckOptions, run_check
+from verifier.runs.check import CheckOptions, run_check
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 DROPS_EXPERT = str(Path(__file__).parent / "broken" / "drops_expert.py")

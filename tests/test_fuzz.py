@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from verifier.cli import main
+from verifier.cli.dispatch import main
 from verifier.corpus import load_corpus
-from verifier.fuzz import FuzzStats, GapCase, measure_gap, single_layer
-from verifier.instances import Number, PackingInstance, RebalanceInstance, instance_to_dict
+from verifier.model.instances import Number, PackingInstance, RebalanceInstance, instance_to_dict
+from verifier.runs.fuzz import FuzzStats, GapCase, measure_gap, single_layer
 
 
 def test_measure_gap_is_exact_on_a_small_layer() -> None:

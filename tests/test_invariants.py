@@ -9,19 +9,19 @@ import torch
 from hypothesis import given
 
 from reference import VARIANTS, balanced_packing, rebalance_experts, replicate_experts
-from verifier.check import ALL_CHECKS
-from verifier.contract import call_args
-from verifier.examples import DEEPSEEK_WEIGHTS, deepseek_example
-from verifier.findings import Finding
-from verifier.instances import (
+from verifier.calling.sandbox import CallOutcome, outcome_of_result
+from verifier.judging.invariants import CHECKS, check_call, check_determinism
+from verifier.model.contract import call_args
+from verifier.model.examples import DEEPSEEK_WEIGHTS, deepseek_example
+from verifier.model.findings import Finding
+from verifier.model.instances import (
     Instance,
     PackingInstance,
     RebalanceInstance,
     ReplicationInstance,
 )
-from verifier.invariants import CHECKS, check_call, check_determinism
-from verifier.sandbox import CallOutcome, outcome_of_result
-from verifier.strategies import instances_for
+from verifier.model.strategies import instances_for
+from verifier.runs.check import ALL_CHECKS
 
 PACKING = PackingInstance(DEEPSEEK_WEIGHTS, 4)
 REPLICATION = ReplicationInstance(DEEPSEEK_WEIGHTS, 16)

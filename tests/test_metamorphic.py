@@ -17,18 +17,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reference import VARIANTS
-from verifier.calls import Caller
-from verifier.check import CheckOptions, run_check
-from verifier.contract import call_args, function_for, natural_dtype
-from verifier.examples import DEEPSEEK_WEIGHTS, deepseek_example
-from verifier.instances import (
-    Instance,
-    PackingInstance,
-    RebalanceInstance,
-    ReplicationInstance,
-)
-from verifier.invariants import integer_outputs
-from verifier.metamorphic import (
+from verifier.calling.caller import Caller
+from verifier.calling.sandbox import CallOutcome, Sandbox, outcome_of_result
+from verifier.judging.invariants import integer_outputs
+from verifier.judging.relations import (
     anti_affinity,
     dtype_relation,
     exact_dtypes,
@@ -42,8 +34,16 @@ from verifier.metamorphic import (
     scaled_instance,
     scaling_relation,
 )
-from verifier.sandbox import CallOutcome, Sandbox, outcome_of_result
-from verifier.strategies import instances_for
+from verifier.model.contract import call_args, function_for, natural_dtype
+from verifier.model.examples import DEEPSEEK_WEIGHTS, deepseek_example
+from verifier.model.instances import (
+    Instance,
+    PackingInstance,
+    RebalanceInstance,
+    ReplicationInstance,
+)
+from verifier.model.strategies import instances_for
+from verifier.runs.check import CheckOptions, run_check
 
 
 def _load(path: Path) -> Any:

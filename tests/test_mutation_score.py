@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from reference import VARIANTS
-from verifier.check import ALL_CHECKS, CheckOptions, CheckResult, run_check
-from verifier.instances import instance_from_dict, instance_to_dict
+from verifier.model.instances import instance_from_dict, instance_to_dict
+from verifier.runs.check import ALL_CHECKS, CheckOptions, CheckResult, run_check
 
 # module -> the check that must catch it (each a violation under the default options)
 VIOLATIONS = {

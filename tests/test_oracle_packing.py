@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reference import PACKING_METHODS, balanced_packing
-from verifier.objectives import exact, pack_loads, packing_objective
+from verifier.model.objectives import exact, pack_loads, packing_objective
 from verifier.oracle import solve_packing_layer
 from verifier.oracle.bisection import pack_under_cap
 from verifier.oracle.bounds import packing_bounds

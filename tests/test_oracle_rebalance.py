@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reference import VARIANTS
-from verifier.instances import RebalanceInstance
-from verifier.objectives import rebalance_objective
+from verifier.model.instances import RebalanceInstance
+from verifier.model.objectives import rebalance_objective
 from verifier.oracle import lower_bound, solve_layer, solve_rebalance_layer
 from verifier.oracle.cpsat import Budget
 from verifier.oracle.layout import Shape as LayoutShape

@@ -17,8 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reference import REPLICATION_METHODS, replicate_experts
-from verifier.instances import ReplicationInstance
-from verifier.objectives import exact, replica_counts, replication_objective
+from verifier.model.instances import ReplicationInstance
+from verifier.model.objectives import exact, replica_counts, replication_objective
 from verifier.oracle import lower_bound, solve_layer, solve_replication_layer
 
 

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from verifier.check import CheckOptions, CheckResult, FindingRecord
-from verifier.chunks import derived_seed
-from verifier.cli import main
-from verifier.findings import Finding
-from verifier.instances import PackingInstance
-from verifier.parallel_check import merge_check_results, worker_seeds
-from verifier.results import CaseCounts
+from verifier.cli.dispatch import main
+from verifier.model.findings import Finding
+from verifier.model.instances import PackingInstance
+from verifier.runs.check import CheckOptions, CheckResult, FindingRecord
+from verifier.runs.chunks import derived_seed
+from verifier.runs.parallel import merge_check_results, worker_seeds
+from verifier.runs.results import CaseCounts
 
 WRONG_PACK_SIZES = str(Path(__file__).parent / "broken" / "wrong_pack_sizes.py")
 

@@ -7,9 +7,9 @@ from fractions import Fraction
 import torch
 
 from reference import replicate_experts
-from verifier.instances import ReplicationInstance
-from verifier.metamorphic import replication_optimality
-from verifier.precision import distinct_digits, given_loads, within_rounding
+from verifier.judging.precision import distinct_digits, given_loads, within_rounding
+from verifier.judging.relations import replication_optimality
+from verifier.model.instances import ReplicationInstance
 
 # Two loads that float32 rounds to the same value (25165824): a correct candidate handed float32
 # sees a tie and may give the extra replica to either expert.

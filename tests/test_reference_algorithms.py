@@ -14,7 +14,7 @@ from reference import (
     rebalance_experts,
     replicate_experts,
 )
-from verifier.examples import (
+from verifier.model.examples import (
     DEEPSEEK_CLUSTER,
     DEEPSEEK_LOGCNT,
     DEEPSEEK_PHY2LOG,

@@ -25,14 +25,19 @@ from reference.fast import (
 )
 from reference.replica_counts import MAX_CANDIDATES, candidate_table, greedy_counts
 from reference.replication import replicate_experts
-from verifier.contract import call_args, function_for, natural_dtype
-from verifier.instances import Instance, PackingInstance, RebalanceInstance, ReplicationInstance
-from verifier.judge import Verdict, judge
-from verifier.metamorphic import replication_optimality
-from verifier.objectives import rebalance_objective
-from verifier.sandbox import outcome_of_result
-from verifier.shapes import PRODUCTION_SHAPES, SHAPES
-from verifier.strategies import packing_instances, rebalance_instances, replication_instances
+from verifier.calling.sandbox import outcome_of_result
+from verifier.judging.judge import Verdict, judge
+from verifier.judging.relations import replication_optimality
+from verifier.model.contract import call_args, function_for, natural_dtype
+from verifier.model.instances import (
+    Instance,
+    PackingInstance,
+    RebalanceInstance,
+    ReplicationInstance,
+)
+from verifier.model.objectives import rebalance_objective
+from verifier.model.shapes import PRODUCTION_SHAPES, SHAPES
+from verifier.model.strategies import packing_instances, rebalance_instances, replication_instances
 
 FAST = VARIANTS["fast"]
 

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from verifier.cli import main
+from verifier.calling.pool import SandboxPool
+from verifier.cli.dispatch import main
 from verifier.corpus import Provenance, add_instance
-from verifier.instances import Instance, PackingInstance, RebalanceInstance
-from verifier.pool import SandboxPool
+from verifier.model.instances import Instance, PackingInstance, RebalanceInstance
 from verifier.report.conclusions import verdict
 from verifier.report.metrics import Stats, compare, percentile
-from verifier.report.runs import LayerScore, RunResult
+from verifier.runs.corpus_runs import LayerScore, RunResult
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

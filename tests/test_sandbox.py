@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from verifier.errors import CandidateError
-from verifier.sandbox import CallOutcome, OtherValue, Sandbox, TensorValue
+from verifier.calling.sandbox import CallOutcome, OtherValue, Sandbox, TensorValue
+from verifier.model.errors import CandidateError
 
 WEIGHTS = [[90, 132, 40, 61, 104, 165, 39, 4, 73, 56, 183, 86]]
 

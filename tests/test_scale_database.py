@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from verifier.database import DatabaseError, FolderStore, RedisStore, open_store, spec_label
+from verifier.runs.database import DatabaseError, FolderStore, RedisStore, open_store, spec_label
 
 # A packing candidate that is right except on instances whose item count is a multiple of 5: no
 # edge case has such a count (12 or 32 items), and the first generated case (Hypothesis starts
@@ -216,7 +216,7 @@ def test_a_missing_redis_package_names_the_extra(tmp_path: Path) -> None:
     # The interpreter runs with `redis` made unimportable, as on an install without the extra.
     script = (
         "import sys; sys.modules['redis'] = None\n"
-        "from verifier.cli import main\n"
+        "from verifier.cli.dispatch import main\n"
         "sys.exit(main(['check', 'reference', '--database', 'redis://127.0.0.1:6379']))\n"
     )
     process = subprocess.run(

@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 
 from verifier import evaluate
-from verifier.cli import main
-from verifier.score import (
+from verifier.cli.dispatch import main
+from verifier.corpus.bundled_traces import small_trace_paths
+from verifier.runs.score import (
     TIME_EXPONENT,
     ScoreOptions,
     ScoreResult,
@@ -25,8 +26,7 @@ from verifier.score import (
     score_candidate,
     speed_factor,
 )
-from verifier.trace_files import small_trace_paths
-from verifier.trace_runs import cluster_for
+from verifier.runs.trace_replay import cluster_for
 
 HERE = Path(__file__).parent
 NAIVE = str(HERE / "score_candidates" / "naive_contiguous.py")
@@ -178,8 +178,8 @@ def test_a_candidate_of_another_api_is_scored_through_its_profile() -> None:
 
 
 def test_the_api_options_reach_score_options() -> None:
-    from verifier.cli import build_parser
-    from verifier.commands.score import score_options
+    from verifier.cli.dispatch import build_parser
+    from verifier.cli.score import score_options
 
     args = build_parser().parse_args(
         ["score", "x.py", "--api", "vllm", "--shared-instance", "--allow-cross-layer"]

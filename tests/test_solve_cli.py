@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from verifier.cli import main
+from verifier.cli.dispatch import main
 
 
 def _write(tmp_path: Path, content: str) -> Path:

@@ -8,15 +8,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from verifier.contract import FUNCTIONS, natural_dtype
-from verifier.instances import (
+from verifier.model.contract import FUNCTIONS, natural_dtype
+from verifier.model.instances import (
     Instance,
     RebalanceInstance,
     float32,
     instance_from_dict,
     instance_to_dict,
 )
-from verifier.strategies import FAMILIES, instances_for, load_profile, register_profiles
+from verifier.model.strategies import FAMILIES, instances_for, load_profile, register_profiles
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from verifier.cli import main
+from verifier.cli.dispatch import main
+from verifier.corpus.bundled_traces import small_trace_paths
+from verifier.model.traces import load_trace
 from verifier.report.trace_generalisation import trace_generalisation
-from verifier.trace_files import small_trace_paths
-from verifier.traces import load_trace
 
 
 def test_generalisation_on_a_trace_covers_every_layer_and_window() -> None:

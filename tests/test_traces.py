@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from verifier.trace_files import (
+from verifier.corpus.bundled_traces import (
     DEFAULT_SPEC,
     SMALL_SPEC,
     WRITERS,
     default_trace_path,
     small_trace_paths,
 )
-from verifier.traces import TraceError, load_trace
+from verifier.model.traces import TraceError, load_trace
 
 STEPS = np.array(
     [

@@ -1,5 +1,5 @@
 """`python -m verifier` is the same as the `eplb-verify` command."""
 
-from verifier.cli import main
+from verifier.cli.dispatch import main
 
 raise SystemExit(main())

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from verifier.profiles import API_CHOICES
+from verifier.calling.profiles import API_CHOICES
 
 DEFAULT_CASES = 40
 DEFAULT_BUDGET = 300.0

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from verifier.conformance import FAMILIES, family_of
-from verifier.contract import FUNCTIONS
+from verifier.model.contract import FUNCTIONS
 
 ITEMS = [(function, family) for function in FUNCTIONS for family in FAMILIES]
 
@@ -16,8 +16,8 @@ ITEMS = [(function, family) for function in FUNCTIONS for family in FAMILIES]
 @pytest.fixture(scope="session")
 def eplb_result(pytestconfig: pytest.Config) -> Any:
     """The check of the candidate, run once per process with a fixed number of cases."""
-    from verifier.candidates import CandidateError
-    from verifier.check import CheckOptions, run_check
+    from verifier.calling.candidates import CandidateError
+    from verifier.runs.check import CheckOptions, run_check
 
     spec = pytestconfig.getoption("--eplb-candidate", default=None)
     if not spec:
@@ -38,7 +38,7 @@ def eplb_result(pytestconfig: pytest.Config) -> Any:
 
 
 def _explain(record: Any) -> str:
-    from verifier.instances import instance_json
+    from verifier.model.instances import instance_json
 
     finding = record.finding
     lines = [f"{finding.severity} {finding.check}: {finding.message} ({record.occurrences} cases)"]

@@ -31,10 +31,10 @@ from verifier.corpus.schema import (
     load_entry,
 )
 from verifier.corpus.store import BrokenRecord, load_corpus, record_path
-from verifier.errors import RecordError
+from verifier.model.errors import RecordError
 
 if TYPE_CHECKING:
-    from verifier.instances import Instance
+    from verifier.model.instances import Instance
 
 CORPUS_DIRNAME = "corpora"
 

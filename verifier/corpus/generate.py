@@ -3,8 +3,8 @@
 Every instance comes from a *builder* (a function of a seeded `random.Random` and keyword
 parameters). The builder's name, seed and parameters go into the record's provenance, so
 `build(provenance)` rebuilds the exact instance (the tests check that for the shipped corpus).
-The seeded streams, the MoE load model and the production shapes come from `verifier.shapes`
-(shared with `eplb-verify bench`); DeepSeek's published example from `verifier.examples`.
+The seeded streams, the MoE load model and the production shapes come from `verifier.model.shapes`
+(shared with `eplb-verify bench`); DeepSeek's published example from `verifier.model.examples`.
 
 Families (the `family` field of a record's provenance):
 
@@ -42,8 +42,8 @@ from fractions import Fraction
 from typing import Any
 
 from verifier.corpus.schema import Provenance
-from verifier.examples import deepseek_example
-from verifier.instances import (
+from verifier.model.examples import deepseek_example
+from verifier.model.instances import (
     Instance,
     Number,
     PackingInstance,
@@ -52,7 +52,7 @@ from verifier.instances import (
     Weights,
     instance_to_dict,
 )
-from verifier.shapes import (
+from verifier.model.shapes import (
     DEEPSEEK_V3,
     MIXTRAL,
     QWEN_MOE,
@@ -97,7 +97,7 @@ def _select(rows: Weights, layers: list[int] | None) -> Weights:
 @builder
 def literal(_rng: random.Random, *, instance: dict[str, Any]) -> Instance:
     """A fixed instance given in full (the parameters are the instance)."""
-    from verifier.instances import instance_from_dict
+    from verifier.model.instances import instance_from_dict
 
     return instance_from_dict(instance)
 

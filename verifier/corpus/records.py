@@ -15,8 +15,9 @@ from fractions import Fraction
 from functools import partial
 from pathlib import Path
 
-from verifier.candidates import reference_spec, reference_variants
-from verifier.contract import function_for
+from verifier.calling.candidates import reference_spec, reference_variants
+from verifier.calling.pool import SandboxPool
+from verifier.calling.sandbox import CallOutcome
 from verifier.corpus.schema import (
     Baseline,
     CorpusEntry,
@@ -25,11 +26,10 @@ from verifier.corpus.schema import (
     Provenance,
 )
 from verifier.corpus.store import record_path, save_new_entry
-from verifier.distribute import Distributor, map_in_order
-from verifier.instances import Instance, PackingInstance, num_items, num_layers
-from verifier.judge import Verdict, call_on, judge
-from verifier.pool import SandboxPool
-from verifier.sandbox import CallOutcome
+from verifier.judging.judge import Verdict, call_on, judge
+from verifier.model.contract import function_for
+from verifier.model.instances import Instance, PackingInstance, num_items, num_layers
+from verifier.oracle.distribute import Distributor, map_in_order
 
 DEFAULT_TIME_LIMIT = 10.0  # deterministic seconds per layer
 ORACLE_SEED = 0
@@ -48,7 +48,8 @@ def _ignore(_message: str) -> None:
 # --------------------------------------------------------------------------- running variants
 
 # Baselines are keyed by name ("greedy") and run by candidate spec ("reference:greedy"), in the
-# sandbox like every other candidate call (`verifier.judge`), so a variant that raises, hangs or
+# sandbox like every other candidate call (`verifier.judging.judge`), so a variant that raises,
+# hangs or
 # crashes is a failed call, never the harness's own crash.
 Variants = Mapping[str, str]  # baseline name -> candidate spec
 CALL_TIMEOUT = 120.0  # seconds per variant call (the report's limit)
@@ -76,7 +77,8 @@ def variant_pool(
 
 
 def run_variant(pool: SandboxPool, spec: str, instance: Instance) -> Verdict:
-    """One sandboxed call of `spec` on the instance, judged (`verifier.judge`): violations, else
+    """One sandboxed call of `spec` on the instance, judged (`verifier.judging.judge`): violations,
+    else
     exact per-layer objectives recomputed from the assignment (never the candidate's sums).
 
     Starts the pool at its first call (`CandidateError` when a candidate cannot be loaded)."""
@@ -108,7 +110,7 @@ def violation_messages(verdict: Verdict) -> list[str]:
 
 def solver_version() -> str:
     """Which oracle produced a record: the tool's version and OR-Tools'."""
-    from verifier import __version__
+    from verifier.model.version import __version__
     from verifier.oracle.cpsat import ortools_version
 
     return f"verifier.oracle {__version__}; ortools {ortools_version()}"

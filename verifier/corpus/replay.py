@@ -1,7 +1,7 @@
 """Replaying the corpus: every variant on every record, compared exactly with its baseline.
 
 Per record and variant, replay runs the variant (sandboxed, one pool per run, through
-`verifier.judge` like every other command), checks the contract (the shared invariant
+`verifier.judging.judge` like every other command), checks the contract (the shared invariant
 checker), recomputes each layer's objective exactly and compares it with the recorded baseline:
 worse is a regression (a failure), better is an improvement (reported; recorded only by
 `rebaseline`). Comparisons are exact Fractions; only instances with real-valued loads get a tiny
@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Literal
 
+from verifier.calling.pool import SandboxPool
 from verifier.corpus.records import (
     Variants,
     baseline_records,
@@ -29,9 +30,8 @@ from verifier.corpus.records import (
 )
 from verifier.corpus.schema import Baseline, CorpusEntry
 from verifier.corpus.store import BrokenRecord
-from verifier.instances import Instance
-from verifier.objectives import relative_gap
-from verifier.pool import SandboxPool
+from verifier.model.instances import Instance
+from verifier.model.objectives import relative_gap
 
 FLOAT_TOLERANCE = Fraction(1, 10**9)  # relative, for real-valued loads only
 

@@ -2,7 +2,7 @@
 
 `corpus rebaseline --reprove` runs this. Each layer of each record is one independent task (the
 record's deterministic time limit and seed; records that only carry the cheap bound get the
-cheap bound again), all of them mapped over one `verifier.distribute.Distributor`, so local
+cheap bound again), all of them mapped over one `verifier.oracle.distribute.Distributor`, so local
 processes or Ray give the same results as a sequential run. A layer whose objective, bound or
 status differ from the record is classified:
 
@@ -30,8 +30,8 @@ from verifier.corpus.records import (
     solver_version,
 )
 from verifier.corpus.schema import CorpusEntry, OracleLayer
-from verifier.distribute import Distributor, map_in_order
-from verifier.instances import Instance
+from verifier.model.instances import Instance
+from verifier.oracle.distribute import Distributor, map_in_order
 
 LayerKind = Literal["stronger", "weaker", "conflict"]
 

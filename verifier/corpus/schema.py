@@ -35,8 +35,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from verifier.errors import RecordError
-from verifier.instances import (
+from verifier.model.errors import RecordError
+from verifier.model.instances import (
     Instance,
     InstanceError,
     instance_from_dict,
@@ -44,8 +44,8 @@ from verifier.instances import (
     num_layers,
     read_json,
 )
-from verifier.instances import instance_to_dict as _instance_to_dict
-from verifier.objectives import gap_interval, relative_gap
+from verifier.model.instances import instance_to_dict as _instance_to_dict
+from verifier.model.objectives import gap_interval, relative_gap
 
 SCHEMA_VERSION = 1
 STATUSES = ("optimal", "feasible", "unknown")

@@ -1,6 +1,7 @@
 """Where records live on disk: hash-named files under <corpus>/<problem>/, written atomically.
 
-A new record is created with `verifier.atomic.create_atomically` (a temporary file hard-linked to
+A new record is created with `verifier.model.atomic.create_atomically` (a temporary file
+hard-linked to
 its final name: of several processes adding the same instance at once exactly one wins and the
 others see a duplicate); a rewrite (rebaseline) with `write_atomically`. No reader ever sees half
 a file.
@@ -11,10 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from verifier.atomic import create_atomically, write_atomically
 from verifier.corpus.schema import CorpusEntry, entry_json, load_entry
-from verifier.errors import RecordError
-from verifier.instances import PROBLEMS, Instance, instance_hash
+from verifier.model.atomic import create_atomically, write_atomically
+from verifier.model.errors import RecordError
+from verifier.model.instances import PROBLEMS, Instance, instance_hash
 
 
 @dataclass(frozen=True)

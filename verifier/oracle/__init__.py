@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from verifier.instances import Instance, PackingInstance, ReplicationInstance
-from verifier.objectives import relative_gap
+from verifier.model.instances import Instance, PackingInstance, ReplicationInstance
+from verifier.model.objectives import relative_gap
 from verifier.oracle.scaling import Load
 
 __all__ = [

@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from verifier.objectives import rebalance_objective
+from verifier.model.objectives import rebalance_objective
 from verifier.oracle.bounds import rational_packing_bound
 from verifier.oracle.layout import Shape, phy2log_from_gpus
 from verifier.oracle.packing import solve_packing

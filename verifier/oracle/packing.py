@@ -27,7 +27,7 @@ from typing import Any
 
 from ortools.sat.python import cp_model
 
-from verifier.objectives import packing_objective
+from verifier.model.objectives import packing_objective
 from verifier.oracle.bisection import pack_under_cap
 from verifier.oracle.bounds import packing_bounds
 from verifier.oracle.cpsat import Budget, integer_bound

@@ -20,7 +20,7 @@ from typing import Any
 
 from ortools.sat.python import cp_model
 
-from verifier.objectives import rebalance_objective
+from verifier.model.objectives import rebalance_objective
 from verifier.oracle.cpsat import Budget, integer_bound, status_name
 from verifier.oracle.endtoend import EndToEndModel, canonical_placement
 from verifier.oracle.flat import search_flat

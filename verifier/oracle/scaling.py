@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
-from verifier.objectives import exact
+from verifier.model.objectives import exact
 
 Load = int | float | Fraction
 

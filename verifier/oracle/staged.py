@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from verifier.objectives import rebalance_objective
+from verifier.model.objectives import rebalance_objective
 from verifier.oracle.bounds import rational_packing_bound
 from verifier.oracle.layout import Shape, phy2log_from_gpus
 from verifier.oracle.packing import solve_packing

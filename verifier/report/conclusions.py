@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from verifier.candidates import variant_of
+from verifier.calling.candidates import variant_of
 from verifier.report.metrics import ALL, CellMetrics, Comparison, ReportData
 
 TIE = 1e-12  # relative differences below this are ties

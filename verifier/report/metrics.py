@@ -22,9 +22,9 @@ from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from verifier.candidates import variant_of
-from verifier.objectives import balance_ratio, gap_float, relative_gap
-from verifier.report.runs import LayerScore, RunResult
+from verifier.calling.candidates import variant_of
+from verifier.model.objectives import balance_ratio, gap_float, relative_gap
+from verifier.runs.corpus_runs import LayerScore, RunResult
 
 ALL = "all families"
 
@@ -246,9 +246,7 @@ class ReportData:
     results: list[RunResult]
     broken_records: list[str]
     corpus: str
-    api_profiles: list[Any] = field(
-        default_factory=list
-    )  # report.api_profiles.CandidateProfile each
+    api_profiles: list[Any] = field(default_factory=list)  # runs.corpus_runs.CandidateProfile each
 
     def cell(self, family: str, candidate: str) -> CellMetrics | None:
         for cell in self.cells:

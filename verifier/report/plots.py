@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from verifier.atomic import write_atomically
+from verifier.model.atomic import write_atomically
 from verifier.report.conclusions import short
 from verifier.report.metrics import ALL, ReportData
 

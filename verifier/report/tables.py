@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from verifier.report.conclusions import percent, short, verdict
 from verifier.report.metrics import CellMetrics, ReportData, Stats
+from verifier.runs.corpus_runs import CandidateProfile
 
 
 @dataclass(frozen=True)
@@ -188,7 +189,44 @@ def all_tables(data: ReportData) -> list[Table]:
         tables.append(generalisation_table(data))
     tables.append(time_table(data))
     if data.api_profiles:  # API profiles and migration
-        from verifier.report.api_profiles import api_profiles_table
-
         tables.append(api_profiles_table(data.api_profiles))
     return [table for table in tables if table.rows]
+
+
+def api_profiles_table(profiles: Sequence[CandidateProfile]) -> Table:
+    """One row per candidate: profile, adaptations, migration."""
+    rows = []
+    for profile in profiles:
+        tally = profile.migration
+        moved = f"{tally.share:.1%} ({tally.moved}/{tally.replicas})" if tally.cases else "n/a"
+        old = "yes" if tally.with_old_placement else "no"
+        adapted = "; ".join(sorted(profile.adapted)) or "nothing"
+        rewritten = f"{tally.rewritten / tally.replicas:.1%}" if tally.replicas else "n/a"
+        row = (
+            profile.candidate,
+            profile.profile,
+            adapted,
+            moved,
+            rewritten,
+            old,
+            str(tally.cases),
+        )
+        rows.append(row)
+    return Table(
+        "API profiles and migration",
+        "How each candidate was called (its API profile and what the harness adapted), and its "
+        "migration: the share of replicas whose GPU changes between its plan for perturbed loads "
+        "(loads scaled by seeded factors in [0.5, 1.5]) and its plan for the record's loads "
+        "(with the earlier plan passed as the old placement when it accepts one); slots rewritten "
+        "also counts moves within a GPU (what vLLM's slot preservation saves).",
+        (
+            "candidate",
+            "profile",
+            "adapted",
+            "replicas moved",
+            "slots rewritten",
+            "old placement passed",
+            "records",
+        ),
+        rows,
+    )

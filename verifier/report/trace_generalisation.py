@@ -1,7 +1,8 @@
 """The report's generalisation section on a user's load trace (`eplb-verify report --trace`).
 
 Each candidate plans every window of the trace (all layers at once, on the cluster
-`verifier.trace_runs.cluster_for` gives its expert count); the plan of window t is charged with
+`verifier.runs.trace_replay.cluster_for` gives its expert count); the plan of window t is charged
+with
 window t + 1's loads ("stale") and set against the plan made on window t + 1 itself ("fresh") and
 window t + 1's cheap certified lower bound, exactly as on the corpus's drift traces.
 """
@@ -10,12 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from verifier.invariants import Policy
-from verifier.pool import SandboxPool
+from verifier.calling.pool import SandboxPool
+from verifier.judging.invariants import Policy
+from verifier.model.traces import Trace
 from verifier.report.metrics import Generalisation, generalisation
-from verifier.report.runs import RunResult, WindowScore
-from verifier.trace_runs import REBALANCE, layer_windows, plan_windows, window_bounds
-from verifier.traces import Trace
+from verifier.runs.corpus_runs import RunResult, WindowScore
+from verifier.runs.trace_replay import REBALANCE, layer_windows, plan_windows, window_bounds
 
 
 def trace_generalisation(
@@ -30,7 +31,7 @@ def trace_generalisation(
 ) -> tuple[list[Generalisation], list[str]]:
     """Generalisation of every candidate with `rebalance_experts` on `trace`, and the problems
     (a candidate that failed or broke the contract on some window) as sentences; `api` and
-    `fresh` say how the user's candidates are called (`verifier.profiles`).
+    `fresh` say how the user's candidates are called (`verifier.calling.profiles`).
 
     Raises `CandidateError` when a candidate cannot be loaded.
     """

@@ -12,13 +12,13 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from verifier.atomic import json_text, write_atomically
+from verifier.model.atomic import json_text, write_atomically
 from verifier.report.conclusions import verdict
 from verifier.report.metrics import ReportData
 from verifier.report.plots import make_plots
 from verifier.report.render_html import render_html
 from verifier.report.render_markdown import conclusions, render_markdown
-from verifier.report.runs import LayerScore, RunResult, WindowScore
+from verifier.runs.corpus_runs import LayerScore, RunResult, WindowScore
 
 
 def _number(value: float | None) -> float | str | None:

@@ -1,0 +1,2 @@
+"""Layer 2, calling untrusted code: candidate specs, the sandbox, API profiles, the `Caller`
+seam."""

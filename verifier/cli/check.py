@@ -1,0 +1,131 @@
+"""`eplb-verify check CANDIDATE`: conformance-check an EPLB implementation.
+
+Runs the fixed edge-case suite and then Hypothesis-generated cases until the budget is spent,
+with live progress on stderr, a summary table and a minimal reproducer (an instance file the other
+commands accept) for every violation. Exit 0: no violation; 1: violations (or, with --strict,
+observations); 2: usage error or a candidate that cannot be loaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from verifier.cli.api_options import add_api_options, api_settings
+from verifier.cli.exit_codes import EXIT_INTERRUPTED
+from verifier.cli.options import (
+    add_candidate_argument,
+    add_policy_option,
+    add_timeout_option,
+    positive_float,
+    positive_int,
+    usage_error,
+)
+from verifier.cli.scale_options import add_campaign_scale_options, check_database, stderr_notify
+from verifier.model.atomic import write_json_atomically
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_candidate_argument(parser)
+    parser.add_argument(
+        "--budget",
+        type=positive_float,
+        default=30.0,
+        metavar="SECONDS",
+        help="time for generated cases after the edge-case suite (default: 30)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the generated cases")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="write every finding as JSON")
+    add_policy_option(parser)
+    parser.add_argument(
+        "--device",
+        choices=("cpu", "cuda", "all"),
+        default="cpu",
+        help="run on CPU, on CUDA, or on both and compare (default: cpu)",
+    )
+    parser.add_argument(
+        "--strict", action="store_true", help="observations fail the run too (exit 1)"
+    )
+    parser.add_argument(
+        "--max-cases",
+        type=positive_int,
+        metavar="N",
+        help="stop each function after N generated cases (the same cases on any machine)",
+    )
+    add_timeout_option(parser, default=10.0)
+    add_campaign_scale_options(parser, "none: each run is deterministic")
+    add_api_options(parser)  # --api, --shared-instance, --allow-cross-layer
+
+
+def check_json_path(path: Path) -> str | None:
+    """Why `--json PATH` cannot be written (checked before the run, not after it); else None."""
+    parent = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        return f"--json {str(path)!r} is a directory"
+    if not parent.is_dir():
+        return f"--json {str(path)!r}: folder {str(parent)!r} does not exist"
+    return None
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from verifier.cli.views import LiveProgress, render_result
+    from verifier.model.errors import CandidateError
+    from verifier.runs.check import CheckOptions, check_run
+
+    if args.json is not None and (problem := check_json_path(args.json)):
+        return usage_error("check", problem)
+    if args.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            return usage_error("check", "--device cuda: CUDA is not available on this machine")
+    options = CheckOptions(
+        budget=args.budget,
+        seed=args.seed,
+        policy=args.policy,
+        device=args.device,
+        strict=args.strict,
+        timeout=args.timeout,
+        max_cases=args.max_cases,
+        database=args.database,
+        **api_settings(args),
+    )
+    if problem := check_database(args.database):  # checked before any worker starts
+        return usage_error("check", problem)
+    console = Console(width=None if sys.stdout.isatty() else 120)
+    interrupted = False
+    if args.workers > 1:
+        from verifier.runs.parallel import parallel_check
+
+        try:
+            result = parallel_check(
+                args.candidate, options, args.workers, notify=stderr_notify("check")
+            )
+        except CandidateError as error:
+            return usage_error("check", str(error))
+        interrupted = any(note.startswith("interrupted") for note in result.notes)
+    else:
+        live = LiveProgress(Console(stderr=True), args.candidate, options)
+        check = check_run(args.candidate, options, progress=live.update)
+        try:
+            with live:
+                check.run()
+        except CandidateError as error:
+            return usage_error("check", str(error))
+        except KeyboardInterrupt:
+            interrupted = True
+            check.result.notes.append("interrupted: the summary covers the cases checked so far")
+        result = check.result
+    render_result(console, result)
+    if args.json is not None:
+        try:
+            write_json_atomically(args.json, result.to_dict())
+        except OSError as error:
+            return usage_error(
+                "check", f"--json {str(args.json)!r}: cannot write: {error.strerror}"
+            )
+        console.print(f"Findings written to {args.json}")
+    return EXIT_INTERRUPTED if interrupted else result.exit_code

@@ -1,0 +1,206 @@
+"""`eplb-verify fuzz CANDIDATE [--budget SECONDS] [--corpus DIR] [--seed N] [--json PATH]`.
+
+A Hypothesis campaign against a candidate: every check of `eplb-verify check`, plus a search for
+its worst optimality gaps. Live progress on stderr (cases per second, violations, worst gap);
+at the end a summary, each violation's shrunk reproducer and the worst-gap instances; with
+`--corpus` those are added to the corpus. Ctrl-C ends the campaign and keeps what it found.
+Exit codes as `check`: 0 no violation; 1 violations; 2 usage error or a candidate that cannot be
+loaded; 130 interrupted without violations.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from verifier.cli.api_options import add_api_options, api_settings
+from verifier.cli.exit_codes import EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_OK
+from verifier.cli.options import (
+    add_candidate_argument,
+    add_policy_option,
+    add_timeout_option,
+    positive_float,
+    usage_error,
+)
+from verifier.cli.scale_options import add_campaign_scale_options, check_database, stderr_notify
+
+LOG_EVERY = 30.0  # seconds between progress lines when stderr is not a terminal
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_candidate_argument(parser)
+    parser.add_argument(
+        "--budget",
+        type=positive_float,
+        default=60.0,
+        metavar="SECONDS",
+        help="campaign length (default: 60)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="campaign seed (default: 0)")
+    parser.add_argument(
+        "--corpus", metavar="DIR", help="add reproducers and worst-gap instances to this corpus"
+    )
+    parser.add_argument(
+        "--time-limit",
+        type=positive_float,
+        default=None,
+        metavar="SECONDS",
+        help="oracle deterministic time per layer when adding to the corpus (default: 10)",
+    )
+    parser.add_argument("--json", type=Path, metavar="PATH", help="write the results as JSON")
+    add_campaign_scale_options(parser, ".eplb-verify/examples")
+    parser.add_argument(
+        "--no-database", action="store_true", help="use no example database (nothing is saved)"
+    )
+    add_policy_option(parser)
+    add_timeout_option(parser, default=10.0)
+    add_api_options(parser)
+
+
+class _Live:
+    """A one-line live status: cases, cases per second, violations, worst gap (throttled)."""
+
+    def __init__(self, console: Any, candidate: str, budget: float) -> None:
+        from rich.live import Live
+        from rich.text import Text
+
+        self._text = Text
+        self.console = console
+        self.candidate = candidate
+        self.budget = budget
+        self._live = Live(Text(f"fuzzing {candidate}"), console=console, transient=True)
+        self._last = 0.0
+
+    def update(self, progress: Any) -> None:
+        now = time.monotonic()
+        if now - self._last < (0.1 if self.console.is_terminal else LOG_EVERY):
+            return
+        self._last = now
+        worst = (
+            "n/a"
+            if progress.worst_gap is None
+            else f"{100 * progress.worst_gap:.3f}% ({progress.worst_function})"
+        )
+        line = self._text(
+            f"fuzz {self.candidate}: {progress.elapsed:5.1f}/{self.budget:g} s  "
+            f"cases {progress.cases} ({progress.rate:.1f}/s)  "
+            f"violations {progress.violations}  worst gap {worst}"
+        )
+        if self.console.is_terminal:
+            self._live.update(line)
+        else:  # a log file (a campaign in the background): a plain line now and then
+            self.console.print(line, highlight=False)
+
+    def __enter__(self) -> _Live:
+        self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._live.__exit__(*exc)
+
+
+def _print_worst(console: Any, result: Any) -> None:
+    from rich.markup import escape
+
+    from verifier.model.instances import instance_json
+
+    for function, stats in result.stats.items():
+        console.print(
+            f"{function}: {stats.cases} cases ({stats.valid} valid), worst gap "
+            + (f"{100 * stats.worst[0].gap:.4f}%" if stats.worst else "n/a"),
+            highlight=False,
+        )
+    worst = [case for case in result.worst() if case.gap > 0]
+    if not worst:
+        console.print("No positive optimality gap found.")
+        return
+    console.print("\nWorst-gap instances (one layer each):")
+    for case in worst:
+        kind = "exact, against the proven optimum" if case.exact else "certified, against a bound"
+        console.print(
+            f"\n{case.function}: gap {100 * case.gap:.4f}% ({kind}; objective {case.objective}, "
+            f"reference {case.reference})",
+            highlight=False,
+        )
+        console.print(escape(instance_json(case.instance)), highlight=False)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from verifier.cli.check import check_json_path
+    from verifier.cli.views import render_result
+    from verifier.model.atomic import write_json_atomically
+    from verifier.model.errors import CandidateError
+    from verifier.runs.fuzz import DEFAULT_DATABASE, FuzzCampaign, FuzzOptions, add_to_corpus
+
+    if args.json is not None and (problem := check_json_path(args.json)):
+        return usage_error("fuzz", problem)
+    corpus = Path(args.corpus) if args.corpus else None
+    if corpus is not None and corpus.exists() and not corpus.is_dir():
+        return usage_error("fuzz", f"--corpus {corpus}: exists and is not a directory")
+    if args.no_database and args.database:
+        return usage_error("fuzz", "--database and --no-database exclude each other")
+    database = None if args.no_database else (args.database or str(DEFAULT_DATABASE))
+    if problem := check_database(database):  # checked before any worker starts
+        return usage_error("fuzz", problem)
+    options = FuzzOptions(
+        budget=args.budget,
+        seed=args.seed,
+        policy=args.policy,
+        timeout=args.timeout,
+        database=database,
+        **api_settings(args),
+    )
+    console = Console(width=None if sys.stdout.isatty() else 120)
+    live = _Live(Console(stderr=True), args.candidate, args.budget)
+    campaign = FuzzCampaign(args.candidate, options, progress=live.update)
+    try:
+        if args.workers > 1:
+            from verifier.runs.parallel import parallel_fuzz
+
+            notify = stderr_notify("fuzz")
+            result = parallel_fuzz(args.candidate, options, args.workers, notify=notify)
+        else:
+            with live:
+                result = campaign.run()
+    except CandidateError as error:
+        return usage_error("fuzz", str(error))
+    except KeyboardInterrupt:  # between cases: the campaign itself keeps what it found
+        result = campaign.result
+        result.interrupted = True
+    if result.interrupted:
+        result.notes.append("interrupted: the summary covers the cases run so far")
+    render_result(console, result.findings)
+    _print_worst(console, result)
+    console.print(
+        f"\n{result.cases} cases in {result.elapsed:.1f} s "
+        f"({result.cases / max(result.elapsed, 1e-9):.1f}/s)"
+        + (f"; example database: {database}" if database else ""),
+        highlight=False,
+    )
+    if corpus is not None:
+        try:
+            add_to_corpus(
+                result,
+                corpus,
+                time_limit=args.time_limit,
+                report=lambda message: console.print(message, highlight=False),
+            )
+        except (OSError, ValueError) as error:
+            console.print(f"[red]could not add to the corpus {corpus}: {error}[/]")
+        except KeyboardInterrupt:
+            result.interrupted = True
+            result.notes.append("interrupted while adding to the corpus")
+    if args.json is not None:
+        try:
+            write_json_atomically(args.json, result.to_dict())
+        except OSError as error:
+            return usage_error("fuzz", f"--json {str(args.json)!r}: cannot write: {error.strerror}")
+        console.print(f"Results written to {args.json}")
+    if result.exit_code:
+        return EXIT_FINDINGS
+    return EXIT_INTERRUPTED if result.interrupted else EXIT_OK

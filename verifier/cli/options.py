@@ -1,0 +1,71 @@
+"""Argument types, options and the usage-error message shared by the subcommands.
+
+Light on purpose (argparse and sys only): every subcommand module imports it while
+`eplb-verify --help` builds its parser.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from verifier.cli.exit_codes import EXIT_USAGE
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number of seconds above zero."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text!r}")
+    return value
+
+
+def usage_error(command: str, message: str) -> int:
+    """Print `eplb-verify COMMAND: error: MESSAGE` to stderr and return the usage exit code."""
+    print(f"eplb-verify {command}: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def add_candidate_argument(parser: argparse.ArgumentParser) -> None:
+    """The positional CANDIDATE of the commands that check one implementation."""
+    parser.add_argument(
+        "candidate",
+        metavar="CANDIDATE",
+        help="reference[:VARIANT], a dotted module (pkg.mod or pkg.mod:function), "
+        "a path to a .py file, or an 'eplb_verify.candidates' entry point",
+    )
+
+
+def add_policy_option(parser: argparse.ArgumentParser) -> None:
+    """`--policy auto|global`: whether the hierarchical contract applies."""
+    parser.add_argument(
+        "--policy",
+        choices=("auto", "global"),
+        default="auto",
+        help="'global' drops the hierarchical contract for candidates that never use it",
+    )
+
+
+def add_timeout_option(parser: argparse.ArgumentParser, default: float) -> None:
+    """`--timeout SECONDS`: the time limit of one candidate call."""
+    parser.add_argument(
+        "--timeout",
+        type=positive_float,
+        default=default,
+        metavar="SECONDS",
+        help=f"time limit of one candidate call (default: {default:g})",
+    )

@@ -1,0 +1,136 @@
+"""Terminal views of a check run: the live progress line and the final summary (rich)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rich.console import Console
+from rich.live import Live
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from verifier.model.instances import instance_json
+from verifier.runs.check import CheckOptions, CheckProgress, CheckResult, FindingRecord
+
+TRACEBACK_LINES = 12
+
+
+class LiveProgress:
+    """A one-line live status on a (stderr) console: phase, function, cases, findings, time."""
+
+    def __init__(self, console: Console, candidate: str, options: CheckOptions) -> None:
+        self.console = console
+        self.candidate = candidate
+        self.options = options
+        self._live = Live(self._line(None), console=console, refresh_per_second=8, transient=True)
+        self._last = 0.0
+
+    def _line(self, progress: CheckProgress | None) -> Text:
+        if progress is None:
+            return Text(f"checking {self.candidate}: loading the candidate ...")
+        return Text(
+            f"checking {self.candidate}: {progress.phase}, {progress.function}: "
+            f"{progress.cases} cases, {progress.violations} violations, "
+            f"{progress.observations} observations, "
+            f"{progress.elapsed:.1f} s of ~{self.options.budget:g} s"
+        )
+
+    def update(self, progress: CheckProgress) -> None:
+        now = time.monotonic()
+        if now - self._last >= 0.1:
+            self._last = now
+            self._live.update(self._line(progress))
+
+    def __enter__(self) -> LiveProgress:
+        self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._live.__exit__(*exc)
+
+
+def _summary_table(result: CheckResult) -> Table:
+    table = Table(title=f"eplb-verify check {escape(result.candidate)}", title_justify="left")
+    for column in ("function", "edge cases", "generated", "violations", "observations"):
+        table.add_column(column, justify="left" if column == "function" else "right")
+    for function in result.functions:
+        counts = result.cases.get(function)
+        violations = sum(1 for r in result.violations if r.finding.function == function)
+        observations = sum(1 for r in result.observations if r.finding.function == function)
+        table.add_row(
+            function,
+            str(counts.edge if counts else 0),
+            str(counts.generated if counts else 0),
+            Text(str(violations), style="bold red" if violations else "green"),
+            Text(str(observations), style="yellow" if observations else ""),
+        )
+    return table
+
+
+def _findings_table(result: CheckResult) -> Table:
+    table = Table(title="findings", title_justify="left")
+    for column in ("severity", "function", "check", "cases"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("smallest example", overflow="fold", ratio=1)
+    records = result.violations + result.observations
+    for record in records:
+        finding = record.finding
+        cases = result.cases.get(finding.function)
+        share = f" ({record.occurrences / cases.total:.0%})" if cases and cases.total else ""
+        table.add_row(
+            Text(finding.severity, style="bold red" if finding.is_violation else "yellow"),
+            finding.function,
+            finding.check,
+            f"{record.occurrences}{share}",
+            Text(finding.message),
+        )
+    return table
+
+
+def _reproducer(console: Console, record: FindingRecord) -> None:
+    finding = record.finding
+    context = {key: finding.details[key] for key in ("dtype", "device") if key in finding.details}
+    how = ", ".join(f"{key} {value}" for key, value in context.items())
+    console.print(
+        Text(f"{finding.severity} {finding.check} in {finding.function}", style="bold"),
+        Text(f"({how})" if how else ""),
+    )
+    console.print(Text(f"  {finding.message}"))
+    trace = finding.details.get("traceback") or finding.details.get("stderr_tail")
+    if trace:
+        lines = str(trace).rstrip().splitlines()[-TRACEBACK_LINES:]
+        console.print(Text("\n".join(f"    {line}" for line in lines), style="dim"))
+    if finding.instance is not None:
+        console.print(Text("  reproducer (an instance file):"))
+        console.out(instance_json(finding.instance), highlight=False)
+
+
+def render_result(console: Console, result: CheckResult) -> None:
+    """The summary table, findings, reproducers, notes and the verdict."""
+    console.print(_summary_table(result))
+    if result.records:
+        console.print(_findings_table(result))
+    shown = result.violations + (result.observations if result.options.strict else [])
+    for record in shown:
+        console.print()
+        _reproducer(console, record)
+    for note in result.notes:
+        console.print(Text(f"note: {note}", style="yellow"))
+    for line in result.api.lines():  # profile, adaptations, migration
+        console.print(Text(line))
+    total = result.total_cases
+    seconds = f"{result.elapsed:.1f} s"
+    if result.exit_code == 0:
+        kinds = len(result.observations)
+        observed = f", {kinds} kind{'s' if kinds > 1 else ''} of observation" if kinds else ""
+        console.print(
+            Text(f"PASS: no violation in {total} cases ({seconds}){observed}", style="bold green")
+        )
+    else:
+        failing = len(shown)
+        what = "findings" if result.options.strict else "violations"
+        console.print(
+            Text(f"FAIL: {failing} distinct {what} in {total} cases ({seconds})", style="bold red")
+        )

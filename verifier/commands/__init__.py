@@ -1,1 +1,0 @@
-"""Subcommands of `eplb-verify`, one module each (`add_arguments`, `run`)."""

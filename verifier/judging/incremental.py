@@ -1,0 +1,160 @@
+"""Incremental rebalancing: calls with an old placement, vLLM's slot contract, migration.
+
+A rebalance function that accepts an old placement (vLLM's `old_global_expert_indices`) is also
+called with one: the candidate's own plan for seeded, perturbed loads (a plausible earlier plan).
+Every invariant runs on that output too. Under the vllm profile its documented contract holds as
+well: the old placement only reorders slots within each GPU (the per-GPU multiset of experts equals
+the plan made without it), and experts that stay on a GPU keep their old slot where they can.
+
+Migration is the weight-transfer cost of moving from the old plan to the new one: the replicas
+whose GPU changes (per GPU, the new replicas not matched by an old replica of the same expert).
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from verifier.calling.sandbox import CallOutcome
+from verifier.judging.invariants import Policy, checked_outputs
+from verifier.model.findings import Finding, violation
+from verifier.model.instances import Number, RebalanceInstance, instance_hash
+
+INCREMENTAL_CHECKS: dict[str, str] = {
+    "incremental.gpu_multiset": "with an old placement, a GPU holds other experts than without it",
+    "incremental.slot_preservation": "an expert that stays on its GPU does not keep its old slot",
+}
+Matrix = list[list[int]]
+PlainCall = Callable[[RebalanceInstance], CallOutcome]
+OldCall = Callable[[RebalanceInstance, Matrix], CallOutcome]
+
+
+def perturbed_instance(instance: RebalanceInstance) -> RebalanceInstance:
+    """The same shape with every load scaled by a seeded factor in [0.5, 1.5]."""
+    rng = random.Random(instance_hash(instance))
+    rows: list[list[Number]] = []
+    for row in instance.weights:
+        factors = [rng.uniform(0.5, 1.5) for _ in row]
+        if all(isinstance(value, int) for value in row):
+            rows.append([round(value * f) for value, f in zip(row, factors, strict=True)])
+        else:
+            rows.append([float(value) * f for value, f in zip(row, factors, strict=True)])
+    return replace(instance, weights=rows)
+
+
+def _gpu_counts(row: list[int], per_gpu: int) -> list[Counter[int]]:
+    return [Counter(row[start : start + per_gpu]) for start in range(0, len(row), per_gpu)]
+
+
+def migration(old: Matrix, new: Matrix, num_gpus: int) -> int:
+    """Replicas whose GPU changes between two plans (summed over layers)."""
+    per_gpu = len(old[0]) // num_gpus if old and num_gpus else 0
+    if not per_gpu:
+        return 0
+    moved = 0
+    for old_row, new_row in zip(old, new, strict=True):
+        for before, after in zip(
+            _gpu_counts(old_row, per_gpu), _gpu_counts(new_row, per_gpu), strict=True
+        ):
+            moved += sum((after - before).values())
+    return moved
+
+
+def rewritten_slots(old: Matrix, new: Matrix) -> int:
+    """Slots whose expert changes between two plans: the weight copies a rearrangement makes
+    (moves within a GPU included; what slot preservation saves)."""
+    return sum(a != b for old_row, new_row in zip(old, new, strict=True)
+               for a, b in zip(old_row, new_row, strict=True))  # fmt: skip
+
+
+def gpu_multiset_violation(
+    instance: RebalanceInstance, plain: Matrix, with_old: Matrix, details: dict[str, Any]
+) -> Finding | None:
+    """vLLM: the old placement may only reorder slots within a GPU."""
+    per_gpu = instance.num_replicas // instance.num_gpus
+    for layer, (left, right) in enumerate(zip(plain, with_old, strict=True)):
+        for gpu, (a, b) in enumerate(
+            zip(_gpu_counts(left, per_gpu), _gpu_counts(right, per_gpu), strict=True)
+        ):
+            if a != b:
+                return violation(
+                    "incremental.gpu_multiset",
+                    f"layer {layer}: GPU {gpu} holds experts {sorted(b.elements())} with the old "
+                    f"placement but {sorted(a.elements())} without it",
+                    function="rebalance_experts",
+                    instance=instance,
+                    layer=layer,
+                    details=details,
+                )
+    return None
+
+
+def slot_preservation_violation(
+    instance: RebalanceInstance, old: Matrix, new: Matrix, details: dict[str, Any]
+) -> Finding | None:
+    """vLLM: per GPU, as many old slots keep their expert as the two multisets share."""
+    per_gpu = instance.num_replicas // instance.num_gpus
+    for layer, (old_row, new_row) in enumerate(zip(old, new, strict=True)):
+        for gpu in range(instance.num_gpus):
+            span = slice(gpu * per_gpu, (gpu + 1) * per_gpu)
+            shared = Counter(old_row[span]) & Counter(new_row[span])
+            kept = sum(a == b for a, b in zip(old_row[span], new_row[span], strict=True))
+            if kept < sum(shared.values()):
+                return violation(
+                    "incremental.slot_preservation",
+                    f"layer {layer}: GPU {gpu} keeps {kept} experts in their old slots, but "
+                    f"{sum(shared.values())} of its experts stay on it",
+                    function="rebalance_experts",
+                    instance=instance,
+                    layer=layer,
+                    details={**details, "gpu": gpu},
+                )
+    return None
+
+
+def incremental_checks(
+    plain_call: PlainCall,
+    old_call: OldCall | None,
+    instance: RebalanceInstance,
+    plain: Matrix,
+    policy: Policy,
+    vllm_contract: bool,
+    context: dict[str, Any],
+) -> tuple[list[Finding], dict[str, Any]]:
+    """Findings of the old-placement call (when accepted) and the migration metric."""
+    earlier = perturbed_instance(instance)
+    outcome = plain_call(earlier)
+    found, earlier_outputs = checked_outputs(
+        "rebalance_experts", earlier, outcome, policy=policy, context=context
+    )
+    if earlier_outputs is None:
+        return found, {}
+    old = earlier_outputs["phy2log"]
+    new = plain
+    if old_call is not None:
+        details = {**context, "old_placement": old}
+        outcome = old_call(instance, old)
+        more, outputs = checked_outputs(
+            "rebalance_experts", instance, outcome, policy=policy, context=details
+        )
+        found += more
+        if outputs is None:
+            return found, {}
+        new = outputs["phy2log"]
+        if vllm_contract:
+            for finding in (
+                gpu_multiset_violation(instance, plain, new, details),
+                slot_preservation_violation(instance, old, new, details),
+            ):
+                found += [finding] if finding else []
+    replicas = instance.num_replicas * len(plain)
+    metric = {
+        "moved": migration(old, new, instance.num_gpus),
+        "rewritten": rewritten_slots(old, new),
+        "replicas": replicas,
+        "with_old_placement": old_call is not None,
+    }
+    return found, metric

@@ -1,0 +1,213 @@
+"""EPLB problem instances: the JSON instance format shared by every command.
+
+An instance file is one JSON object, one of::
+
+    {"problem": "packing", "weights": [[...], ...], "num_packs": m}
+    {"problem": "replication", "weights": [[...], ...], "num_phy": P}
+    {"problem": "rebalance", "weights": [[...], ...], "num_replicas": R,
+     "num_groups": G, "num_nodes": N, "num_gpus": K}
+
+`weights` is a list of layers, each a list of non-negative finite numbers (integers stay integers).
+Parsing checks everything a solver or a candidate would otherwise trip over and raises
+`InstanceError` with a message naming the offending field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from verifier.model.errors import InstanceError
+
+Number = int | float
+Weights = list[list[Number]]
+ProblemName = Literal["packing", "replication", "rebalance"]
+PROBLEMS: tuple[ProblemName, ...] = ("packing", "replication", "rebalance")
+
+
+@dataclass(frozen=True)
+class PackingInstance:
+    """`n` weighted items per layer into `num_packs` packs of exactly n/num_packs items."""
+
+    weights: Weights
+    num_packs: int
+    problem: ProblemName = "packing"
+
+    def sizes(self) -> dict[str, int]:
+        return {"num_packs": self.num_packs}
+
+
+@dataclass(frozen=True)
+class ReplicationInstance:
+    """`num_log` experts per layer into `num_phy` physical slots (each expert at least once)."""
+
+    weights: Weights
+    num_phy: int
+    problem: ProblemName = "replication"
+
+    def sizes(self) -> dict[str, int]:
+        return {"num_phy": self.num_phy}
+
+
+@dataclass(frozen=True)
+class RebalanceInstance:
+    """The full EPLB problem: replicas of experts onto GPUs (hierarchical or global)."""
+
+    weights: Weights
+    num_replicas: int
+    num_groups: int
+    num_nodes: int
+    num_gpus: int
+    problem: ProblemName = "rebalance"
+
+    def sizes(self) -> dict[str, int]:
+        return {
+            "num_replicas": self.num_replicas,
+            "num_groups": self.num_groups,
+            "num_nodes": self.num_nodes,
+            "num_gpus": self.num_gpus,
+        }
+
+    @property
+    def hierarchical(self) -> bool:
+        """True when the hierarchical contract applies (groups divide evenly into nodes)."""
+        return self.num_groups % self.num_nodes == 0
+
+
+Instance = PackingInstance | ReplicationInstance | RebalanceInstance
+
+
+def num_layers(instance: Instance) -> int:
+    return len(instance.weights)
+
+
+def num_items(instance: Instance) -> int:
+    """Items (packing) or logical experts (replication, rebalance) per layer."""
+    return len(instance.weights[0]) if instance.weights else 0
+
+
+def _require_int(data: dict[str, Any], field: str, minimum: int) -> int:
+    if field not in data:
+        raise InstanceError(f"missing field {field!r}")
+    value = data[field]
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InstanceError(f"field {field!r} must be an integer, got {value!r}")
+    if value < minimum:
+        raise InstanceError(f"field {field!r} must be >= {minimum}, got {value}")
+    return value
+
+
+def _parse_weights(data: dict[str, Any]) -> Weights:
+    if "weights" not in data:
+        raise InstanceError("missing field 'weights'")
+    layers = data["weights"]
+    if not isinstance(layers, list) or not all(isinstance(row, list) for row in layers):
+        raise InstanceError("field 'weights' must be a list of layers, each a list of numbers")
+    widths = {len(row) for row in layers}
+    if len(widths) > 1:
+        raise InstanceError(f"field 'weights': layers have different lengths {sorted(widths)}")
+    for layer, row in enumerate(layers):
+        for index, value in enumerate(row):
+            where = f"field 'weights' layer {layer} item {index}"
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise InstanceError(f"{where}: not a number: {value!r}")
+            if isinstance(value, float) and not math.isfinite(value):
+                raise InstanceError(f"{where}: not finite: {value!r}")
+            if value < 0:
+                raise InstanceError(f"{where}: negative load {value!r}")
+    return [list(row) for row in layers]
+
+
+def _check_divides(numerator: int, denominator: int, what: str) -> None:
+    if denominator and numerator % denominator:
+        raise InstanceError(f"impossible shape: {what} ({numerator} % {denominator} != 0)")
+
+
+def instance_from_dict(data: Any) -> Instance:
+    """Validate a decoded JSON object and build the instance it describes."""
+    if not isinstance(data, dict):
+        raise InstanceError("an instance must be a JSON object")
+    problem = data.get("problem")
+    if problem not in PROBLEMS:
+        raise InstanceError(f"field 'problem' must be one of {list(PROBLEMS)}, got {problem!r}")
+    weights = _parse_weights(data)
+    n = len(weights[0]) if weights else 0
+    if problem == "packing":
+        num_packs = _require_int(data, "num_packs", 1)
+        _check_divides(n, num_packs, "items per layer must divide evenly into num_packs")
+        return PackingInstance(weights, num_packs)
+    if problem == "replication":
+        num_phy = _require_int(data, "num_phy", 0)
+        if num_phy < n:
+            raise InstanceError(f"impossible shape: num_phy ({num_phy}) < experts per layer ({n})")
+        if n == 0 and num_phy > 0:
+            raise InstanceError("impossible shape: num_phy > 0 with no experts")
+        return ReplicationInstance(weights, num_phy)
+    num_replicas = _require_int(data, "num_replicas", 1)
+    num_groups = _require_int(data, "num_groups", 1)
+    num_nodes = _require_int(data, "num_nodes", 1)
+    num_gpus = _require_int(data, "num_gpus", 1)
+    if n == 0:
+        raise InstanceError("impossible shape: rebalance needs at least one expert per layer")
+    _check_divides(n, num_groups, "experts per layer must divide evenly into num_groups")
+    _check_divides(num_gpus, num_nodes, "num_gpus must divide evenly into num_nodes")
+    _check_divides(num_replicas, num_gpus, "num_replicas must divide evenly into num_gpus")
+    if num_replicas < n:
+        raise InstanceError(f"impossible shape: num_replicas ({num_replicas}) < experts ({n})")
+    return RebalanceInstance(weights, num_replicas, num_groups, num_nodes, num_gpus)
+
+
+def instance_to_dict(instance: Instance) -> dict[str, Any]:
+    """The JSON object for an instance (the inverse of `instance_from_dict`)."""
+    return {"problem": instance.problem, "weights": instance.weights, **instance.sizes()}
+
+
+def read_json(path: Path, error: type[ValueError]) -> Any:
+    """Decode a JSON file; any failure (unreadable, not UTF-8, not JSON) raises `error` with a
+    message that names the file."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as failure:
+        raise error(f"{path}: cannot read: {failure.strerror or failure}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as failure:
+        raise error(f"{path}: not valid JSON: {failure}") from None
+
+
+def load_instance(path: str | Path) -> Instance:
+    """Read and validate an instance file; errors name the file."""
+    path = Path(path)
+    data = read_json(path, InstanceError)
+    try:
+        return instance_from_dict(data)
+    except InstanceError as error:
+        raise InstanceError(f"{path}: {error}") from None
+
+
+def canonical_json(instance: Instance) -> str:
+    """A canonical, compact serialisation (sorted keys, no spaces): the content hash's basis."""
+    return json.dumps(instance_to_dict(instance), sort_keys=True, separators=(",", ":"))
+
+
+def instance_hash(instance: Instance) -> str:
+    """A short, stable content hash of an instance (hex sha256 prefix)."""
+    return hashlib.sha256(canonical_json(instance).encode()).hexdigest()[:16]
+
+
+def instance_json(instance: Instance) -> str:
+    """Pretty JSON for printing a reproducer: one layer per line so it stays readable."""
+    parts = [f'  "problem": "{instance.problem}"']
+    parts += [f'  "{key}": {value}' for key, value in instance.sizes().items()]
+    rows = ",\n    ".join(json.dumps(row) for row in instance.weights)
+    parts.append(f'  "weights": [\n    {rows}\n  ]' if instance.weights else '  "weights": []')
+    return "{\n" + ",\n".join(parts) + "\n}"
+
+
+def float32(value: float) -> float:
+    """`value` rounded to the nearest float32 (returned as a Python float)."""
+    result: float = struct.unpack("f", struct.pack("f", value))[0]
+    return result

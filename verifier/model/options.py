@@ -1,0 +1,43 @@
+"""The options of a run: one source for what `check` and `fuzz` share, and `check`'s own."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from verifier.model.contract import FUNCTIONS, Policy
+
+Device = Literal["cpu", "cuda", "all"]
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What every run of the engine takes (the flags `check` and `fuzz` share)."""
+
+    budget: float = 30.0  # seconds of checking once the candidate is loaded (edge suite included)
+    seed: int = 0
+    policy: Policy = "auto"
+    timeout: float = 10.0  # per candidate call
+    relations: bool = True  # metamorphic relations, differentials, quality observations
+    functions: tuple[str, ...] = FUNCTIONS  # restrict to these (when the candidate has them)
+    edge_cases: bool = True  # the fixed suite first (of several workers, only the first runs it)
+    # API profile, stateful policy classes, cross-layer policies
+    api: str = "auto"  # auto | deepseek | vllm | sglang (verifier.calling.profiles)
+    fresh_instance: bool = True  # a policy class with plain methods: a new instance per call
+    allow_cross_layer: bool = False  # layer independence breaks are observations, not violations
+
+    def shared(self) -> dict[str, Any]:
+        """The shared fields by name (to build another run's options from these)."""
+        return {name: getattr(self, name) for name in RunOptions.__dataclass_fields__}
+
+
+@dataclass(frozen=True)
+class CheckOptions(RunOptions):
+    """Everything that shapes a check run (the CLI flags, plus knobs for tests and `fuzz`)."""
+
+    device: Device = "cpu"
+    strict: bool = False  # observations fail the run too
+    max_cases: int | None = None  # stop each function after this many generated cases
+    # (chunks then end by example count, not by time: the same cases whatever the machine load)
+    database: str | None = None  # an example database to replay and save failures (folder or
+    # redis:// URL, `verifier.runs.database`); None: none, every run deterministic

@@ -1,0 +1,286 @@
+"""The engine of `check` and `fuzz`: the edge-case suite, then Hypothesis cases until the budget.
+
+`Engine` drives the `Evaluator`: edge cases first, then Hypothesis-generated cases for every
+function the candidate defines, round robin in time-boxed chunks with derived seeds (deterministic
+for a given seed). When a case breaks a rule, Hypothesis shrinks it to a minimal reproducer; the
+smallest instance seen for each finding is the one reported. What differs between `check` and
+`fuzz` is a `RunPolicy` the engine is given (`verifier.runs.check.CheckPolicy`,
+`verifier.runs.fuzz.FuzzPolicy`): the engine asks it, it never looks at who runs it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from verifier.calling.sandbox import Sandbox
+from verifier.judging.evaluator import CaseResult, Evaluator
+from verifier.model.contract import FUNCTIONS, contract_for
+from verifier.model.instances import Instance
+from verifier.model.options import CheckOptions
+from verifier.runs.chunks import Chunk, FailingCase, StopChunk, chunk_settings, derived_seed
+from verifier.runs.results import CheckResult
+
+MAX_TIMEOUTS = 2  # a function that hangs this often is not called again
+MAX_CRASHES = 3
+
+
+class RunPolicy:
+    """How a run behaves around the engine's one loop; the defaults are `check`'s choices."""
+
+    seed_tag: tuple[str, ...] = ()  # mixed into every chunk's derived seed
+    min_shrink_seconds = 1.0  # a chunk shrinks for at least this long (else a quarter budget)
+    # True: cached cases are replayed whatever the time, and once the shrinking time is up unseen
+    # cases count as passing (Hypothesis finishes on what it has). False: time up ends the chunk.
+    replay_cached = False
+    detect_stalls = True  # a function whose whole chunk brings no new case leaves the rotation
+    elapsed_includes_loading = True  # `elapsed` counts loading the candidate
+    note_abandoned_at_once = False  # note an abandoned function when seen, not once per round
+
+    def settings(self, function: str) -> Any:
+        """Hypothesis settings of one chunk of `function`."""
+        return chunk_settings()
+
+    def stopping(self) -> bool:
+        """True once the run should stop early (asked between cases)."""
+        return False
+
+    def guard(self) -> contextlib.AbstractContextManager[None]:
+        """Wraps loading and checking (e.g. a SIGINT handler)."""
+        return contextlib.nullcontext()
+
+    def absorb_interrupt(self) -> bool:
+        """A KeyboardInterrupt during the phases: True ends the run quietly, False re-raises."""
+        return False
+
+    def note(self, result: CheckResult, note: str) -> None:
+        """Keep a note of the run (where notes go is the policy's choice)."""
+        result.notes.append(note)
+
+    def recorded(self, case: CaseResult, result: CheckResult, phase: str, elapsed: float) -> None:
+        """After a new case is recorded (e.g. report progress)."""
+
+    def after_case(self, case: CaseResult, in_test: bool) -> None:
+        """After each edge case, and inside the Hypothesis test after each case (cached ones
+        too; `in_test`), before its failing checks are pursued."""
+
+    def finish(self, result: CheckResult) -> None:
+        """After the run (its elapsed time and worker restarts are in `result`)."""
+
+
+@dataclass
+class Trouble:
+    """Timeouts and crashes per function: one that keeps hanging or crashing is not called again."""
+
+    counts: dict[str, Counter[str]] = field(default_factory=dict)
+
+    def count(self, case: CaseResult) -> None:
+        if case.outcome.status in ("timeout", "crash"):
+            self.counts.setdefault(case.function, Counter())[case.outcome.status] += 1
+
+    def abandoned(self, function: str) -> bool:
+        counts = self.counts.get(function, Counter())
+        return counts["timeout"] >= MAX_TIMEOUTS or counts["crash"] >= MAX_CRASHES
+
+
+def abandon_note(function: str) -> str:
+    return f"{function}: stopped calling it after repeated timeouts or crashes"
+
+
+class Engine:
+    """One run of a candidate under a policy; `run()` returns the result (raises
+    `CandidateError` when the candidate cannot be loaded). `result` holds what was found so far."""
+
+    def __init__(
+        self,
+        spec: str,
+        options: CheckOptions,
+        policy: RunPolicy,
+        *,
+        result: CheckResult | None = None,
+    ) -> None:
+        """`result`: the record to fill in (a fresh one by default)."""
+        self.spec = spec
+        self.options = options
+        self.policy = policy
+        self.result = result if result is not None else CheckResult(spec, (), options)
+        self._started = 0.0
+        self._budget_start = 0.0
+        self._done: dict[str, set[str]] = {}  # checks already shrunk, per function
+        self._trouble = Trouble()
+        self._phase = "edge cases"
+
+    def run(self) -> CheckResult:
+        self._started = time.monotonic()
+        devices = ("cuda",) if self.options.device != "cpu" else ()
+        options = self.options
+        sandbox = Sandbox(
+            self.spec,
+            timeout=options.timeout,
+            devices=devices,
+            api=options.api,  # the API profile settings go to the sandbox child
+            policy=options.policy,
+            fresh_instance=options.fresh_instance,
+        )
+        self.result.api.requested = options.api
+        with sandbox, self.policy.guard():
+            info = sandbox.start()
+            self.result.api.loaded(info.profile, info.profile_notes)
+            self._budget_start = time.monotonic()  # loading the candidate is not checking it
+            if not self.policy.elapsed_includes_loading:
+                self._started = self._budget_start
+            functions = tuple(fn for fn in FUNCTIONS if fn in info.functions)
+            wanted = tuple(fn for fn in functions if fn in self.options.functions)
+            self.result.functions = wanted
+            evaluator = Evaluator(sandbox, info, self.options)
+            self._note_devices(evaluator)
+            try:
+                self._phases(evaluator, wanted)
+            except KeyboardInterrupt:
+                if not self.policy.absorb_interrupt():
+                    raise
+            finally:
+                self.result.elapsed = time.monotonic() - self._started
+                self.result.worker_restarts = sandbox.restarts
+                self.policy.finish(self.result)
+        return self.result
+
+    def _phases(self, evaluator: Evaluator, functions: Sequence[str]) -> None:
+        if self.options.edge_cases:
+            self._edge_suite(evaluator, functions)
+        self._phase = "generated cases"
+        self._generated(evaluator, functions)
+
+    # -- bookkeeping --
+
+    def _note(self, note: str) -> None:
+        self.policy.note(self.result, note)
+
+    def _note_devices(self, evaluator: Evaluator) -> None:
+        if self.options.device == "all" and not evaluator.cuda:
+            self._note("CUDA is not available: the CPU/CUDA differential was skipped")
+
+    def _abandoned(self, function: str) -> bool:
+        abandoned = self._trouble.abandoned(function)
+        if abandoned and self.policy.note_abandoned_at_once:
+            self._abandon_note(function)
+        return abandoned
+
+    def _record(self, case: CaseResult, generated: bool) -> None:
+        self.result.record(case, generated)
+        self._trouble.count(case)
+        elapsed = time.monotonic() - self._started
+        self.policy.recorded(case, self.result, self._phase, elapsed)
+
+    def _abandon_note(self, function: str) -> None:
+        note = abandon_note(function)
+        if note not in self.result.notes:
+            self._note(note)
+
+    # -- edge cases --
+
+    def _edge_suite(self, evaluator: Evaluator, functions: Sequence[str]) -> None:
+        for function in functions:
+            for _name, instance in contract_for(function).edge_cases():
+                if self.policy.stopping():
+                    return
+                if self._abandoned(function):
+                    self._abandon_note(function)
+                    break
+                case = evaluator.evaluate(function, instance)
+                self._record(case, generated=False)
+                self.policy.after_case(case, in_test=False)
+
+    # -- generated cases --
+
+    def _generated(self, evaluator: Evaluator, functions: Sequence[str]) -> None:
+        """Round robin over the functions in chunks: time slices, or case counts (`max_cases`).
+
+        A function leaves the rotation when it reaches `max_cases`, is abandoned (hangs,
+        crashes), or a whole chunk brings no new case (its instance space is exhausted).
+        """
+        budget_end = self._budget_start + self.options.budget
+        active = [fn for fn in functions if self._wants_cases(fn)]
+        round_ = 0
+        while active and time.monotonic() < budget_end and not self.policy.stopping():
+            stalled = set()
+            for function in active:
+                remaining = budget_end - time.monotonic()
+                if remaining <= 0 or self.policy.stopping():
+                    break
+                deadline = budget_end
+                if self.options.max_cases is None:
+                    slice_ = max(0.5, min(remaining, self.options.budget / (4 * len(active))))
+                    deadline = time.monotonic() + slice_
+                before = self._generated_cases(function)
+                self._chunk(evaluator, function, round_, deadline)
+                if self.policy.detect_stalls and self._generated_cases(function) == before:
+                    stalled.add(function)
+            for function in active:
+                if self._abandoned(function):
+                    self._abandon_note(function)
+            active = [fn for fn in active if self._wants_cases(fn) and fn not in stalled]
+            round_ += 1
+
+    def _generated_cases(self, function: str) -> int:
+        counts = self.result.cases.get(function)
+        return counts.generated if counts else 0
+
+    def _wants_cases(self, function: str) -> bool:
+        if self._abandoned(function):
+            return False
+        limit = self.options.max_cases
+        return limit is None or self._generated_cases(function) < limit
+
+    def _chunk(self, evaluator: Evaluator, function: str, round_: int, deadline: float) -> None:
+        from hypothesis import given, seed
+
+        from verifier.model.strategies import instances_for
+
+        policy = self.policy
+        shrink_allowance = max(policy.min_shrink_seconds, 0.25 * self.options.budget)
+        chunk = Chunk(function, deadline, shrink_allowance)
+
+        @policy.settings(function)
+        @seed(derived_seed(self.options.seed, *policy.seed_tag, function, round_))
+        @given(instances_for(function))
+        def cases(instance: Instance) -> None:
+            self._one_case(evaluator, chunk, instance)
+
+        try:
+            cases()
+        except StopChunk:
+            pass
+        except FailingCase:
+            pass  # the shrunk reproducer is already recorded
+        except Exception as error:  # Hypothesis's own (flaky, unsatisfiable): keep going
+            self._note(f"{function}: Hypothesis stopped a run early: {type(error).__name__}")
+        if chunk.target is not None:
+            self._done.setdefault(function, set()).add(chunk.target)
+
+    def _one_case(self, evaluator: Evaluator, chunk: Chunk, instance: Instance) -> None:
+        policy = self.policy
+        if policy.stopping():
+            raise StopChunk
+        function = chunk.function
+        now = time.monotonic()
+        case = evaluator.cached(function, instance)
+        if case is None or not policy.replay_cached:
+            shrinking = chunk.target is not None
+            deadline = chunk.shrink_deadline if shrinking else chunk.deadline
+            done = self._abandoned(function) or (not shrinking and not self._wants_cases(function))
+            if now > deadline or done:
+                if shrinking and policy.replay_cached:
+                    return  # shrinking time is up: unseen cases count as passing
+                # The smallest reproducer seen is already recorded, so stopping loses nothing.
+                raise StopChunk
+            if case is None:
+                case = evaluator.evaluate(function, instance)
+                self._record(case, generated=True)
+        policy.after_case(case, in_test=True)
+        failing = [f.check for f in case.failing(self.options.strict)]
+        chunk.pursue(failing, self._done.get(function, set()), now)
