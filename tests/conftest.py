@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from candidate_paths import BROKEN_DIR
 from verifier.calling.pool import SandboxPool
 from verifier.model.strategies import load_profile
 
@@ -16,7 +17,6 @@ from verifier.model.strategies import load_profile
 # whatever HYPOTHESIS_PROFILE names.
 HYPOTHESIS_PROFILE = load_profile()
 
-BROKEN_DIR = Path(__file__).parent / "broken"
 CUDA_REASON = "needs a CUDA device; none is present on this machine"
 
 
@@ -56,7 +56,7 @@ def device(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(scope="session")
 def broken_dir() -> Path:
-    """tests/broken/: the deliberately broken candidates (one bug each; see its README.md)."""
+    """tests/candidates/broken/: the deliberately broken candidates (one bug each; its README)."""
     return BROKEN_DIR
 
 

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).parent
-GOOD = ROOT / "apis" / "vllm_policy" / "default.py"
+from candidate_paths import APIS_DIR
+
+GOOD = APIS_DIR / "vllm_policy" / "default.py"
 
 
 def _suite(tmp_path: Path, spec: str, *extra: str) -> subprocess.CompletedProcess[str]:

@@ -40,7 +40,7 @@ balance). Everything but the times is identical on every run with the same --see
 example:
   eplb-verify score examples/seed_pool_split.py --json
   eplb-verify score reference:swap --trace loads.json --window 50
-  eplb-verify score tests/apis/sglang_vec.py --api sglang
+  eplb-verify score tests/candidates/apis/sglang_vec.py --api sglang
 """
 
 

@@ -9,10 +9,11 @@ from types import ModuleType
 
 import pytest
 
+from candidate_paths import BROKEN_DIR
 from verifier.runs.check import CheckOptions, run_check
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
-DROPS_EXPERT = str(Path(__file__).parent / "broken" / "drops_expert.py")
+DROPS_EXPERT = str(BROKEN_DIR / "drops_expert.py")
 
 
 def _module(name: str) -> ModuleType:

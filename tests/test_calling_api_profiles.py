@@ -9,16 +9,16 @@ from pathlib import Path
 
 import pytest
 
+from candidate_paths import APIS_DIR
 from verifier.calling.candidates import resolve_candidate
 from verifier.calling.profiles.runtime import bind, detect
 from verifier.judging.incremental import migration, perturbed_instance, slot_preservation_violation
 from verifier.model.instances import RebalanceInstance
 from verifier.runs.check import CheckOptions, run_check
 
-APIS = Path(__file__).parent / "apis"
-VLLM = f"{APIS / 'vllm_policy' / 'default.py'}:GreedyEplbPolicy"
-SGLANG = str(APIS / "sglang_vec.py")
-STATEFUL = f"{APIS / 'stateful_policy.py'}:SmoothingPolicy"
+VLLM = f"{APIS_DIR / 'vllm_policy' / 'default.py'}:GreedyEplbPolicy"
+SGLANG = str(APIS_DIR / "sglang_vec.py")
+STATEFUL = f"{APIS_DIR / 'stateful_policy.py'}:SmoothingPolicy"
 FEW = CheckOptions(budget=120.0, max_cases=8, timeout=5.0)
 
 
@@ -70,7 +70,7 @@ def test_sglang_int32_maps_are_its_contract() -> None:
 
 def test_int32_maps_under_the_deepseek_profile_are_a_dtype_violation() -> None:
     options = CheckOptions(budget=60.0, max_cases=3, api="deepseek", edge_cases=False)
-    result = run_check(f"{APIS / 'sglang_vec.py'}", options)
+    result = run_check(f"{APIS_DIR / 'sglang_vec.py'}", options)
     assert "behaviour.exception" in {record.finding.check for record in result.violations}
 
 

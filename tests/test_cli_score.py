@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from candidate_paths import APIS_DIR, BROKEN_DIR, SCORING_DIR
 from verifier import evaluate
 from verifier.cli.dispatch import main
 from verifier.corpus.bundled_traces import small_trace_paths
@@ -28,11 +29,10 @@ from verifier.runs.score import (
 )
 from verifier.runs.trace_replay import cluster_for
 
-HERE = Path(__file__).parent
-NAIVE = str(HERE / "score_candidates" / "naive_contiguous.py")
-HANGS_AT_SCALE = str(HERE / "score_candidates" / "hangs_at_scale.py")
-DROPS_EXPERT = str(HERE / "broken" / "drops_expert.py")
-HANGS = str(HERE / "broken" / "hangs.py")
+NAIVE = str(SCORING_DIR / "naive_contiguous.py")
+HANGS_AT_SCALE = str(SCORING_DIR / "hangs_at_scale.py")
+DROPS_EXPERT = str(BROKEN_DIR / "drops_expert.py")
+HANGS = str(BROKEN_DIR / "hangs.py")
 SMALL_TRACE = str(small_trace_paths()[".npy"])
 QUICK = ScoreOptions(cases=5, repeats=1, trace=SMALL_TRACE, window=10, timeout=30.0)
 TIME_FIELDS = {"milliseconds", "reference_milliseconds", "speed_ratio", "combined_score"}
@@ -169,7 +169,7 @@ def test_bad_options_are_the_callers_error() -> None:
 
 def test_a_candidate_of_another_api_is_scored_through_its_profile() -> None:
     """`--api` reaches the conformance check and every sandbox the score starts."""
-    spec = str(HERE / "apis" / "sglang_vec.py")
+    spec = str(APIS_DIR / "sglang_vec.py")
     result = score_candidate(spec, replace(QUICK, api="sglang"))
     assert result.valid, result.reason
     assert result.api["requested"] == "sglang" and result.api["profile"] == "sglang"

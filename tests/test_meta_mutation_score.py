@@ -45,7 +45,7 @@ OBSERVATIONS = {
     "half_precision": "metamorphic.dtype",
     "truncates_floats": "metamorphic.scaling",
 }
-# Candidates in other APIs: spec under tests/broken -> (the profile `auto` must detect,
+# Candidates in other APIs: spec under tests/candidates/broken -> (the profile `auto` must detect,
 # the check that must catch it). Packages are folders; classes are named after ':'.
 API_VIOLATIONS = {
     "vllm_overfilling.py:OverfillingPolicy": ("vllm", "packing.pack_size"),

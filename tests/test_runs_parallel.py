@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from candidate_paths import BROKEN_DIR
 from verifier.cli.dispatch import main
 from verifier.model.findings import Finding
 from verifier.model.instances import PackingInstance
@@ -17,7 +18,7 @@ from verifier.runs.chunks import derived_seed
 from verifier.runs.parallel import merge_check_results, worker_seeds
 from verifier.runs.results import CaseCounts
 
-WRONG_PACK_SIZES = str(Path(__file__).parent / "broken" / "wrong_pack_sizes.py")
+WRONG_PACK_SIZES = str(BROKEN_DIR / "wrong_pack_sizes.py")
 
 
 def _result(instance: PackingInstance, occurrences: int, generated: int) -> CheckResult:
