@@ -83,6 +83,18 @@ def test_add_bad_instance_names_the_file(
     assert not (tmp_path / "c" / "packing").exists()
 
 
+def test_add_an_instance_with_an_unknown_field_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    typo = tmp_path / "typo.json"
+    data = {"problem": "packing", "weights": [[1, 2, 3, 4]], "num_packs": 2, "num_pakcs": 4}
+    typo.write_text(json.dumps(data), "utf-8")
+    assert main(["corpus", "add", str(typo), "--corpus", str(tmp_path / "c")]) == 2
+    error = capsys.readouterr().err
+    assert str(typo) in error and "'num_pakcs'" in error
+    assert not (tmp_path / "c").exists() or not any((tmp_path / "c").rglob("*.json"))
+
+
 def test_missing_corpus_dir_is_a_usage_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -115,3 +115,22 @@ def test_a_file_that_is_not_utf8_exits_2_naming_it(
     assert main(["solve", str(path)]) == 2
     error = capsys.readouterr().err
     assert "not valid JSON" in error and str(path) in error
+
+
+def test_an_unknown_instance_field_is_a_usage_error_naming_field_and_file(tmp_path: Path) -> None:
+    """A misspelled field would otherwise solve another problem: exit 2, no answer printed."""
+    instance = {"problem": "packing", "weights": [[5, 4, 3, 2]], "num_packs": 2, "num_pack": 4}
+    path = _write(tmp_path, json.dumps(instance))
+    result = _run(str(path))
+    assert result.returncode == 2
+    assert "'num_pack'" in result.stderr and str(path) in result.stderr
+    assert result.stdout == ""
+
+
+def test_free_form_metadata_is_accepted_and_ignored(tmp_path: Path) -> None:
+    plain = {"problem": "packing", "weights": [[5, 4, 3, 2]], "num_packs": 2}
+    noted = {**plain, "metadata": {"source": "a hand-made example"}}
+    layers = [_json_layers(_write(tmp_path, json.dumps(data))) for data in (plain, noted)]
+    for layer in (*layers[0], *layers[1]):
+        layer.pop("seconds")
+    assert layers[0] == layers[1]

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
 from dataclasses import asdict
 from functools import partial
 from pathlib import Path
@@ -157,6 +159,29 @@ def test_ray_auto_needs_an_address(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     path = tmp_path / "instance.json"
     path.write_text(json.dumps({"problem": "packing", "weights": [[3, 2, 1, 1]], "num_packs": 2}))
     assert main(["solve", str(path), "--ray", "auto"]) == 2
+
+
+def test_ray_at_an_unreachable_address_fails_fast_with_one_line(tmp_path: Path) -> None:
+    """No Ray server on a loopback port: exit 2 within seconds, one line naming the address."""
+    pytest.importorskip("ray", reason="Ray is not installed: pip install 'eplb-verify[ray]'")
+    with socket.socket() as probe:  # a loopback port nothing listens on once this closes
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    path = tmp_path / "instance.json"
+    path.write_text(json.dumps({"problem": "packing", "weights": [[3, 2, 1, 1]], "num_packs": 2}))
+    address = f"127.0.0.1:{port}"
+    started = time.monotonic()
+    process = subprocess.run(
+        [sys.executable, "-m", "verifier", "solve", str(path), "--ray", address],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert time.monotonic() - started < 30
+    assert process.returncode == 2
+    lines = process.stderr.strip().splitlines()
+    assert len(lines) == 1 and address in lines[0], process.stderr
 
 
 @pytest.mark.slow

@@ -9,7 +9,9 @@ An instance file is one JSON object, one of::
 
 `weights` is a list of layers, each a list of non-negative finite numbers (integers stay integers).
 Parsing checks everything a solver or a candidate would otherwise trip over and raises
-`InstanceError` with a message naming the offending field.
+`InstanceError` with a message naming the offending field. A field the format does not know is an
+error too (a misspelled field would otherwise give the answer to another problem); free-form notes
+go under `"metadata"`, which is accepted and ignored (not part of the instance or its hash).
 """
 
 from __future__ import annotations
@@ -80,6 +82,13 @@ class RebalanceInstance:
 
 
 Instance = PackingInstance | ReplicationInstance | RebalanceInstance
+# The size fields of each problem's JSON object, in order (besides "problem" and "weights").
+SIZE_FIELDS: dict[ProblemName, tuple[str, ...]] = {
+    "packing": ("num_packs",),
+    "replication": ("num_phy",),
+    "rebalance": ("num_replicas", "num_groups", "num_nodes", "num_gpus"),
+}
+METADATA_FIELD = "metadata"  # free-form notes in an instance file: accepted, ignored
 
 
 def num_layers(instance: Instance) -> int:
@@ -128,6 +137,16 @@ def _check_divides(numerator: int, denominator: int, what: str) -> None:
         raise InstanceError(f"impossible shape: {what} ({numerator} % {denominator} != 0)")
 
 
+def _reject_unknown_fields(data: dict[str, Any], problem: ProblemName) -> None:
+    known = ("problem", "weights", *SIZE_FIELDS[problem], METADATA_FIELD)
+    unknown = [str(field) for field in data if field not in known]
+    if unknown:
+        raise InstanceError(
+            f"unknown field {unknown[0]!r} in a {problem} instance (known: {', '.join(known)}; "
+            f"free-form notes go under {METADATA_FIELD!r})"
+        )
+
+
 def instance_from_dict(data: Any) -> Instance:
     """Validate a decoded JSON object and build the instance it describes."""
     if not isinstance(data, dict):
@@ -135,6 +154,7 @@ def instance_from_dict(data: Any) -> Instance:
     problem = data.get("problem")
     if problem not in PROBLEMS:
         raise InstanceError(f"field 'problem' must be one of {list(PROBLEMS)}, got {problem!r}")
+    _reject_unknown_fields(data, problem)
     weights = _parse_weights(data)
     n = len(weights[0]) if weights else 0
     if problem == "packing":

@@ -11,7 +11,10 @@ item and returns the results in order:
   OR-Tools and torch are not fork-safe), kept open across calls until the distributor closes;
 - `ray="local"|"auto"|ADDRESS`: Ray tasks (one CPU each). "local" starts a private Ray instance
   with `workers` CPUs, "auto" joins the cluster named in RAY_ADDRESS, anything else is passed to
-  `ray.init(address=...)`. Ray is the optional extra `eplb-verify[ray]`.
+  `ray.init(address=...)`. An address is first probed with a plain TCP connect
+  (`RAY_CONNECT_TIMEOUT` seconds), so an unreachable one fails at once with one line instead of
+  Ray's own retries; Ray's log lines stay out of the terminal (set `RAY_BACKEND_LOG_LEVEL=info`
+  to see them). Ray is the optional extra `eplb-verify[ray]`.
 
 `function` and the items must be picklable (a module-level function or a `functools.partial` of
 one, plain data). `progress(done, total)` is called after every finished item.
@@ -19,7 +22,9 @@ one, plain data). `progress(done, total)` is called after every finished item.
 
 from __future__ import annotations
 
+import logging
 import os
+import socket
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from typing import Any, TypeVar
@@ -29,6 +34,7 @@ Result = TypeVar("Result")
 ProgressHook = Callable[[int, int], None]  # (done, total)
 
 RAY_EXTRA = "pip install 'eplb-verify[ray]'"
+RAY_CONNECT_TIMEOUT = 5.0  # seconds for the TCP probe of a Ray address before `ray.init`
 
 
 class DistributeError(Exception):
@@ -161,6 +167,8 @@ class Distributor:
         except ImportError:
             raise DistributeError(f"--ray needs Ray, which is not installed: {RAY_EXTRA}") from None
         address = self.ray_address
+        # Ray's own (C++) log lines stay out of the terminal unless the user asks for them.
+        os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")
         try:
             if ray.is_initialized():
                 pass
@@ -168,14 +176,14 @@ class Distributor:
                 cpus = self.workers or available_cores()
                 ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
                 self._ray_started_here = True
-            elif address == "auto":
-                if not os.environ.get("RAY_ADDRESS"):
+            else:
+                if address == "auto" and not os.environ.get("RAY_ADDRESS"):
                     raise DistributeError(
                         "--ray auto: RAY_ADDRESS is not set (or give the address)"
                     )
-                ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=False)
-            else:
-                ray.init(address=address, log_to_driver=False)
+                target = os.environ["RAY_ADDRESS"] if address == "auto" else str(address)
+                probe_ray_address(target, label=address)
+                ray.init(address=target, log_to_driver=False, logging_level=logging.ERROR)
         except DistributeError:
             raise
         except Exception as error:  # Ray raises ConnectionError, RuntimeError, ValueError...
@@ -199,6 +207,24 @@ class Distributor:
                 results[index_of[ref]] = ray.get(ref)
                 self._report(len(results), len(items))
         return [results[index] for index in range(len(items))]
+
+
+def probe_ray_address(address: str, *, label: str | None = None) -> None:
+    """Raise `DistributeError` (naming the address) unless a TCP connection to its host and port
+    opens within `RAY_CONNECT_TIMEOUT` seconds. `ray://HOST:PORT`, `HOST:PORT`, `[IPv6]:PORT`."""
+    shown = label or address
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    host = host.strip("[]")
+    if not host or not port.isdigit():
+        raise DistributeError(f"--ray {shown}: not an address (HOST:PORT, ray://HOST:PORT)")
+    try:
+        with socket.create_connection((host, int(port)), timeout=RAY_CONNECT_TIMEOUT):
+            pass
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise DistributeError(
+            f"--ray {shown}: no Ray cluster reachable at {host}:{port} ({reason})"
+        ) from None
 
 
 def _call(function: Callable[[Any], Any], item: Any) -> Any:
