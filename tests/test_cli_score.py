@@ -33,6 +33,7 @@ NAIVE = str(SCORING_DIR / "naive_contiguous.py")
 HANGS_AT_SCALE = str(SCORING_DIR / "hangs_at_scale.py")
 DROPS_EXPERT = str(BROKEN_DIR / "drops_expert.py")
 HANGS = str(BROKEN_DIR / "hangs.py")
+IGNORES_HIERARCHY = str(BROKEN_DIR / "ignores_hierarchy.py")  # valid under the global contract
 SMALL_TRACE = str(small_trace_paths()[".npy"])
 QUICK = ScoreOptions(cases=5, repeats=1, trace=SMALL_TRACE, window=10, timeout=30.0)
 TIME_FIELDS = {"milliseconds", "reference_milliseconds", "speed_ratio", "combined_score"}
@@ -75,6 +76,16 @@ def test_better_balanced_and_faster_scores_higher(greedy: ScoreResult) -> None:
     assert greedy.balancedness > naive.balancedness
     assert greedy.milliseconds < naive.milliseconds
     assert greedy.combined_score > naive.combined_score
+
+
+def test_every_phase_judges_the_contract_the_user_chose() -> None:
+    """Hierarchy ignored by design: invalid under the default contract, valid (timing at the
+    DeepSeek-V3 shape included) under `--policy global`."""
+    hierarchical = score_candidate(IGNORES_HIERARCHY, QUICK)
+    assert not hierarchical.valid and "group_split" in hierarchical.reason
+    flat = score_candidate(IGNORES_HIERARCHY, replace(QUICK, policy="global"))
+    assert flat.valid, flat.reason
+    assert flat.milliseconds > 0 and flat.combined_score > 0
 
 
 def test_an_invalid_candidate_scores_zero_with_its_reason() -> None:

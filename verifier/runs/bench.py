@@ -24,6 +24,7 @@ from verifier.calling.candidates import default_reference_spec, is_reference_var
 from verifier.calling.pool import SandboxPool
 from verifier.calling.sandbox import CallOutcome
 from verifier.judging.judge import call_on, judge
+from verifier.model.contract import Policy
 from verifier.model.instances import Instance
 from verifier.model.objectives import balance_ratio, ideal_load
 from verifier.model.shapes import SHAPES, ModelShape
@@ -158,9 +159,12 @@ def balancedness_of(instance: Instance, objectives: Sequence[Fraction]) -> float
     return balance_ratio(ideal, achieved)
 
 
-def _first_call(timing: Timing, instance: Instance, outcome: CallOutcome, device: str) -> None:
-    """Judge the warm-up call: a failure or a contract violation disqualifies the timings."""
-    verdict = judge(instance, outcome, context={"device": device})
+def _first_call(
+    timing: Timing, instance: Instance, outcome: CallOutcome, device: str, policy: Policy
+) -> None:
+    """Judge the warm-up call under the run's contract: a failure or a violation disqualifies
+    the timings."""
+    verdict = judge(instance, outcome, policy=policy, context={"device": device})
     timing.status = verdict.status
     timing.problems = [f"{finding.check}: {finding.message}" for finding in verdict.violations][:3]
     if verdict.objectives is not None:
@@ -184,8 +188,10 @@ def bench_shape(
     repeats: int,
     warmup: int,
     progress: BenchProgress = _quiet,
+    policy: Policy = "auto",
 ) -> list[Timing]:
-    """Time every function every candidate defines on one shape (round-robin, warm-up first)."""
+    """Time every function every candidate defines on one shape (round-robin, warm-up first);
+    the warm-up call is judged under `policy`'s contract."""
     timings: list[Timing] = []
     for function, instance in shape.instances(seed).items():
         runners = {spec: pool[spec] for spec in specs if function in pool.functions(spec)}
@@ -203,7 +209,7 @@ def bench_shape(
                     sandbox, instance, dtype=dtype, device=device, spec=spec, timeout=CALL_TIMEOUT
                 )
                 if round_ == 0:
-                    _first_call(timing, instance, outcome, device)
+                    _first_call(timing, instance, outcome, device, policy)
                 elif outcome.status != "ok":
                     timing.status = "failed"
                     timing.problems.append(f"run {round_ + 1}: {outcome.status} {outcome.error}")

@@ -355,6 +355,7 @@ def timings(
         repeats=options.repeats,
         warmup=1,
         progress=progress,
+        policy=options.policy,
     )
     by_spec = {timing.candidate: timing for timing in found}
     mine, reference = by_spec.get(spec), by_spec.get(BASELINE)
