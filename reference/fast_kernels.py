@@ -54,7 +54,8 @@ def use_kernels(tensor: torch.Tensor) -> bool:
     return AVAILABLE and ENABLED and tensor.device.type == "cpu"
 
 
-def _jit(function: Any) -> Any:
+def jit(function: Any) -> Any:
+    """numba.njit with the on-disk cache; the plain function when numba is missing."""
     if numba is None:
         return function
     return numba.njit(cache=True, nogil=True)(function)
@@ -63,7 +64,7 @@ def _jit(function: Any) -> Any:
 # --- small helpers -------------------------------------------------------------------------
 
 
-@_jit
+@jit
 def _ratio_key(load: float, count: float) -> tuple[float, float]:
     """`reference.replication.exact_ratio_key` for one (load, count): (q, remainder / count)."""
     q = load / count
@@ -74,7 +75,7 @@ def _ratio_key(load: float, count: float) -> tuple[float, float]:
     return q, remainder / count
 
 
-@_jit
+@jit
 def _pairwise_sum(values: np.ndarray, scratch: np.ndarray) -> float:
     """`reference.fast.fixed_order_sum` of one row: pairwise adds in the same order."""
     width = values.shape[0]
@@ -91,13 +92,13 @@ def _pairwise_sum(values: np.ndarray, scratch: np.ndarray) -> float:
     return scratch[0]
 
 
-@_jit
+@jit
 def _ahead(q: float, s: float, expert: int, best_q: float, best_s: float, best: int) -> bool:
     """(q, s) above (best_q, best_s), or equal with the lower expert index."""
     return q > best_q or (q == best_q and (s > best_s or (s == best_s and expert < best)))
 
 
-@_jit
+@jit
 def _greedy_counts(row: np.ndarray, order: np.ndarray, num_slots: int, counts: np.ndarray) -> None:
     """The greedy replication's counts: each redundant slot to the highest load per replica
     (exact key), ties to the lower expert. `order`: the experts heaviest first (stable), so the
@@ -132,7 +133,7 @@ def _greedy_counts(row: np.ndarray, order: np.ndarray, num_slots: int, counts: n
         counts[best] += 1
 
 
-@_jit
+@jit
 def _order_by_replica_load(
     sorted_load: np.ndarray,
     by_load: np.ndarray,
@@ -167,7 +168,7 @@ def _order_by_replica_load(
             h += 1
 
 
-@_jit
+@jit
 def _deal(
     dealt: np.ndarray,
     num_packs: int,
@@ -214,7 +215,7 @@ def _deal(
         pack_load[pack_at[i]] = ascending[i]
 
 
-@_jit
+@jit
 def _bit_length(value: int) -> int:
     length = 0
     while value > 0:
@@ -223,7 +224,7 @@ def _bit_length(value: int) -> int:
     return length
 
 
-@_jit
+@jit
 def _pack_layer(
     sorted_loads: np.ndarray,
     num_packs: int,
@@ -283,7 +284,7 @@ def _pack_layer(
         )  # fmt: skip
 
 
-@_jit
+@jit
 def _refine_layer(
     sorted_loads: np.ndarray,
     slot_item: np.ndarray,
@@ -367,7 +368,7 @@ def _refine_layer(
             pack_load[heavy_row, best_q] = pack_load[heavy_row, best_q] + change
 
 
-@_jit
+@jit
 def _place_layer(
     node_loads: np.ndarray,
     num_slots: int,
@@ -418,7 +419,7 @@ def _place_layer(
             slot_rank[row, s] = replica_rank[row, slot_item[row, s]]
 
 
-@_jit
+@jit
 def _rebalance(
     loads: np.ndarray,
     num_replicas: int,
@@ -500,7 +501,7 @@ def _rebalance(
             logcnt[layer, e] = local_count[ordered // experts_per_node, ordered % experts_per_node]
 
 
-@_jit
+@jit
 def _packing(
     loads: np.ndarray,
     num_packs: int,
