@@ -47,6 +47,7 @@ AVAILABLE = numba is not None
 ENABLED = os.environ.get("EPLB_FAST_KERNELS", "1") != "0"
 
 _VELTKAMP = float(2**27 + 1)
+RANK_SORT_BELOW = 128  # rows up to this length are sorted by counting ranks
 
 
 def use_kernels(tensor: torch.Tensor) -> bool:
@@ -90,6 +91,42 @@ def _pairwise_sum(values: np.ndarray, scratch: np.ndarray) -> float:
             scratch[half] = scratch[2 * half]
         width = half + width % 2
     return scratch[0]
+
+
+@jit
+def _argsort_descending(values: np.ndarray, order: np.ndarray) -> None:
+    """The stable descending order of `values` (ties: lower index first), as the torch path's
+    stable sorts give it: short rows by counting ranks (no data-dependent branch), long rows by
+    numpy's mergesort (stable)."""
+    n = values.shape[0]
+    if n > RANK_SORT_BELOW:
+        order[:] = np.argsort(-values, kind="mergesort")
+        return
+    for i in range(n):
+        value = values[i]
+        rank = 0
+        for j in range(i):  # ties before i go first
+            rank += values[j] >= value
+        for j in range(i + 1, n):
+            rank += values[j] > value
+        order[rank] = i
+
+
+@jit
+def _argsort_ascending(values: np.ndarray, order: np.ndarray) -> None:
+    """The stable ascending order of `values` (ties: lower index first)."""
+    n = values.shape[0]
+    if n > RANK_SORT_BELOW:
+        order[:] = np.argsort(values, kind="mergesort")
+        return
+    for i in range(n):
+        value = values[i]
+        rank = 0
+        for j in range(i):
+            rank += values[j] <= value
+        for j in range(i + 1, n):
+            rank += values[j] < value
+        order[rank] = i
 
 
 @jit
@@ -153,7 +190,8 @@ def _order_by_replica_load(
     head_load = np.empty(head, dtype=np.float64)
     for i in range(head):
         head_load[i] = sorted_load[i] / counts[by_load[i]]
-    head_order = np.argsort(-head_load, kind="mergesort")
+    head_order = np.empty(head, dtype=np.int64)
+    _argsort_descending(head_load, head_order)
     h = 0
     t = head
     for out in range(n):
@@ -184,6 +222,8 @@ def _deal(
     n = dealt.shape[0]
     capacity = n // num_packs
     low_bits = (1 << max(1, _bit_length(num_packs - 1))) - 1
+    spare_load = np.empty(num_packs, dtype=np.float64)
+    spare_pack = np.empty(num_packs, dtype=np.int64)
     for i in range(num_packs):
         ascending[i] = dealt[num_packs - 1 - i]
         pack_at[i] = num_packs - 1 - i
@@ -197,6 +237,19 @@ def _deal(
         if block + 1 < capacity:
             for i in range(num_packs):
                 keys[i] = (bits[i] & ~low_bits) | i
+            if num_packs <= RANK_SORT_BELOW // 4:
+                # short rows: each pack's rank is the number of smaller keys (distinct keys:
+                # one order), counted without a data-dependent branch
+                for i in range(num_packs):
+                    rank = 0
+                    for j in range(num_packs):
+                        rank += keys[j] < keys[i]
+                    spare_load[rank] = ascending[i]
+                    spare_pack[rank] = pack_at[i]
+                for i in range(num_packs):
+                    ascending[i] = spare_load[i]
+                    pack_at[i] = spare_pack[i]
+                continue
             # insertion sort of an almost sorted row (distinct keys: one order)
             for i in range(1, num_packs):
                 key = keys[i]
@@ -317,6 +370,10 @@ def _refine_layer(
             good_enough = bound
     good_enough = good_enough * (1 + near_optimal)
     light = np.empty(num_packs, dtype=np.int64)
+    by_load = np.empty(num_packs, dtype=np.int64)
+    target = np.empty(partners * capacity, dtype=np.float64)
+    partner_load = np.empty(partners * capacity, dtype=np.float64)
+    score = np.empty(capacity * partners * capacity, dtype=np.float64)
     for round_number in range(swap_rounds):
         last = round_number + 1 == swap_rounds
         peak = pack_load[0, 0]
@@ -331,26 +388,32 @@ def _refine_layer(
             for q in range(num_packs):
                 light[q] = q
         else:
-            by_load = np.argsort(row_loads, kind="mergesort")
+            _argsort_ascending(row_loads, by_load)
             for q in range(partners):
                 light[q] = by_load[q]
-        best_score = np.inf
-        best_u = 0
-        best_v = 0
-        best_q = light[0]
-        found = False
+        # every (heavy item u, partner q, item v) score, u-major as the torch path flattens
+        # them; the first minimum wins (one pass for the minimum, one for its first index)
+        for qi in range(partners):
+            q = light[qi]
+            light_load = row_loads[q]
+            gap = peak - light_load
+            for v in range(capacity):
+                target[qi * capacity + v] = slot_load[heavy_row, q * capacity + v] * 2 + gap
+                partner_load[qi * capacity + v] = light_load
+        width = partners * capacity
         for u in range(capacity):
             twice = slot_load[heavy_row, heavy * capacity + u] * 2
-            for qi in range(partners):
-                q = light[qi]
-                light_load = row_loads[q]
-                gap = peak - light_load
-                for v in range(capacity):
-                    target = slot_load[heavy_row, q * capacity + v] * 2 + gap
-                    score = abs(twice - target) + light_load
-                    if not found or score < best_score:
-                        found = True
-                        best_score, best_u, best_q, best_v = score, u, q, v
+            for i in range(width):
+                score[u * width + i] = abs(twice - target[i]) + partner_load[i]
+        lowest = score[0]
+        for i in range(1, capacity * width):
+            lowest = min(lowest, score[i])
+        best = 0
+        while best + 1 < capacity * width and score[best] != lowest:  # (NaN: the first)
+            best += 1
+        best_u = best // width
+        best_q = light[(best % width) // capacity]
+        best_v = best % capacity
         u_slot = heavy * capacity + best_u
         v_slot = best_q * capacity + best_v
         change = slot_load[heavy_row, u_slot] - slot_load[heavy_row, v_slot]
@@ -388,6 +451,7 @@ def _place_layer(
     rows, n = node_loads.shape
     spare = min(n, num_slots - n)
     sorted_load = np.empty(n, dtype=np.float64)
+    by_load = np.empty(n, dtype=np.int64)
     order = np.empty(n, dtype=np.int64)
     values = np.empty(n, dtype=np.float64)
     replica_expert = np.empty((rows, num_slots), dtype=np.int64)
@@ -396,7 +460,7 @@ def _place_layer(
     slot_item = np.empty((rows, num_slots), dtype=np.int64)
     for row in range(rows):
         loads = node_loads[row]
-        by_load = np.argsort(-loads, kind="mergesort")
+        _argsort_descending(loads, by_load)
         for i in range(n):
             sorted_load[i] = loads[by_load[i]] + 0.0  # as the torch path: no -0.0
         _greedy_counts(loads, by_load, num_slots, counts[row])
@@ -450,6 +514,8 @@ def _rebalance(
     group_load = np.empty((1, num_groups), dtype=np.float64)
     scratch = np.empty(max(group_size, 1), dtype=np.float64)
     group_slot = np.empty((1, num_groups), dtype=np.int64)
+    values = np.empty(num_groups, dtype=np.float64)
+    by_load = np.empty(num_groups, dtype=np.int64)
     log2ordered = np.empty(num_log, dtype=np.int64)
     ordered2log = np.empty(num_log, dtype=np.int64)
     node_loads = np.empty((num_nodes, experts_per_node), dtype=np.float64)
@@ -459,10 +525,9 @@ def _rebalance(
     for layer in range(layers):
         row = loads[layer]
         if grouped:
-            values = np.empty(num_groups, dtype=np.float64)
             for g in range(num_groups):
                 values[g] = _pairwise_sum(row[g * group_size : (g + 1) * group_size], scratch)
-            by_load = np.argsort(-values, kind="mergesort")
+            _argsort_descending(values, by_load)
             for g in range(num_groups):
                 group_load[0, g] = values[by_load[g]]
             _pack_layer(
@@ -519,8 +584,9 @@ def _packing(
     capacity = n // num_packs
     sorted_loads = np.empty((1, n), dtype=np.float64)
     slot_item = np.empty((1, n), dtype=np.int64)
+    order = np.empty(n, dtype=np.int64)
     for row in range(rows):
-        order = np.argsort(-loads[row], kind="mergesort")
+        _argsort_descending(loads[row], order)
         for i in range(n):
             sorted_loads[0, i] = loads[row, order[i]]
         _pack_layer(
