@@ -94,13 +94,50 @@ def _pairwise_sum(values: np.ndarray, scratch: np.ndarray) -> float:
 
 
 @jit
+def _merge_sort(values: np.ndarray, order: np.ndarray, descending: bool) -> None:
+    """A stable bottom-up merge sort of the indices of `values` (ties: lower index first);
+    numba's own stable argsort costs about a second more to compile."""
+    n = values.shape[0]
+    for i in range(n):
+        order[i] = i
+    source = order
+    target = np.empty(n, dtype=np.int64)
+    width = 1
+    while width < n:
+        for start in range(0, n, 2 * width):
+            middle = min(start + width, n)
+            end = min(start + 2 * width, n)
+            i, j = start, middle
+            for k in range(start, end):
+                take_right = j < end and (
+                    i >= middle
+                    or (
+                        values[source[j]] > values[source[i]]
+                        if descending
+                        else values[source[j]] < values[source[i]]
+                    )
+                )
+                if take_right:
+                    target[k] = source[j]
+                    j += 1
+                else:
+                    target[k] = source[i]
+                    i += 1
+        source, target = target, source
+        width *= 2
+    if source is not order:
+        for i in range(n):
+            order[i] = source[i]
+
+
+@jit
 def _argsort_descending(values: np.ndarray, order: np.ndarray) -> None:
     """The stable descending order of `values` (ties: lower index first), as the torch path's
     stable sorts give it: short rows by counting ranks (no data-dependent branch), long rows by
     numpy's mergesort (stable)."""
     n = values.shape[0]
     if n > RANK_SORT_BELOW:
-        order[:] = np.argsort(-values, kind="mergesort")
+        _merge_sort(values, order, True)
         return
     for i in range(n):
         value = values[i]
@@ -117,7 +154,7 @@ def _argsort_ascending(values: np.ndarray, order: np.ndarray) -> None:
     """The stable ascending order of `values` (ties: lower index first)."""
     n = values.shape[0]
     if n > RANK_SORT_BELOW:
-        order[:] = np.argsort(values, kind="mergesort")
+        _merge_sort(values, order, False)
         return
     for i in range(n):
         value = values[i]
@@ -654,3 +691,29 @@ def packing(loads: torch.Tensor, num_packs: int) -> tuple[torch.Tensor, torch.Te
     rank_in_pack = np.empty((rows, n), dtype=np.int64)
     _packing(values, num_packs, schedules, refine, *_swap_settings(), pack_index, rank_in_pack)
     return torch.from_numpy(pack_index), torch.from_numpy(rank_in_pack)
+
+
+def compile_ahead() -> float:
+    """Compile every kernel now (or load it from the on-disk cache); returns the seconds taken.
+    `python -m reference.fast_kernels` runs it, e.g. once after installing."""
+    import time
+
+    start = time.perf_counter()
+    if not AVAILABLE:
+        return 0.0
+    from reference.policy import FastEplbPolicy
+
+    loads = torch.arange(1, 33, dtype=torch.float64).view(2, 16)
+    rebalance(loads, 20, 4, 2, 4)  # hierarchical: every kernel of the rebalance
+    packing(loads, 4)
+    plan = FastEplbPolicy.rebalance_experts(loads, 20, 4, 2, 4)
+    FastEplbPolicy.rebalance_experts(loads, 20, 4, 2, 4, plan)
+    return time.perf_counter() - start
+
+
+if __name__ == "__main__":
+    if not AVAILABLE:
+        print("numba is not installed: reference:fast plans with its torch path")
+    else:
+        seconds = compile_ahead()
+        print(f"reference:fast kernels compiled or loaded from the cache in {seconds:.1f} s")
