@@ -13,7 +13,9 @@ greedy's. Load models:
 - `zipf`: per layer a random ranking of the experts, load 100000 / rank^1.1, rounded;
 - `moe`: the corpus generator's synthetic MoE token counts (what `eplb-verify bench` uses).
 
-First it checks that the default reference output is identical to a plain per-layer Python loop
+`fast` on CPU runs its compiled kernels when numba is installed (the header says which path ran;
+`EPLB_FAST_KERNELS=0` times the torch path, which gives the same plans). First it checks that
+the default reference output is identical to a plain per-layer Python loop
 of the same greedy (DeepSeek-V3 shape, hierarchical).
 
     python benchmarks/rebalance.py [--repeats 7] [--seed 0] [--threads 1] [--device cpu|cuda]
@@ -234,6 +236,14 @@ def main() -> None:
         f"device {args.device}, torch {torch.__version__}, threads {args.threads}, "
         f"repeats {args.repeats} (after one warm-up), seed {args.seed}; medians"
     )
+    from reference import fast_kernels
+
+    fast_path = (
+        "compiled kernels (numba)"
+        if fast_kernels.use_kernels(torch.zeros(1, device=args.device))
+        else "torch path (numba missing, EPLB_FAST_KERNELS=0 or not a CPU tensor)"
+    )
+    print(f"fast plans with its {fast_path}")
     identical = check_identical_to_loop(args.seed)
     print(f"default reference output identical to the per-layer Python loop: {identical}")
     for name in args.shapes:

@@ -58,6 +58,10 @@ Packing = tuple[torch.Tensor, torch.Tensor]
 
 def fast_packing(loads: torch.Tensor, num_packs: int) -> Packing:
     """`(pack_index, rank_in_pack)` of validated float64 `loads` `[rows, n]` into `num_packs`."""
+    from reference import fast_kernels  # numba is imported on the first fast call only
+
+    if fast_kernels.use_kernels(loads):
+        return fast_kernels.packing(loads.detach(), num_packs)
     rows, n = loads.shape
     capacity = n // num_packs
     order = torch.sort(loads, dim=1, descending=True, stable=True).indices

@@ -18,7 +18,7 @@ from reference._validation import (
     check_positive,
     check_weight,
 )
-from reference.fast import place_replicas
+from reference.fast import fixed_order_sum, place_replicas
 from reference.packing import PACKING_METHODS, pack
 from reference.replication import MAX_SLOTS, REPLICATION_METHODS, replicate
 
@@ -68,6 +68,14 @@ def rebalance_experts(
     if num_groups % num_nodes:
         num_groups, num_nodes = 1, 1
     loads = as_float64(weight)
+    if packing == "fast":
+        from reference import fast_kernels  # numba is imported on the first fast call only
+
+        if fast_kernels.use_kernels(loads):
+            phy2log, _, logcnt, log2phy = fast_kernels.rebalance(
+                loads.detach(), num_replicas, num_groups, num_nodes, num_gpus
+            )
+            return phy2log, log2phy, logcnt
     phy2log, rank, logcnt = _hierarchical(
         loads, num_replicas, num_groups, num_nodes, num_gpus, packing, replication, seed
     )
@@ -104,7 +112,10 @@ def _hierarchical(
     grouped = num_groups > 1
     node_loads = loads
     if grouped:
-        group_load = loads.view(layers, num_groups, group_size).sum(-1)
+        if packing == "fast":  # the compiled kernels' order of adds (and every device's)
+            group_load = fixed_order_sum(loads.view(-1, group_size)).view(layers, num_groups)
+        else:
+            group_load = loads.view(layers, num_groups, group_size).sum(-1)
         group_pack, group_rank = pack(group_load, num_nodes, packing, seed)
         group_start = (group_pack * groups_per_node + group_rank) * group_size
         in_group = torch.arange(group_size, device=device)

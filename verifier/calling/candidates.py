@@ -3,7 +3,8 @@
 A candidate is anything that defines one or more of `balanced_packing`, `replicate_experts` and
 `rebalance_experts` with DeepSeek's positional signatures. It is named as one of:
 
-- `reference` or `reference:VARIANT` (every entry of `reference.VARIANTS`);
+- `reference` or `reference:VARIANT` (every entry of `reference.VARIANTS`), or
+  `reference:CLASS` for a policy class of the reference (`reference.POLICY_CLASSES`);
 - a path to a `.py` file, optionally `path.py:NAME`;
 - the name of an entry point in the `eplb_verify.candidates` group (installed packages);
 - a dotted module `pkg.mod`, optionally `pkg.mod:NAME`.
@@ -209,8 +210,12 @@ def reference_partners(variant: str) -> dict[str, str]:
 
 
 def _resolve_reference(spec: str, name: str | None) -> Candidate:
-    from reference import DEFAULT_VARIANT, VARIANTS
+    import reference
+    from reference import DEFAULT_VARIANT, POLICY_CLASSES, VARIANTS
 
+    if name in POLICY_CLASSES:  # a vLLM-style policy class of the reference (`reference.policy`)
+        policy = getattr(reference, name)
+        return Candidate(spec, _functions_of(policy, spec, None), target=policy)
     variant = DEFAULT_VARIANT
     function: str | None = None
     if name in VARIANTS:
@@ -220,7 +225,7 @@ def _resolve_reference(spec: str, name: str | None) -> Candidate:
     elif name is not None:
         raise CandidateError(
             f"candidate {spec!r}: unknown reference variant {name!r}; "
-            f"expected one of {sorted(VARIANTS)} or a function name"
+            f"expected one of {sorted(VARIANTS)}, {', '.join(POLICY_CLASSES)} or a function name"
         )
     obj = VARIANTS[variant]
     target = getattr(obj, function) if function else obj

@@ -1,0 +1,719 @@
+"""Compiled (numba) CPU kernels of the `fast` variant: the same algorithm as `reference.fast`, one
+layer at a time, in the same floating-point operations, so both paths give identical plans.
+
+`reference.fast` describes the algorithm; this module repeats it per layer in a loop that numba
+compiles (`cache=True`: compiled once per machine, then loaded from the on-disk cache). What has
+to match the torch path bit for bit, and how:
+
+- every sum is taken in the torch path's order: a pack's load is its items added round by round,
+  the bound's row sum and the group loads are `fixed_order_sum`'s pairwise order;
+- every sort is the torch path's: stable sorts (numpy's mergesort) where torch sorts stably, and
+  the deal's keys (float64 bits with the low bits replaced by the position) are the same
+  integers, sorted in the one order distinct keys have;
+- ties take the first extreme, as torch's `max`/`min(dim)` do, scanning in the same flattened
+  order;
+- the batched refinement's global early stop is per layer here: a layer whose heaviest pack does
+  not improve never changes again, so stopping it at once gives the same plan;
+- the replica counts are the greedy replication's (exact (q, s) keys, ties to the lower expert),
+  which is what `reference.replica_counts.greedy_counts` computes by threshold selection.
+
+Used for CPU tensors when numba imports and `EPLB_FAST_KERNELS` is not `0` (`use_kernels`);
+`reference.fast`'s torch path stays for CUDA tensors and as the fallback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from typing import Any
+
+import numpy as np
+import torch
+
+
+def _import_numba() -> Any:
+    """numba, an optional dependency (`pip install 'eplb-verify[fast]'`), or None."""
+    try:
+        return importlib.import_module("numba")
+    except ImportError:
+        return None
+
+
+numba = _import_numba()
+
+AVAILABLE = numba is not None
+# The module flag the fallback test (and a user) can turn off: EPLB_FAST_KERNELS=0 forces the
+# torch path on CPU too.
+ENABLED = os.environ.get("EPLB_FAST_KERNELS", "1") != "0"
+
+_VELTKAMP = float(2**27 + 1)
+RANK_SORT_BELOW = 128  # rows up to this length are sorted by counting ranks
+
+
+def use_kernels(tensor: torch.Tensor) -> bool:
+    """Whether the compiled kernels plan for `tensor` (CPU, numba present, not switched off)."""
+    return AVAILABLE and ENABLED and tensor.device.type == "cpu"
+
+
+def jit(function: Any) -> Any:
+    """numba.njit with the on-disk cache; the plain function when numba is missing."""
+    if numba is None:
+        return function
+    return numba.njit(cache=True, nogil=True)(function)
+
+
+# --- small helpers -------------------------------------------------------------------------
+
+
+@jit
+def _ratio_key(load: float, count: float) -> tuple[float, float]:
+    """`reference.replication.exact_ratio_key` for one (load, count): (q, remainder / count)."""
+    q = load / count
+    scaled = q * _VELTKAMP
+    q_high = scaled - (scaled - q)
+    q_low = q - q_high
+    remainder = (load - q_high * count) - q_low * count
+    return q, remainder / count
+
+
+@jit
+def _pairwise_sum(values: np.ndarray, scratch: np.ndarray) -> float:
+    """`reference.fast.fixed_order_sum` of one row: pairwise adds in the same order."""
+    width = values.shape[0]
+    for i in range(width):
+        scratch[i] = values[i]
+    while width > 1:
+        half = width // 2
+        for i in range(half):
+            scratch[i] = scratch[i] + scratch[half + i]
+        # the odd one out moves down behind the pairs
+        if width % 2:
+            scratch[half] = scratch[2 * half]
+        width = half + width % 2
+    return scratch[0]
+
+
+@jit
+def _merge_sort(values: np.ndarray, order: np.ndarray, descending: bool) -> None:
+    """A stable bottom-up merge sort of the indices of `values` (ties: lower index first);
+    numba's own stable argsort costs about a second more to compile."""
+    n = values.shape[0]
+    for i in range(n):
+        order[i] = i
+    source = order
+    target = np.empty(n, dtype=np.int64)
+    width = 1
+    while width < n:
+        for start in range(0, n, 2 * width):
+            middle = min(start + width, n)
+            end = min(start + 2 * width, n)
+            i, j = start, middle
+            for k in range(start, end):
+                take_right = j < end and (
+                    i >= middle
+                    or (
+                        values[source[j]] > values[source[i]]
+                        if descending
+                        else values[source[j]] < values[source[i]]
+                    )
+                )
+                if take_right:
+                    target[k] = source[j]
+                    j += 1
+                else:
+                    target[k] = source[i]
+                    i += 1
+        source, target = target, source
+        width *= 2
+    if source is not order:
+        for i in range(n):
+            order[i] = source[i]
+
+
+@jit
+def _argsort_descending(values: np.ndarray, order: np.ndarray) -> None:
+    """The stable descending order of `values` (ties: lower index first), as the torch path's
+    stable sorts give it: short rows by counting ranks (no data-dependent branch), long rows by
+    numpy's mergesort (stable)."""
+    n = values.shape[0]
+    if n > RANK_SORT_BELOW:
+        _merge_sort(values, order, True)
+        return
+    for i in range(n):
+        value = values[i]
+        rank = 0
+        for j in range(i):  # ties before i go first
+            rank += values[j] >= value
+        for j in range(i + 1, n):
+            rank += values[j] > value
+        order[rank] = i
+
+
+@jit
+def _argsort_ascending(values: np.ndarray, order: np.ndarray) -> None:
+    """The stable ascending order of `values` (ties: lower index first)."""
+    n = values.shape[0]
+    if n > RANK_SORT_BELOW:
+        _merge_sort(values, order, False)
+        return
+    for i in range(n):
+        value = values[i]
+        rank = 0
+        for j in range(i):
+            rank += values[j] <= value
+        for j in range(i + 1, n):
+            rank += values[j] < value
+        order[rank] = i
+
+
+@jit
+def _ahead(q: float, s: float, expert: int, best_q: float, best_s: float, best: int) -> bool:
+    """(q, s) above (best_q, best_s), or equal with the lower expert index."""
+    return q > best_q or (q == best_q and (s > best_s or (s == best_s and expert < best)))
+
+
+@jit
+def _greedy_counts(row: np.ndarray, order: np.ndarray, num_slots: int, counts: np.ndarray) -> None:
+    """The greedy replication's counts: each redundant slot to the highest load per replica
+    (exact key), ties to the lower expert. `order`: the experts heaviest first (stable), so the
+    next untouched expert in it is the best of all experts that still have one replica."""
+    n = row.shape[0]
+    for e in range(n):
+        counts[e] = 1
+    spare = num_slots - n
+    touched = np.empty(max(spare, 1), dtype=np.int64)
+    num_touched = 0
+    pointer = 0
+    for _ in range(spare):
+        best = -1
+        best_q = 0.0
+        best_s = 0.0
+        for t in range(num_touched):
+            expert = touched[t]
+            q, s = _ratio_key(row[expert], float(counts[expert]))
+            if best < 0 or _ahead(q, s, expert, best_q, best_s, best):
+                best, best_q, best_s = expert, q, s
+        fresh = False
+        if pointer < n:
+            expert = order[pointer]
+            q, s = _ratio_key(row[expert], 1.0)
+            if best < 0 or _ahead(q, s, expert, best_q, best_s, best):
+                best, best_q, best_s = expert, q, s
+                fresh = True
+        if fresh:
+            touched[num_touched] = best
+            num_touched += 1
+            pointer += 1
+        counts[best] += 1
+
+
+@jit
+def _order_by_replica_load(
+    sorted_load: np.ndarray,
+    by_load: np.ndarray,
+    counts: np.ndarray,
+    head: int,
+    order: np.ndarray,
+    values: np.ndarray,
+) -> None:
+    """`reference.fast.order_by_replica_load` of one row: the head re-sorted (stably) by load
+    per replica and merged into the tail, the tail first on equal values."""
+    n = sorted_load.shape[0]
+    if head == 0:
+        for i in range(n):
+            order[i] = by_load[i]
+            values[i] = sorted_load[i]
+        return
+    head_load = np.empty(head, dtype=np.float64)
+    for i in range(head):
+        head_load[i] = sorted_load[i] / counts[by_load[i]]
+    head_order = np.empty(head, dtype=np.int64)
+    _argsort_descending(head_load, head_order)
+    h = 0
+    t = head
+    for out in range(n):
+        take_tail = t < n and (h >= head or sorted_load[t] >= head_load[head_order[h]])
+        if take_tail:
+            order[out] = by_load[t]
+            values[out] = sorted_load[t]
+            t += 1
+        else:
+            order[out] = by_load[head_order[h]]
+            values[out] = head_load[head_order[h]]
+            h += 1
+
+
+@jit
+def _deal(
+    dealt: np.ndarray,
+    num_packs: int,
+    dealt_to: np.ndarray,
+    pack_load: np.ndarray,
+    ascending: np.ndarray,
+    pack_at: np.ndarray,
+    keys: np.ndarray,
+) -> None:
+    """`reference.fast.deal_in_rounds` of one row: `dealt_to[r * m + i]` is the pack of the
+    item at position i of round r; `pack_load` the packs' loads. The packs are kept in ascending
+    load order by the same distinct integer keys as the torch path."""
+    n = dealt.shape[0]
+    capacity = n // num_packs
+    low_bits = (1 << max(1, _bit_length(num_packs - 1))) - 1
+    spare_load = np.empty(num_packs, dtype=np.float64)
+    spare_pack = np.empty(num_packs, dtype=np.int64)
+    for i in range(num_packs):
+        ascending[i] = dealt[num_packs - 1 - i]
+        pack_at[i] = num_packs - 1 - i
+        dealt_to[i] = i
+    bits = ascending.view(np.int64)
+    for block in range(1, capacity):
+        base = block * num_packs
+        for i in range(num_packs):
+            dealt_to[base + i] = pack_at[i]
+            ascending[i] = ascending[i] + dealt[base + i]
+        if block + 1 < capacity:
+            for i in range(num_packs):
+                keys[i] = (bits[i] & ~low_bits) | i
+            if num_packs <= RANK_SORT_BELOW // 4:
+                # short rows: each pack's rank is the number of smaller keys (distinct keys:
+                # one order), counted without a data-dependent branch
+                for i in range(num_packs):
+                    rank = 0
+                    for j in range(num_packs):
+                        rank += keys[j] < keys[i]
+                    spare_load[rank] = ascending[i]
+                    spare_pack[rank] = pack_at[i]
+                for i in range(num_packs):
+                    ascending[i] = spare_load[i]
+                    pack_at[i] = spare_pack[i]
+                continue
+            # insertion sort of an almost sorted row (distinct keys: one order)
+            for i in range(1, num_packs):
+                key = keys[i]
+                load = ascending[i]
+                pack = pack_at[i]
+                j = i - 1
+                while j >= 0 and keys[j] > key:
+                    keys[j + 1] = keys[j]
+                    ascending[j + 1] = ascending[j]
+                    pack_at[j + 1] = pack_at[j]
+                    j -= 1
+                keys[j + 1] = key
+                ascending[j + 1] = load
+                pack_at[j + 1] = pack
+    for i in range(num_packs):
+        pack_load[pack_at[i]] = ascending[i]
+
+
+@jit
+def _bit_length(value: int) -> int:
+    length = 0
+    while value > 0:
+        value >>= 1
+        length += 1
+    return length
+
+
+@jit
+def _pack_layer(
+    sorted_loads: np.ndarray,
+    num_packs: int,
+    schedules: np.ndarray,
+    refine: bool,
+    swap_rounds: int,
+    swap_partners: int,
+    swap_candidates: int,
+    near_optimal: float,
+    slot_item: np.ndarray,
+) -> None:
+    """`reference.fast.pack_sorted` of one layer (`sorted_loads` `[rows_per_layer, n]`, each row
+    heaviest first): the best deal of each row, then the layer's swap rounds. Writes the sorted
+    position of each slot's item to `slot_item` `[rows_per_layer, n]`."""
+    rows, n = sorted_loads.shape
+    if n == 0:
+        return
+    capacity = n // num_packs
+    tried = schedules.shape[0]
+    dealt = np.empty(n, dtype=np.float64)
+    dealt_to = np.empty(n, dtype=np.int64)
+    best_to = np.empty(n, dtype=np.int64)
+    pack_load = np.empty((rows, num_packs), dtype=np.float64)
+    loads_now = np.empty(num_packs, dtype=np.float64)
+    ascending = np.empty(num_packs, dtype=np.float64)
+    pack_at = np.empty(num_packs, dtype=np.int64)
+    keys = np.empty(num_packs, dtype=np.int64)
+    round_item = np.empty(n, dtype=np.int64)
+    for row in range(rows):
+        best = -1
+        best_peak = 0.0
+        for s in range(tried):
+            for i in range(n):
+                dealt[i] = sorted_loads[row, schedules[s, i]]
+            _deal(dealt, num_packs, dealt_to, loads_now, ascending, pack_at, keys)
+            peak = loads_now[0]
+            for p in range(1, num_packs):
+                if loads_now[p] > peak:
+                    peak = loads_now[p]
+            if best < 0 or peak < best_peak:
+                best, best_peak = s, peak
+                for i in range(n):
+                    best_to[i] = dealt_to[i]
+                for p in range(num_packs):
+                    pack_load[row, p] = loads_now[p]
+        # slots_of: slot p * k + r holds the item dealt to pack p in round r
+        for r in range(capacity):
+            for i in range(num_packs):
+                round_item[r * num_packs + best_to[r * num_packs + i]] = r * num_packs + i
+        for p in range(num_packs):
+            for r in range(capacity):
+                slot_item[row, p * capacity + r] = schedules[best, round_item[r * num_packs + p]]
+    if refine:
+        _refine_layer(
+            sorted_loads, slot_item, pack_load, num_packs, swap_rounds, swap_partners,
+            swap_candidates, near_optimal,
+        )  # fmt: skip
+
+
+@jit
+def _refine_layer(
+    sorted_loads: np.ndarray,
+    slot_item: np.ndarray,
+    pack_load: np.ndarray,
+    num_packs: int,
+    swap_rounds: int,
+    swap_partners: int,
+    swap_candidates: int,
+    near_optimal: float,
+) -> None:
+    """`reference.fast.refine_heaviest` of one layer: swap rounds on its heaviest pack."""
+    rows, n = slot_item.shape
+    capacity = n // num_packs
+    partners = min(num_packs - 1, swap_partners, max(1, swap_candidates // (capacity * capacity)))
+    every_pack = partners == num_packs - 1
+    if every_pack:
+        partners = num_packs
+    slot_load = np.empty((rows, n), dtype=np.float64)
+    for row in range(rows):
+        for i in range(n):
+            slot_load[row, i] = sorted_loads[row, slot_item[row, i]]
+    scratch = np.empty(num_packs, dtype=np.float64)
+    good_enough = 0.0
+    for row in range(rows):
+        bound = _pairwise_sum(pack_load[row], scratch) / num_packs
+        for i in range(n):
+            if slot_load[row, i] > bound:
+                bound = slot_load[row, i]
+        if row == 0 or bound > good_enough:
+            good_enough = bound
+    good_enough = good_enough * (1 + near_optimal)
+    light = np.empty(num_packs, dtype=np.int64)
+    by_load = np.empty(num_packs, dtype=np.int64)
+    target = np.empty(partners * capacity, dtype=np.float64)
+    partner_load = np.empty(partners * capacity, dtype=np.float64)
+    score = np.empty(capacity * partners * capacity, dtype=np.float64)
+    for round_number in range(swap_rounds):
+        last = round_number + 1 == swap_rounds
+        peak = pack_load[0, 0]
+        heavy_row = 0
+        heavy = 0
+        for row in range(rows):
+            for p in range(num_packs):
+                if pack_load[row, p] > peak:
+                    peak, heavy_row, heavy = pack_load[row, p], row, p
+        row_loads = pack_load[heavy_row]
+        if every_pack:
+            for q in range(num_packs):
+                light[q] = q
+        else:
+            _argsort_ascending(row_loads, by_load)
+            for q in range(partners):
+                light[q] = by_load[q]
+        # every (heavy item u, partner q, item v) score, u-major as the torch path flattens
+        # them; the first minimum wins (one pass for the minimum, one for its first index)
+        for qi in range(partners):
+            q = light[qi]
+            light_load = row_loads[q]
+            gap = peak - light_load
+            for v in range(capacity):
+                target[qi * capacity + v] = slot_load[heavy_row, q * capacity + v] * 2 + gap
+                partner_load[qi * capacity + v] = light_load
+        width = partners * capacity
+        for u in range(capacity):
+            twice = slot_load[heavy_row, heavy * capacity + u] * 2
+            for i in range(width):
+                score[u * width + i] = abs(twice - target[i]) + partner_load[i]
+        lowest = score[0]
+        for i in range(1, capacity * width):
+            lowest = min(lowest, score[i])
+        best = 0
+        while best + 1 < capacity * width and score[best] != lowest:  # (NaN: the first)
+            best += 1
+        best_u = best // width
+        best_q = light[(best % width) // capacity]
+        best_v = best % capacity
+        u_slot = heavy * capacity + best_u
+        v_slot = best_q * capacity + best_v
+        change = slot_load[heavy_row, u_slot] - slot_load[heavy_row, v_slot]
+        new_max = max(peak - change, row_loads[best_q] + change)
+        if not (new_max < peak and peak > good_enough):
+            return  # this layer never changes again
+        item = slot_item[heavy_row, u_slot]
+        slot_item[heavy_row, u_slot] = slot_item[heavy_row, v_slot]
+        slot_item[heavy_row, v_slot] = item
+        if not last:
+            load = slot_load[heavy_row, u_slot]
+            slot_load[heavy_row, u_slot] = slot_load[heavy_row, v_slot]
+            slot_load[heavy_row, v_slot] = load
+            pack_load[heavy_row, heavy] = pack_load[heavy_row, heavy] + (-change)
+            pack_load[heavy_row, best_q] = pack_load[heavy_row, best_q] + change
+
+
+@jit
+def _place_layer(
+    node_loads: np.ndarray,
+    num_slots: int,
+    num_packs: int,
+    schedules: np.ndarray,
+    refine: bool,
+    swap_rounds: int,
+    swap_partners: int,
+    swap_candidates: int,
+    near_optimal: float,
+    slot_expert: np.ndarray,
+    slot_rank: np.ndarray,
+    counts: np.ndarray,
+) -> None:
+    """`reference.fast.place_replicas` of one layer's rows (`node_loads` `[rows, n]`): the
+    greedy's counts, the replicas by load per replica, then `_pack_layer`."""
+    rows, n = node_loads.shape
+    spare = min(n, num_slots - n)
+    sorted_load = np.empty(n, dtype=np.float64)
+    by_load = np.empty(n, dtype=np.int64)
+    order = np.empty(n, dtype=np.int64)
+    values = np.empty(n, dtype=np.float64)
+    replica_expert = np.empty((rows, num_slots), dtype=np.int64)
+    replica_rank = np.empty((rows, num_slots), dtype=np.int64)
+    replica_load = np.empty((rows, num_slots), dtype=np.float64)
+    slot_item = np.empty((rows, num_slots), dtype=np.int64)
+    for row in range(rows):
+        loads = node_loads[row]
+        _argsort_descending(loads, by_load)
+        for i in range(n):
+            sorted_load[i] = loads[by_load[i]] + 0.0  # as the torch path: no -0.0
+        _greedy_counts(loads, by_load, num_slots, counts[row])
+        _order_by_replica_load(sorted_load, by_load, counts[row], spare, order, values)
+        slot = 0
+        for i in range(n):
+            expert = order[i]
+            for j in range(counts[row, expert]):
+                replica_expert[row, slot] = expert
+                replica_rank[row, slot] = j
+                replica_load[row, slot] = values[i]
+                slot += 1
+    _pack_layer(
+        replica_load, num_packs, schedules, refine, swap_rounds, swap_partners, swap_candidates,
+        near_optimal, slot_item,
+    )  # fmt: skip
+    for row in range(rows):
+        for s in range(num_slots):
+            slot_expert[row, s] = replica_expert[row, slot_item[row, s]]
+            slot_rank[row, s] = replica_rank[row, slot_item[row, s]]
+
+
+@jit
+def _rebalance(
+    loads: np.ndarray,
+    num_replicas: int,
+    num_groups: int,
+    num_nodes: int,
+    num_gpus: int,
+    group_schedules: np.ndarray,
+    group_refine: bool,
+    node_schedules: np.ndarray,
+    node_refine: bool,
+    swap_rounds: int,
+    swap_partners: int,
+    swap_candidates: int,
+    near_optimal: float,
+    phy2log: np.ndarray,
+    rank: np.ndarray,
+    logcnt: np.ndarray,
+    log2phy: np.ndarray,
+) -> None:
+    """`reference.rebalance` with `packing="fast"`, one layer at a time (see `rebalance`)."""
+    layers, num_log = loads.shape
+    group_size = num_log // num_groups
+    experts_per_node = num_log // num_nodes
+    slots_per_node = num_replicas // num_nodes
+    gpus_per_node = num_gpus // num_nodes
+    width = num_replicas - num_log + 1
+    grouped = num_groups > 1
+    group_load = np.empty((1, num_groups), dtype=np.float64)
+    scratch = np.empty(max(group_size, 1), dtype=np.float64)
+    group_slot = np.empty((1, num_groups), dtype=np.int64)
+    values = np.empty(num_groups, dtype=np.float64)
+    by_load = np.empty(num_groups, dtype=np.int64)
+    log2ordered = np.empty(num_log, dtype=np.int64)
+    ordered2log = np.empty(num_log, dtype=np.int64)
+    node_loads = np.empty((num_nodes, experts_per_node), dtype=np.float64)
+    slot_local = np.empty((num_nodes, slots_per_node), dtype=np.int64)
+    slot_rank = np.empty((num_nodes, slots_per_node), dtype=np.int64)
+    local_count = np.empty((num_nodes, experts_per_node), dtype=np.int64)
+    for layer in range(layers):
+        row = loads[layer]
+        if grouped:
+            for g in range(num_groups):
+                values[g] = _pairwise_sum(row[g * group_size : (g + 1) * group_size], scratch)
+            _argsort_descending(values, by_load)
+            for g in range(num_groups):
+                group_load[0, g] = values[by_load[g]]
+            _pack_layer(
+                group_load, num_nodes, group_schedules, group_refine, swap_rounds,
+                swap_partners, swap_candidates, near_optimal, group_slot,
+            )  # fmt: skip
+            for s in range(num_groups):
+                # slot s = pack * groups_per_node + rank: the node-major position of its group
+                group = by_load[group_slot[0, s]]
+                start = s * group_size
+                for j in range(group_size):
+                    log2ordered[group * group_size + j] = start + j
+                    ordered2log[start + j] = group * group_size + j
+        else:
+            for e in range(num_log):
+                log2ordered[e] = e
+                ordered2log[e] = e
+        for node in range(num_nodes):
+            for j in range(experts_per_node):
+                node_loads[node, j] = row[ordered2log[node * experts_per_node + j]]
+        _place_layer(
+            node_loads, slots_per_node, gpus_per_node, node_schedules, node_refine, swap_rounds,
+            swap_partners, swap_candidates, near_optimal, slot_local, slot_rank, local_count,
+        )  # fmt: skip
+        for e in range(num_log * width):
+            log2phy[layer, e] = -1
+        for node in range(num_nodes):
+            for s in range(slots_per_node):
+                slot = node * slots_per_node + s
+                expert = ordered2log[node * experts_per_node + slot_local[node, s]]
+                phy2log[layer, slot] = expert
+                rank[layer, slot] = slot_rank[node, s]
+                log2phy[layer, expert * width + slot_rank[node, s]] = slot
+        for e in range(num_log):
+            ordered = log2ordered[e]
+            logcnt[layer, e] = local_count[ordered // experts_per_node, ordered % experts_per_node]
+
+
+@jit
+def _packing(
+    loads: np.ndarray,
+    num_packs: int,
+    schedules: np.ndarray,
+    refine: bool,
+    swap_rounds: int,
+    swap_partners: int,
+    swap_candidates: int,
+    near_optimal: float,
+    pack_index: np.ndarray,
+    rank_in_pack: np.ndarray,
+) -> None:
+    """`reference.fast.fast_packing`, one row (a layer of its own) at a time."""
+    rows, n = loads.shape
+    capacity = n // num_packs
+    sorted_loads = np.empty((1, n), dtype=np.float64)
+    slot_item = np.empty((1, n), dtype=np.int64)
+    order = np.empty(n, dtype=np.int64)
+    for row in range(rows):
+        _argsort_descending(loads[row], order)
+        for i in range(n):
+            sorted_loads[0, i] = loads[row, order[i]]
+        _pack_layer(
+            sorted_loads, num_packs, schedules, refine, swap_rounds, swap_partners,
+            swap_candidates, near_optimal, slot_item,
+        )  # fmt: skip
+        for s in range(n):
+            item = order[slot_item[0, s]]
+            pack_index[row, item] = s // capacity
+            rank_in_pack[row, item] = s % capacity
+
+
+# --- the entry points (torch in, torch out) ---------------------------------------------------
+
+
+def _schedules(n: int, num_packs: int) -> tuple[np.ndarray, bool]:
+    """The dealing orders `pack_sorted` tries for rows of n items in `num_packs` packs, and
+    whether it refines them (the torch path's choice, from the same cached tables)."""
+    from reference import fast
+
+    if n == 0 or num_packs == 1 or n // num_packs <= 2:
+        return np.arange(n, dtype=np.int64).reshape(1, n), False
+    refine = num_packs < fast.REFINE_BELOW_PACKS
+    return fast._dealing_schedules(n, num_packs, refine).numpy(), refine
+
+
+def _swap_settings() -> tuple[int, int, int, float]:
+    from reference import fast
+
+    return fast.MAX_SWAP_ROUNDS, fast.SWAP_PARTNERS, fast.SWAP_CANDIDATES, fast.NEAR_OPTIMAL
+
+
+def rebalance(
+    loads: torch.Tensor, num_replicas: int, num_groups: int, num_nodes: int, num_gpus: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """`(phy2log, rank, logcnt, log2phy)` of validated float64 CPU `loads` `[layers, experts]`
+    (groups and nodes already reduced to 1 where they do not divide)."""
+    layers, num_log = loads.shape
+    values = np.ascontiguousarray(loads.numpy())
+    group_schedules, group_refine = _schedules(num_groups, num_nodes)
+    node_schedules, node_refine = _schedules(num_replicas // num_nodes, num_gpus // num_nodes)
+    width = num_replicas - num_log + 1
+    phy2log = np.empty((layers, num_replicas), dtype=np.int64)
+    rank = np.empty((layers, num_replicas), dtype=np.int64)
+    logcnt = np.empty((layers, num_log), dtype=np.int64)
+    log2phy = np.empty((layers, num_log * width), dtype=np.int64)
+    _rebalance(
+        values, num_replicas, num_groups, num_nodes, num_gpus, group_schedules, group_refine,
+        node_schedules, node_refine, *_swap_settings(), phy2log, rank, logcnt, log2phy,
+    )  # fmt: skip
+    return (
+        torch.from_numpy(phy2log),
+        torch.from_numpy(rank),
+        torch.from_numpy(logcnt),
+        torch.from_numpy(log2phy).view(layers, num_log, width),
+    )
+
+
+def packing(loads: torch.Tensor, num_packs: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """`reference.fast.fast_packing` of validated float64 CPU `loads` `[rows, n]`."""
+    rows, n = loads.shape
+    values = np.ascontiguousarray(loads.numpy())
+    schedules, refine = _schedules(n, num_packs)
+    pack_index = np.empty((rows, n), dtype=np.int64)
+    rank_in_pack = np.empty((rows, n), dtype=np.int64)
+    _packing(values, num_packs, schedules, refine, *_swap_settings(), pack_index, rank_in_pack)
+    return torch.from_numpy(pack_index), torch.from_numpy(rank_in_pack)
+
+
+def compile_ahead() -> float:
+    """Compile every kernel now (or load it from the on-disk cache); returns the seconds taken.
+    `python -m reference.fast_kernels` runs it, e.g. once after installing."""
+    import time
+
+    start = time.perf_counter()
+    if not AVAILABLE:
+        return 0.0
+    from reference.policy import FastEplbPolicy
+
+    loads = torch.arange(1, 33, dtype=torch.float64).view(2, 16)
+    rebalance(loads, 20, 4, 2, 4)  # hierarchical: every kernel of the rebalance
+    packing(loads, 4)
+    plan = FastEplbPolicy.rebalance_experts(loads, 20, 4, 2, 4)
+    FastEplbPolicy.rebalance_experts(loads, 20, 4, 2, 4, plan)
+    return time.perf_counter() - start
+
+
+if __name__ == "__main__":
+    if not AVAILABLE:
+        print("numba is not installed: reference:fast plans with its torch path")
+    else:
+        seconds = compile_ahead()
+        print(f"reference:fast kernels compiled or loaded from the cache in {seconds:.1f} s")
