@@ -22,9 +22,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reference import balanced_packing, fast_kernels, rebalance_experts
-from verifier.instances import PackingInstance, RebalanceInstance
-from verifier.shapes import PRODUCTION_SHAPES, SHAPES
-from verifier.strategies import packing_instances, rebalance_instances
+from verifier.model.instances import PackingInstance, RebalanceInstance
+from verifier.model.shapes import PRODUCTION_SHAPES, SHAPES
+from verifier.model.strategies import packing_instances, rebalance_instances
 
 pytestmark = pytest.mark.skipif(
     not fast_kernels.AVAILABLE, reason="numba is not installed (pip install 'eplb-verify[fast]')"

@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 import reference
 from reference import rebalance_experts
 from reference.policy import FastEplbPolicy, preserve_slots
-from verifier.candidates import resolve_candidate
-from verifier.check import CheckOptions, run_check
-from verifier.profiles.runtime import detect
+from verifier.calling.candidates import resolve_candidate
+from verifier.calling.profiles.runtime import detect
+from verifier.runs.check import CheckOptions, run_check
 
 FEW = CheckOptions(budget=120.0, max_cases=12, timeout=10.0)
 POLICY_FILE = Path(reference.__file__).parent / "policy.py"
