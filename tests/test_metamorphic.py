@@ -20,7 +20,7 @@ from reference import VARIANTS
 from verifier.calling.caller import Caller
 from verifier.calling.sandbox import CallOutcome, Sandbox, outcome_of_result
 from verifier.judging.case import JudgedCase
-from verifier.judging.differentials import partner_differential
+from verifier.judging.differentials import device_differential, partner_differential
 from verifier.judging.invariants import integer_outputs
 from verifier.judging.quality import (
     anti_affinity,
@@ -249,6 +249,50 @@ def test_partner_differential_in_the_sandbox(broken_dir: Path, tmp_path: Path) -
         found = partner_differential(case, partner=broken)
     assert [f.check for f in found] == ["differential.reference_paths"]
     assert found[0].is_violation
+
+
+class _PacksNumberedBackwards:
+    """The greedy reference with its packs numbered backwards: the same objective."""
+
+    @staticmethod
+    def balanced_packing(weight: torch.Tensor, num_packs: int) -> tuple[torch.Tensor, torch.Tensor]:
+        pack_index, rank_in_pack = VARIANTS["greedy"].balanced_packing(weight, num_packs)
+        return num_packs - 1 - pack_index, rank_in_pack
+
+
+class _PacksInTurn:
+    """Item i in pack i % num_packs: valid, but a worse objective than the greedy's."""
+
+    @staticmethod
+    def balanced_packing(weight: torch.Tensor, num_packs: int) -> tuple[torch.Tensor, torch.Tensor]:
+        items = torch.arange(weight.shape[1]).expand(weight.shape[0], -1)
+        return (items % num_packs).clone(), (items // num_packs).clone()
+
+
+def _by_device(on_cpu: Any, on_cuda: Any) -> Caller:
+    """A `Caller` that stands in for a CUDA device with another trusted candidate (run on CPU)."""
+
+    def call(
+        instance: Instance, *, dtype: str, device: str, spec: str | None = None
+    ) -> CallOutcome:
+        candidate = on_cuda if device == "cuda" else on_cpu
+        return in_process(candidate)(instance, dtype=dtype, device="cpu")
+
+    return call
+
+
+@pytest.mark.parametrize(
+    ("on_cuda", "expected"),
+    [
+        (VARIANTS["greedy"], []),
+        (_PacksNumberedBackwards, [("device.tie_break", False)]),
+        (_PacksInTurn, [("device.objective", True)]),
+    ],
+)
+def test_device_differential_without_a_device(on_cuda: Any, expected: list[Any]) -> None:
+    instance = PackingInstance([[1, 2, 3, 4]], 2)  # greedy: {4, 1} and {3, 2}, objective 5
+    found = device_differential(_case(_by_device(VARIANTS["greedy"], on_cuda), instance))
+    assert [(finding.check, finding.is_violation) for finding in found] == expected
 
 
 @pytest.mark.cuda
