@@ -8,7 +8,7 @@ import torch
 
 from reference import replicate_experts
 from verifier.judging.precision import distinct_digits, given_loads, within_rounding
-from verifier.judging.relations import replication_optimality
+from verifier.judging.quality import replication_optimality
 from verifier.model.instances import ReplicationInstance
 
 # Two loads that float32 rounds to the same value (25165824): a correct candidate handed float32

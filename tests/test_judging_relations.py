@@ -19,18 +19,21 @@ from hypothesis import strategies as st
 from reference import VARIANTS
 from verifier.calling.caller import Caller
 from verifier.calling.sandbox import CallOutcome, Sandbox, outcome_of_result
+from verifier.judging.case import JudgedCase
+from verifier.judging.differentials import device_differential, partner_differential
 from verifier.judging.invariants import integer_outputs
-from verifier.judging.relations import (
+from verifier.judging.quality import (
     anti_affinity,
+    layer_objectives,
+    replication_optimality,
+    replication_optimum,
+)
+from verifier.judging.relations import (
     dtype_relation,
     exact_dtypes,
     expert_permutation,
-    layer_objectives,
-    partner_differential,
     permutation_applies,
     permutation_relation,
-    replication_optimality,
-    replication_optimum,
     scaled_instance,
     scaling_relation,
 )
@@ -70,6 +73,24 @@ def in_process(candidate: Any) -> Caller:
 def _primary(caller: Caller, instance: Instance) -> tuple[CallOutcome, dict[str, Any]]:
     outcome = caller(instance, dtype=natural_dtype(instance), device="cpu")
     return outcome, integer_outputs(outcome, function_for(instance))
+
+
+def _case(caller: Caller, instance: Instance) -> JudgedCase:
+    """The judged case of the caller's call on `instance` (natural dtype, CPU, policy auto)."""
+    primary, outputs = _primary(caller, instance)
+    function = function_for(instance)
+    objectives = tuple(layer_objectives(function, instance, outputs))
+    return JudgedCase(
+        caller=caller,
+        function=function,
+        instance=instance,
+        dtype=natural_dtype(instance),
+        device="cpu",
+        policy="auto",
+        primary=primary,
+        outputs=outputs,
+        objectives=objectives,
+    )
 
 
 # --- objectives and optimality -------------------------------------------------------------------
@@ -126,30 +147,25 @@ def test_scaled_instance_is_exact() -> None:
 
 @given(instances_for("balanced_packing"))
 def test_reference_satisfies_dtype_and_scaling(instance: Instance) -> None:
-    caller = in_process(VARIANTS["swap"])
-    primary, _ = _primary(caller, instance)
-    dtype = natural_dtype(instance)
-    function = "balanced_packing"
-    assert dtype_relation(caller, function, instance, primary, dtype, "cpu", "auto") == []
-    assert scaling_relation(caller, function, instance, primary, dtype, "cpu", "auto") == []
+    case = _case(in_process(VARIANTS["swap"]), instance)
+    assert dtype_relation(case) == []
+    assert scaling_relation(case) == []
 
 
 def test_dtype_relation_catches_a_half_precision_path(broken_dir: Path) -> None:
     instance = PackingInstance([[2049, 2050, 2051, 2052]], 2)  # distinct in float32, tied in half
-    caller = in_process(_load(broken_dir / "half_precision.py"))
-    primary, _ = _primary(caller, instance)
-    found = dtype_relation(caller, "balanced_packing", instance, primary, "int64", "cpu", "auto")
+    case = _case(in_process(_load(broken_dir / "half_precision.py")), instance)
+    assert case.dtype == "int64"
+    found = dtype_relation(case)
     assert [f.check for f in found] == ["metamorphic.dtype"]
     assert found[0].details["dtype"] == "float32"
 
 
 def test_scaling_relation_catches_truncated_loads(broken_dir: Path) -> None:
     instance = PackingInstance([[0.25, 0.5, 0.75, 1.0]], 2)
-    caller = in_process(_load(broken_dir / "truncates_floats.py"))
-    primary, _ = _primary(caller, instance)
-    found = scaling_relation(
-        caller, "balanced_packing", instance, primary, "float32", "cpu", "auto"
-    )
+    case = _case(in_process(_load(broken_dir / "truncates_floats.py")), instance)
+    assert case.dtype == "float32"
+    found = scaling_relation(case)
     assert [f.check for f in found] == ["metamorphic.scaling"]
 
 
@@ -191,21 +207,13 @@ def test_expert_permutation_keeps_groups_whole() -> None:
 @given(data=st.data())
 def test_greedy_reference_is_permutation_invariant(function: str, data: st.DataObject) -> None:
     instance = data.draw(instances_for(function, family="distinct"))
-    caller = in_process(VARIANTS["greedy"])
-    _, outputs = _primary(caller, instance)
-    objectives = layer_objectives(function, instance, outputs)
-    dtype = natural_dtype(instance)
-    assert permutation_relation(caller, function, instance, objectives, dtype, "cpu", "auto") == []
+    assert permutation_relation(_case(in_process(VARIANTS["greedy"]), instance)) == []
 
 
 def test_permutation_relation_catches_label_dependence(broken_dir: Path) -> None:
     instance = PackingInstance([[1, 2, 3, 10, 20, 30, 100, 200]], 2)
-    caller = in_process(_load(broken_dir / "unsorted_greedy.py"))
-    _, outputs = _primary(caller, instance)
-    objectives = layer_objectives("balanced_packing", instance, outputs)
-    found = permutation_relation(
-        caller, "balanced_packing", instance, objectives, "int64", "cpu", "auto"
-    )
+    case = _case(in_process(_load(broken_dir / "unsorted_greedy.py")), instance)
+    found = permutation_relation(case)
     assert [f.check for f in found] == ["metamorphic.permutation"]
 
 
@@ -235,17 +243,56 @@ def test_partner_differential_in_the_sandbox(broken_dir: Path, tmp_path: Path) -
                 "replicate_experts", instance.weights, args, dtype=dtype, device=device, spec=spec
             )
 
-        primary = caller(instance, dtype="int64", device="cpu")
-        agree = partner_differential(
-            caller, "replicate_experts", instance, primary, "reference:heap", "int64", "cpu"
-        )
-        assert agree == []
+        case = _case(caller, instance)
+        assert partner_differential(case, partner="reference:heap") == []
         broken = str(broken_dir / "off_by_one_slot.py")
-        found = partner_differential(
-            caller, "replicate_experts", instance, primary, broken, "int64", "cpu"
-        )
+        found = partner_differential(case, partner=broken)
     assert [f.check for f in found] == ["differential.reference_paths"]
     assert found[0].is_violation
+
+
+class _PacksNumberedBackwards:
+    """The greedy reference with its packs numbered backwards: the same objective."""
+
+    @staticmethod
+    def balanced_packing(weight: torch.Tensor, num_packs: int) -> tuple[torch.Tensor, torch.Tensor]:
+        pack_index, rank_in_pack = VARIANTS["greedy"].balanced_packing(weight, num_packs)
+        return num_packs - 1 - pack_index, rank_in_pack
+
+
+class _PacksInTurn:
+    """Item i in pack i % num_packs: valid, but a worse objective than the greedy's."""
+
+    @staticmethod
+    def balanced_packing(weight: torch.Tensor, num_packs: int) -> tuple[torch.Tensor, torch.Tensor]:
+        items = torch.arange(weight.shape[1]).expand(weight.shape[0], -1)
+        return (items % num_packs).clone(), (items // num_packs).clone()
+
+
+def _by_device(on_cpu: Any, on_cuda: Any) -> Caller:
+    """A `Caller` that stands in for a CUDA device with another trusted candidate (run on CPU)."""
+
+    def call(
+        instance: Instance, *, dtype: str, device: str, spec: str | None = None
+    ) -> CallOutcome:
+        candidate = on_cuda if device == "cuda" else on_cpu
+        return in_process(candidate)(instance, dtype=dtype, device="cpu")
+
+    return call
+
+
+@pytest.mark.parametrize(
+    ("on_cuda", "expected"),
+    [
+        (VARIANTS["greedy"], []),
+        (_PacksNumberedBackwards, [("device.tie_break", False)]),
+        (_PacksInTurn, [("device.objective", True)]),
+    ],
+)
+def test_device_differential_without_a_device(on_cuda: Any, expected: list[Any]) -> None:
+    instance = PackingInstance([[1, 2, 3, 4]], 2)  # greedy: {4, 1} and {3, 2}, objective 5
+    found = device_differential(_case(_by_device(VARIANTS["greedy"], on_cuda), instance))
+    assert [(finding.check, finding.is_violation) for finding in found] == expected
 
 
 @pytest.mark.cuda

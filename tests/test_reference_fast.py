@@ -27,7 +27,7 @@ from reference.replica_counts import MAX_CANDIDATES, candidate_table, greedy_cou
 from reference.replication import replicate_experts
 from verifier.calling.sandbox import outcome_of_result
 from verifier.judging.judge import Verdict, judge
-from verifier.judging.relations import replication_optimality
+from verifier.judging.quality import replication_optimality
 from verifier.model.contract import call_args, function_for, natural_dtype
 from verifier.model.instances import (
     Instance,

@@ -1,34 +1,37 @@
 """Evaluate one case: call the candidate in its sandbox, then judge what it did.
 
 `Evaluator.evaluate(function, instance)` is the per-case evaluation of `check` and `fuzz`: the
-sandboxed call, the one invariant checker, determinism, the metamorphic relations, differentials,
-quality observations, and the checks that plan the case again (a layer alone: layer
-independence; with an old placement: incremental rebalancing and migration). Results are cached
-per instance (Hypothesis replays cases while shrinking).
+sandboxed call, the one invariant checker and determinism; then, on a valid call, one
+`JudgedCase` for the quality observations, the metamorphic relations, the differentials and the
+checks that plan the case again (a layer alone: layer independence; with an old placement:
+incremental rebalancing and migration). Results are cached per instance (Hypothesis replays cases
+while shrinking).
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
 from verifier.calling.caller import Caller
 from verifier.calling.sandbox import CallOutcome, LoadInfo, Sandbox
-from verifier.judging.incremental import INCREMENTAL_CHECKS, incremental_checks
+from verifier.judging.case import JudgedCase
+from verifier.judging.differentials import (
+    DIFFERENTIALS,
+    device_differential,
+    partner_differential,
+)
+from verifier.judging.incremental import INCREMENTAL_CHECKS, OldCall, incremental_checks
 from verifier.judging.invariants import CHECKS, check_determinism
-from verifier.judging.judge import call_on, judge
+from verifier.judging.judge import Verdict, call_on, judge
 from verifier.judging.layers import LAYER_CHECKS, layer_independence
+from verifier.judging.quality import QUALITY_CHECKS, anti_affinity, replication_optimality
 from verifier.judging.relations import (
     RELATIONS,
-    anti_affinity,
-    device_differential,
     dtype_relation,
-    partner_differential,
     permutation_relation,
-    replication_optimality,
     scaling_relation,
 )
 from verifier.model.contract import natural_dtype
@@ -41,6 +44,8 @@ REPLAN_CHECKS: dict[str, str] = {**LAYER_CHECKS, **INCREMENTAL_CHECKS}
 ALL_CHECKS: dict[str, str] = {
     **CHECKS,
     **RELATIONS,
+    **QUALITY_CHECKS,
+    **DIFFERENTIALS,
     **REPLAN_CHECKS,
 }  # every check id an evaluation can report
 CACHE_SIZE = 4096
@@ -101,88 +106,86 @@ class Evaluator:
         return result
 
     def _evaluate(self, function: str, instance: Instance) -> CaseResult:
-        options, caller = self.options, self.caller(function)
-        dtype, device = natural_dtype(instance), self.primary_device
+        """The primary call twice (contract, determinism); on a valid call, the further checks."""
+        caller, device = self.caller(function), self.primary_device
+        dtype = natural_dtype(instance)
         first = caller(instance, dtype=dtype, device=device)
         context = {"dtype": dtype, "device": device}
-        verdict = judge(instance, first, policy=options.policy, context=context)
+        verdict = judge(instance, first, policy=self.options.policy, context=context)
         found = list(verdict.findings)
         if first.status in ("timeout", "crash"):
             return CaseResult(function, instance, tuple(found), None, first)
         second = caller(instance, dtype=dtype, device=device)
         found += check_determinism(function, instance, first, second, context)
-        outputs, objectives = verdict.outputs, verdict.objectives
-        if any(finding.is_violation for finding in found) or outputs is None or objectives is None:
+        valid = not any(finding.is_violation for finding in found)
+        case = self._judged_case(caller, function, verdict, dtype) if valid else None
+        if case is None:
             return CaseResult(function, instance, tuple(found), None, first)
-        found += replication_optimality(function, instance, outputs, options.policy, dtype=dtype)
-        found += anti_affinity(function, instance, outputs)
-        if options.relations:
-            found += self._relations(function, instance, first, objectives, dtype)
-        extra, metrics = self._replan_checks(function, instance, outputs, dtype)
+        found += self._quality(case)
+        if self.options.relations:
+            found += self._relations(case)
+        extra, metrics = self._replan_checks(case)
         found += extra
-        return CaseResult(function, instance, tuple(found), tuple(objectives), first, metrics)
+        return CaseResult(function, instance, tuple(found), case.objectives, first, metrics)
 
-    def _relations(
-        self,
-        function: str,
-        instance: Instance,
-        primary: CallOutcome,
-        objectives: Sequence[Fraction],
-        dtype: str,
-    ) -> list[Finding]:
-        caller, policy, device = self.caller(function), self.options.policy, self.primary_device
-        found = dtype_relation(caller, function, instance, primary, dtype, device, policy)
-        found += scaling_relation(caller, function, instance, primary, dtype, device, policy)
-        found += permutation_relation(caller, function, instance, objectives, dtype, device, policy)
-        partner = self.info.partners.get(function)
+    def _judged_case(
+        self, caller: Caller, function: str, verdict: Verdict, dtype: str
+    ) -> JudgedCase | None:
+        """The case the further checks judge; None when the call gave no outputs to judge."""
+        if verdict.outputs is None or verdict.objectives is None:
+            return None
+        return JudgedCase(
+            caller=caller,
+            function=function,
+            instance=verdict.instance,
+            dtype=dtype,
+            device=self.primary_device,
+            policy=self.options.policy,
+            primary=verdict.outcome,
+            outputs=verdict.outputs,
+            objectives=verdict.objectives,
+        )
+
+    @staticmethod
+    def _quality(case: JudgedCase) -> list[Finding]:
+        """Replication optimality (on the loads as given in the case's dtype), anti-affinity."""
+        found = replication_optimality(
+            case.function, case.instance, case.outputs, case.policy, dtype=case.dtype
+        )
+        return found + anti_affinity(case.function, case.instance, case.outputs)
+
+    def _relations(self, case: JudgedCase) -> list[Finding]:
+        """The metamorphic relations, and the differentials this candidate and device allow."""
+        found = dtype_relation(case) + scaling_relation(case) + permutation_relation(case)
+        partner = self.info.partners.get(case.function)
         if partner:
-            found += partner_differential(
-                caller, function, instance, primary, partner, dtype, device
-            )
+            found += partner_differential(case, partner=partner)
         if self.options.device == "all" and self.cuda:
-            found += device_differential(
-                caller, function, instance, primary, objectives, dtype, policy
-            )
+            found += device_differential(case)
         return found
 
-    def _replan_checks(
-        self, function: str, instance: Instance, outputs: dict[str, Any], dtype: str
-    ) -> tuple[list[Finding], dict[str, Any]]:
+    def _replan_checks(self, case: JudgedCase) -> tuple[list[Finding], dict[str, Any]]:
         """Layer independence and incremental rebalancing: findings, and metrics (migration)."""
-        options, caller, device = self.options, self.caller(function), self.primary_device
-        found = layer_independence(
-            caller,
-            function,
-            instance,
-            outputs,
-            dtype,
-            device,
-            options.policy,
-            options.allow_cross_layer,
-        )
+        found = layer_independence(case, allow_cross_layer=self.options.allow_cross_layer)
         metrics: dict[str, Any] = {}
-        if not isinstance(instance, RebalanceInstance):
+        if not isinstance(case.instance, RebalanceInstance):
             return found, metrics
-
-        def plain(other: RebalanceInstance) -> CallOutcome:
-            return caller(other, dtype=dtype, device=device)
-
-        def with_old(other: RebalanceInstance, old: list[list[int]]) -> CallOutcome:
-            return call_on(self.sandbox, other, dtype=dtype, device=device, old=old)
-
+        old_call = self._old_call(case) if case.function in self.info.accepts_old else None
         more, migration = incremental_checks(
-            plain,
-            with_old if function in self.info.accepts_old else None,
-            instance,
-            outputs["phy2log"],
-            options.policy,
-            self.info.profile == "vllm",
-            {"dtype": dtype, "device": device, "role": "incremental"},
+            case, old_call=old_call, vllm_contract=self.info.profile == "vllm"
         )
         found += more
         if migration:
             metrics["migration"] = migration
         return found, metrics
+
+    def _old_call(self, case: JudgedCase) -> OldCall:
+        """Calls the candidate with an old placement, in the case's dtype and on its device."""
+
+        def with_old(other: RebalanceInstance, old: list[list[int]]) -> CallOutcome:
+            return call_on(self.sandbox, other, dtype=case.dtype, device=case.device, old=old)
+
+        return with_old
 
 
 def _cuda_available() -> bool:

@@ -19,7 +19,7 @@ from dataclasses import replace
 from typing import Any
 
 from verifier.calling.sandbox import CallOutcome
-from verifier.judging.invariants import Policy, checked_outputs
+from verifier.judging.case import JudgedCase
 from verifier.model.findings import Finding, violation
 from verifier.model.instances import Number, RebalanceInstance, instance_hash
 
@@ -28,7 +28,6 @@ INCREMENTAL_CHECKS: dict[str, str] = {
     "incremental.slot_preservation": "an expert that stays on its GPU does not keep its old slot",
 }
 Matrix = list[list[int]]
-PlainCall = Callable[[RebalanceInstance], CallOutcome]
 OldCall = Callable[[RebalanceInstance, Matrix], CallOutcome]
 
 
@@ -116,30 +115,21 @@ def slot_preservation_violation(
 
 
 def incremental_checks(
-    plain_call: PlainCall,
-    old_call: OldCall | None,
-    instance: RebalanceInstance,
-    plain: Matrix,
-    policy: Policy,
-    vllm_contract: bool,
-    context: dict[str, Any],
+    case: JudgedCase, *, old_call: OldCall | None, vllm_contract: bool
 ) -> tuple[list[Finding], dict[str, Any]]:
-    """Findings of the old-placement call (when accepted) and the migration metric."""
-    earlier = perturbed_instance(instance)
-    outcome = plain_call(earlier)
-    found, earlier_outputs = checked_outputs(
-        "rebalance_experts", earlier, outcome, policy=policy, context=context
-    )
-    if earlier_outputs is None:
+    """Findings of the old-placement call (when `old_call` is given: the function accepts one)
+    and the migration metric; `vllm_contract` adds vLLM's slot contract."""
+    instance = case.instance
+    assert isinstance(instance, RebalanceInstance)
+    earlier = case.call_again(perturbed_instance(instance), role="incremental")
+    found = list(earlier.findings)
+    if earlier.outputs is None:
         return found, {}
-    old = earlier_outputs["phy2log"]
-    new = plain
+    old = earlier.outputs["phy2log"]
+    plain = new = case.outputs["phy2log"]
     if old_call is not None:
-        details = {**context, "old_placement": old}
-        outcome = old_call(instance, old)
-        more, outputs = checked_outputs(
-            "rebalance_experts", instance, outcome, policy=policy, context=details
-        )
+        details = {**case.context, "role": "incremental", "old_placement": old}
+        more, outputs = case.checked(instance, old_call(instance, old), details)
         found += more
         if outputs is None:
             return found, {}
@@ -150,11 +140,10 @@ def incremental_checks(
                 slot_preservation_violation(instance, old, new, details),
             ):
                 found += [finding] if finding else []
-    replicas = instance.num_replicas * len(plain)
     metric = {
         "moved": migration(old, new, instance.num_gpus),
         "rewritten": rewritten_slots(old, new),
-        "replicas": replicas,
+        "replicas": instance.num_replicas * len(plain),
         "with_old_placement": old_call is not None,
     }
     return found, metric

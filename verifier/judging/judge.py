@@ -3,9 +3,9 @@
 `call_on` makes the sandboxed call an instance implies (its function, arguments and natural dtype,
 from `verifier.model.contract`); `judge` runs the one invariant checker on the outcome and, when the
 contract holds, recomputes the exact per-layer objectives from the assignment. `check`/`fuzz`
-(`verifier.judging.evaluator`), the report (`verifier.runs.corpus_runs`), `bench` and the corpus
-baselines
-(`verifier.corpus.records`) all go through `judge`, and all call through `call_on` (sandboxed).
+(`verifier.judging.evaluator`), the corpus runs behind the report (`verifier.runs.corpus_runs`),
+`bench` and the corpus baselines (`verifier.corpus.records`) all go through `judge`, and all call
+through `call_on` (sandboxed).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 from verifier.calling.sandbox import CallOutcome, Sandbox
 from verifier.judging.invariants import check_call, integer_outputs
-from verifier.judging.relations import layer_objectives
+from verifier.judging.quality import layer_objectives
 from verifier.model.contract import Policy, call_args, function_for, natural_dtype
 from verifier.model.findings import Finding
 from verifier.model.instances import Instance

@@ -12,8 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from verifier.calling.caller import Caller
-from verifier.judging.invariants import Policy, checked_outputs
+from verifier.judging.case import JudgedCase
 from verifier.model.findings import Finding, observation, violation
 from verifier.model.instances import Instance, num_layers
 
@@ -37,25 +36,16 @@ def _row(outputs: dict[str, Any], name: str, layer: int) -> Any:
     return row
 
 
-def layer_independence(
-    caller: Caller,
-    function: str,
-    instance: Instance,
-    outputs: dict[str, Any],
-    dtype: str,
-    device: str,
-    policy: Policy,
-    allow_cross_layer: bool,
-) -> list[Finding]:
-    """Plan probed layers alone and compare them with the batch's plan of those layers."""
+def layer_independence(case: JudgedCase, *, allow_cross_layer: bool) -> list[Finding]:
+    """Plan probed layers alone and compare them with the case's plan of those layers."""
     found: list[Finding] = []
     make = observation if allow_cross_layer else violation
+    instance, outputs = case.instance, case.outputs
     for layer in probed_layers(instance):
         alone = replace(instance, weights=[list(instance.weights[layer])])
-        outcome = caller(alone, dtype=dtype, device=device)
-        context = {"dtype": dtype, "device": device, "layer_alone": layer}
-        problems, single = checked_outputs(function, alone, outcome, policy=policy, context=context)
-        found += problems
+        further = case.call_again(alone, layer_alone=layer)
+        found += further.findings
+        single = further.outputs
         if single is None:
             continue
         differing = [
@@ -67,11 +57,11 @@ def layer_independence(
                     "metamorphic.layer_independence",
                     f"layer {layer}: its plan in this batch of {num_layers(instance)} layers "
                     f"differs from its plan alone ({', '.join(differing)})",
-                    function=function,
+                    function=case.function,
                     instance=instance,
                     layer=layer,
                     details={
-                        "dtype": dtype,
+                        "dtype": case.dtype,
                         "outputs": differing,
                         "in_batch": {name: _row(outputs, name, layer) for name in differing},
                         "alone": {name: _row(single, name, 0) for name in differing},

@@ -1,33 +1,23 @@
-"""Metamorphic relations, differentials and quality observations of one candidate call.
+"""Metamorphic relations: a transformed input whose plan is known from the case's own plan.
 
-Relations that need further calls (dtype, power-of-two scaling, expert permutation, CPU vs CUDA,
-the reference's two replication paths) take a `Caller`; quality observations (replication
-optimality, replica anti-affinity) are pure functions of an output. Every objective is recomputed
-exactly with `verifier.model.objectives`. Outputs of further calls are themselves run through the
-one
-invariant checker, so a candidate that only breaks in float64 or on CUDA is still caught.
+The same loads in another exact dtype, or scaled by a power of two, must give the same
+assignment; experts permuted (where distinct loads leave no tie to labels) must give the same
+objective per layer. Each relation takes the `JudgedCase` and calls the candidate again through
+it, so every further output is run through the one invariant checker too.
 """
 
 from __future__ import annotations
 
 import itertools
 import random
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
 from fractions import Fraction
 from typing import Any
 
-from verifier.calling.caller import Caller
-from verifier.calling.sandbox import CallOutcome
-from verifier.judging.invariants import (
-    checked_outputs,
-    hierarchical_rules_apply,
-    node_of_slot,
-)
-from verifier.judging.precision import distinct_digits, given_loads, within_rounding
-from verifier.model.contract import Policy
-from verifier.model.findings import Finding, observation, violation
+from verifier.judging.case import JudgedCase
+from verifier.judging.quality import layer_objectives
+from verifier.model.findings import Finding, observation
 from verifier.model.instances import (
     Instance,
     Number,
@@ -38,23 +28,12 @@ from verifier.model.instances import (
     instance_hash,
     num_items,
 )
-from verifier.model.objectives import (
-    exact,
-    packing_objective,
-    rebalance_objective,
-    replica_counts,
-    replication_objective,
-)
+from verifier.model.objectives import exact
 
 RELATIONS: dict[str, str] = {
     "metamorphic.dtype": "the same loads as int64 / float32 / float64 give another assignment",
     "metamorphic.scaling": "scaling every load by a power of two changes the assignment",
     "metamorphic.permutation": "permuting experts with distinct loads changes the objective",
-    "optimality.replication": "the max load per replica is above its exact optimum",
-    "placement.anti_affinity": "two replicas of one expert on one GPU",
-    "device.tie_break": "CPU and CUDA differ, with the same objective (tie-breaking)",
-    "device.objective": "CPU and CUDA give different objectives (a violation)",
-    "differential.reference_paths": "the reference's vectorized and heap paths disagree",
 }
 FLOAT32_EXACT = 2**24
 FLOAT32_MAX = 3.4e38
@@ -63,29 +42,11 @@ SCALE = 4
 SEPARATION = Fraction(1, 2**40)  # relative gap that float rounding cannot close
 
 
-# --- objectives ----------------------------------------------------------------------------------
-
-
-def layer_objectives(function: str, instance: Instance, outputs: dict[str, Any]) -> list[Fraction]:
-    """The exact objective of every layer: max pack load, max load per replica, max GPU load."""
-    result = []
-    for layer, weights in enumerate(instance.weights):
-        if isinstance(instance, PackingInstance):
-            value = packing_objective(weights, outputs["pack_index"][layer], instance.num_packs)
-        elif isinstance(instance, ReplicationInstance):
-            counts = replica_counts(outputs["phy2log"][layer], len(weights))
-            value = replication_objective(weights, counts)
-        else:
-            assert isinstance(instance, RebalanceInstance)
-            value = rebalance_objective(weights, outputs["phy2log"][layer], instance.num_gpus)
-        result.append(value)
-    return result
-
-
-def _relation(
-    check: str, function: str, instance: Instance, message: str, **details: Any
-) -> Finding:
-    return observation(check, message, function=function, instance=instance, details=details)
+def _relation(case: JudgedCase, check: str, message: str, **details: Any) -> Finding:
+    """An observation of the case: a relation it breaks."""
+    return observation(
+        check, message, function=case.function, instance=case.instance, details=details
+    )
 
 
 # --- dtype ---------------------------------------------------------------------------------------
@@ -108,36 +69,22 @@ def exact_dtypes(instance: Instance) -> tuple[str, ...]:
     return ("float64",)
 
 
-def dtype_relation(
-    caller: Caller,
-    function: str,
-    instance: Instance,
-    primary: CallOutcome,
-    primary_dtype: str,
-    device: str,
-    policy: Policy,
-) -> list[Finding]:
+def dtype_relation(case: JudgedCase) -> list[Finding]:
     """The same loads as int64, float32 and float64 (where exact) give the same assignment."""
     found: list[Finding] = []
-    for dtype in exact_dtypes(instance):
-        if dtype == primary_dtype:
+    for dtype in exact_dtypes(case.instance):
+        if dtype == case.dtype:
             continue
-        outcome = caller(instance, dtype=dtype, device=device)
-        context = {"dtype": dtype, "device": device}
-        violations, outputs = checked_outputs(
-            function, instance, outcome, policy=policy, context=context
-        )
-        found += violations
-        if outputs is not None and not outcome.same_result(primary):
+        further = case.call_again(case.instance, dtype=dtype)
+        found += further.findings
+        if further.outputs is not None and not further.outcome.same_result(case.primary):
             found.append(
                 _relation(
+                    case,
                     "metamorphic.dtype",
-                    function,
-                    instance,
-                    f"the same loads as {dtype} give a different assignment than as "
-                    f"{primary_dtype}",
+                    f"the same loads as {dtype} give a different assignment than as {case.dtype}",
                     dtype=dtype,
-                    primary_dtype=primary_dtype,
+                    primary_dtype=case.dtype,
                 )
             )
     return found
@@ -164,36 +111,25 @@ def scaled_instance(instance: Instance) -> tuple[Instance, Fraction] | None:
     return replace(instance, weights=rows), factor
 
 
-def scaling_relation(
-    caller: Caller,
-    function: str,
-    instance: Instance,
-    primary: CallOutcome,
-    dtype: str,
-    device: str,
-    policy: Policy,
-) -> list[Finding]:
+def scaling_relation(case: JudgedCase) -> list[Finding]:
     """Scaling every load by a power of two gives the same assignment."""
-    scaled = scaled_instance(instance)
+    scaled = scaled_instance(case.instance)
     if scaled is None:
         return []
     other, factor = scaled
-    outcome = caller(other, dtype=dtype, device=device)
-    violations, outputs = checked_outputs(
-        function, other, outcome, policy=policy, context={"dtype": dtype, "device": device}
-    )
-    if outputs is not None and not outcome.same_result(primary):
-        violations.append(
+    further = case.call_again(other)
+    found = list(further.findings)
+    if further.outputs is not None and not further.outcome.same_result(case.primary):
+        found.append(
             _relation(
+                case,
                 "metamorphic.scaling",
-                function,
-                instance,
                 f"scaling every load by {factor} changes the assignment",
                 factor=str(factor),
-                dtype=dtype,
+                dtype=case.dtype,
             )
         )
-    return violations
+    return found
 
 
 # --- permutation ---------------------------------------------------------------------------------
@@ -252,237 +188,33 @@ def expert_permutation(instance: Instance) -> list[int]:
 
 
 def permuted_instance(instance: Instance, perm: Sequence[int]) -> Instance:
+    """The instance with its experts relabelled: new expert i is old expert perm[i]."""
     return replace(instance, weights=[[row[old] for old in perm] for row in instance.weights])
 
 
-def permutation_relation(
-    caller: Caller,
-    function: str,
-    instance: Instance,
-    objectives: Sequence[Fraction],
-    dtype: str,
-    device: str,
-    policy: Policy,
-) -> list[Finding]:
+def permutation_relation(case: JudgedCase) -> list[Finding]:
     """Permuting experts with distinct loads leaves every layer's objective unchanged."""
-    if not permutation_applies(instance):
+    if not permutation_applies(case.instance):
         return []
-    perm = expert_permutation(instance)
-    other = permuted_instance(instance, perm)
-    outcome = caller(other, dtype=dtype, device=device)
-    violations, outputs = checked_outputs(
-        function, other, outcome, policy=policy, context={"dtype": dtype, "device": device}
-    )
-    if outputs is None:
-        return violations
-    permuted = layer_objectives(function, other, outputs)
-    for layer, (before, after) in enumerate(zip(objectives, permuted, strict=True)):
+    perm = expert_permutation(case.instance)
+    other = permuted_instance(case.instance, perm)
+    further = case.call_again(other)
+    if further.outputs is None:
+        return further.findings
+    permuted = layer_objectives(case.function, other, further.outputs)
+    for layer, (before, after) in enumerate(zip(case.objectives, permuted, strict=True)):
         if before != after:
-            violations.append(
+            return [
+                *further.findings,
                 _relation(
+                    case,
                     "metamorphic.permutation",
-                    function,
-                    instance,
                     f"layer {layer}: permuting the experts changes the objective from "
                     f"{float(before):.6g} to {float(after):.6g}",
                     layer=layer,
                     permutation=list(perm),
                     objective=str(before),
                     permuted_objective=str(after),
-                )
-            )
-            break
-    return violations
-
-
-# --- replication optimality ----------------------------------------------------------------------
-
-
-def replication_optimum(weights: Sequence[Number | Fraction], num_phy: int) -> Fraction:
-    """The least possible max load per replica (the oracle's search, independent of the greedy)."""
-    from verifier.oracle.replication import optimal_max_per_replica
-
-    return optimal_max_per_replica([exact(w) for w in weights], num_phy)
-
-
-def _replication_optimum(
-    instance: Instance,
-    layer: int,
-    phy2log: Sequence[int],
-    policy: Policy,
-    weights: Sequence[Number | Fraction],
-) -> Fraction:
-    if isinstance(instance, ReplicationInstance):
-        return replication_optimum(weights, instance.num_phy)
-    assert isinstance(instance, RebalanceInstance)
-    if not hierarchical_rules_apply(instance, policy):
-        return replication_optimum(weights, instance.num_replicas)
-    # Replicas stay within their node: each node's experts share its R / num_nodes slots.
-    experts_on: dict[int, set[int]] = {}
-    for slot, expert in enumerate(phy2log):
-        experts_on.setdefault(node_of_slot(instance, slot), set()).add(expert)
-    per_node = instance.num_replicas // instance.num_nodes
-    return max(
-        replication_optimum([weights[e] for e in sorted(experts)], per_node)
-        for experts in experts_on.values()
-    )
-
-
-def replication_optimality(
-    function: str,
-    instance: Instance,
-    outputs: dict[str, Any],
-    policy: Policy,
-    dtype: str | None = None,
-) -> list[Finding]:
-    """The max load per replica against its exact optimum, both on the loads the candidate was
-    given in `dtype` (None: the instance's exact values); an excess that arithmetic in that dtype
-    explains is rounding, not a loss (`verifier.judging.precision`)."""
-    if isinstance(instance, PackingInstance):
-        return []
-    worst: tuple[Fraction, int, Fraction, Fraction] | None = None
-    excess_layers = 0
-    for layer, row in enumerate(instance.weights):
-        weights = given_loads(row, dtype)
-        phy2log = outputs["phy2log"][layer]
-        value = replication_objective(weights, replica_counts(phy2log, len(weights)))
-        optimum = _replication_optimum(instance, layer, phy2log, policy, weights)
-        if value > optimum:
-            excess = (value - optimum) / optimum
-            if within_rounding(excess, dtype):
-                continue
-            excess_layers += 1
-            if worst is None or excess > worst[0]:
-                worst = (excess, layer, value, optimum)
-    if worst is None:
-        return []
-    excess, layer, value, optimum = worst
-    shown_value, shown_optimum = distinct_digits(value, optimum)
-    return [
-        observation(
-            "optimality.replication",
-            f"layer {layer}: max load per replica {shown_value} exceeds the optimum "
-            f"{shown_optimum} (relative excess {float(excess):.3g})",
-            function=function,
-            instance=instance,
-            layer=layer,
-            details={
-                "objective": str(value),
-                "optimum": str(optimum),
-                "relative_excess": float(excess),
-                "layers_affected": excess_layers,
-                "dtype": dtype,
-            },
-        )
-    ]
-
-
-# --- anti-affinity -------------------------------------------------------------------------------
-
-
-def anti_affinity(function: str, instance: Instance, outputs: dict[str, Any]) -> list[Finding]:
-    """Two replicas of one expert on one GPU: the second buys no balance."""
-    if not isinstance(instance, RebalanceInstance):
-        return []
-    slots_per_gpu = instance.num_replicas // instance.num_gpus
-    collisions = 0
-    first: tuple[int, int, int] | None = None
-    for layer, phy2log in enumerate(outputs["phy2log"]):
-        per_gpu = Counter((slot // slots_per_gpu, expert) for slot, expert in enumerate(phy2log))
-        for (gpu, expert), count in sorted(per_gpu.items()):
-            if count > 1:
-                collisions += count - 1
-                first = first or (layer, gpu, expert)
-    if first is None:
-        return []
-    layer, gpu, expert = first
-    return [
-        observation(
-            "placement.anti_affinity",
-            f"layer {layer}: GPU {gpu} holds more than one replica of expert {expert} "
-            f"({collisions} redundant co-located replicas in all)",
-            function=function,
-            instance=instance,
-            layer=layer,
-            details={"gpu": gpu, "expert": expert, "colocated_replicas": collisions},
-        )
-    ]
-
-
-# --- differentials -------------------------------------------------------------------------------
-
-
-def device_differential(
-    caller: Caller,
-    function: str,
-    instance: Instance,
-    cpu: CallOutcome,
-    cpu_objectives: Sequence[Fraction],
-    dtype: str,
-    policy: Policy,
-) -> list[Finding]:
-    """CPU vs CUDA: identical passes; same objective is tie-breaking; else a violation."""
-    outcome = caller(instance, dtype=dtype, device="cuda")
-    found, outputs = checked_outputs(
-        function, instance, outcome, policy=policy, context={"dtype": dtype, "device": "cuda"}
-    )
-    if outputs is None or _equal_output_values(cpu, outcome):
-        return found
-    cuda_objectives = layer_objectives(function, instance, outputs)
-    details = {"dtype": dtype, "cpu_objectives": [str(v) for v in cpu_objectives]}
-    details["cuda_objectives"] = [str(v) for v in cuda_objectives]
-    if list(cpu_objectives) == cuda_objectives:
-        found.append(
-            observation(
-                "device.tie_break",
-                "CPU and CUDA give different assignments with the same objective",
-                function=function,
-                instance=instance,
-                details=details,
-            )
-        )
-    else:
-        found.append(
-            violation(
-                "device.objective",
-                "CPU and CUDA give assignments with different objectives",
-                function=function,
-                instance=instance,
-                details=details,
-            )
-        )
-    return found
-
-
-def _equal_output_values(left: CallOutcome, right: CallOutcome) -> bool:
-    """Equal output values (devices aside)."""
-    if left.outputs is None or right.outputs is None:
-        return False
-    return [getattr(v, "values", None) for v in left.outputs] == [
-        getattr(v, "values", None) for v in right.outputs
-    ]
-
-
-def partner_differential(
-    caller: Caller,
-    function: str,
-    instance: Instance,
-    primary: CallOutcome,
-    partner: str,
-    dtype: str,
-    device: str,
-) -> list[Finding]:
-    """Two implementations that must agree exactly (the reference's vectorized and heap paths)."""
-    outcome = caller(instance, dtype=dtype, device=device, spec=partner)
-    if outcome.status == "ok" and _equal_output_values(primary, outcome):
-        return []
-    what = "differ" if outcome.status == "ok" else f"cannot be compared ({outcome.error})"
-    return [
-        violation(
-            "differential.reference_paths",
-            f"the outputs of this candidate and of {partner} {what}",
-            function=function,
-            instance=instance,
-            details={"partner": partner, "dtype": dtype, "device": device},
-        )
-    ]
+                ),
+            ]
+    return further.findings

@@ -1,7 +1,7 @@
 """Running candidates over a corpus: one sandboxed call per (candidate, record), scored exactly.
 
 Each call goes through the shared sandbox and invariant checker; objectives are recomputed exactly
-(`verifier.judging.relations.layer_objectives`) and set against the record's oracle results
+(`verifier.judging.quality.layer_objectives`) and set against the record's oracle results
 (its certified bound and best known objective): nothing is re-solved. Drift traces (one layer
 observed over consecutive windows, row t = window t) are also scored out of sample: the plan made
 on window t is charged with the loads of window t + 1.
@@ -27,7 +27,7 @@ from verifier.corpus import CorpusEntry
 from verifier.judging.incremental import migration, perturbed_instance, rewritten_slots
 from verifier.judging.invariants import checked_outputs
 from verifier.judging.judge import call_on, judge
-from verifier.judging.relations import anti_affinity
+from verifier.judging.quality import anti_affinity
 from verifier.model.contract import function_for
 from verifier.model.instances import (
     RebalanceInstance,
