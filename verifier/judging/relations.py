@@ -20,13 +20,9 @@ from typing import Any
 
 from verifier.calling.caller import Caller
 from verifier.calling.sandbox import CallOutcome
-from verifier.judging.invariants import (
-    checked_outputs,
-    hierarchical_rules_apply,
-    node_of_slot,
-)
+from verifier.judging.invariants import checked_outputs, node_of_slot
 from verifier.judging.precision import distinct_digits, given_loads, within_rounding
-from verifier.model.contract import Policy
+from verifier.model.contract import Policy, hierarchical_rules_apply
 from verifier.model.findings import Finding, observation, violation
 from verifier.model.instances import (
     Instance,
