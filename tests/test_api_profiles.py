@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from verifier.calling.candidates import resolve_candidate
-from verifier.calling.profiles.runtime import bind, detect
+from verifier.calling.profiles.binding import bind, detect
 from verifier.judging.incremental import migration, perturbed_instance, slot_preservation_violation
 from verifier.model.instances import RebalanceInstance
 from verifier.runs.check import CheckOptions, run_check

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from verifier.calling.caller import Caller
+from verifier.calling.caller import Caller, call_on
 from verifier.calling.sandbox import CallOutcome, LoadInfo, Sandbox
 from verifier.judging.incremental import INCREMENTAL_CHECKS, incremental_checks
 from verifier.judging.invariants import CHECKS, check_determinism
-from verifier.judging.judge import call_on, judge
+from verifier.judging.judge import judge
 from verifier.judging.layers import LAYER_CHECKS, layer_independence
 from verifier.judging.relations import (
     RELATIONS,

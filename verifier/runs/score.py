@@ -28,11 +28,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from verifier.calling.caller import call_on
 from verifier.calling.pool import SandboxPool
 from verifier.calling.profiles import API_CHOICES
 from verifier.calling.sandbox import Sandbox
 from verifier.corpus import CorpusEntry, default_corpus_dir, load_corpus
-from verifier.judging.judge import call_on
 from verifier.model.contract import Policy, hierarchical_rules_apply
 from verifier.model.instances import Instance, RebalanceInstance
 from verifier.model.shapes import SHAPES, ModelShape
