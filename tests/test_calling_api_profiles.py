@@ -10,9 +10,12 @@ from pathlib import Path
 import pytest
 
 from candidate_paths import APIS_DIR
+from verifier.calling.caller import call_on
 from verifier.calling.candidates import resolve_candidate
-from verifier.calling.profiles.runtime import bind, detect
+from verifier.calling.profiles.binding import bind, detect
+from verifier.calling.sandbox import Sandbox
 from verifier.judging.incremental import migration, perturbed_instance, slot_preservation_violation
+from verifier.model.contract import Policy
 from verifier.model.instances import RebalanceInstance
 from verifier.runs.check import CheckOptions, run_check
 
@@ -176,6 +179,26 @@ def test_sglang_deepseek_form_with_enable_hierarchical(tmp_path: Path) -> None:
     result = run_check(str(module), FEW)
     assert result.api.profile == "sglang"
     assert result.exit_code == 0, [r.finding.message for r in result.violations]
+
+
+ECHO_HIERARCHY = """
+def rebalance_experts(weight, num_replicas, num_groups, num_nodes, num_gpus, enable_hierarchical):
+    raise RuntimeError(f"enable_hierarchical={enable_hierarchical}")
+"""
+
+
+@pytest.mark.parametrize(("policy", "expected"), [("auto", [True, False]), ("global", [False] * 2)])
+def test_the_parent_says_whether_the_hierarchy_applies(
+    tmp_path: Path, policy: Policy, expected: list[bool]
+) -> None:
+    # groups divide evenly into nodes (4 onto 2), then not (3 onto 2); "global" drops the rule.
+    module = tmp_path / "echo_hierarchy.py"
+    module.write_text(ECHO_HIERARCHY)
+    instances = [RebalanceInstance([list(range(12))], 16, groups, 2, 8) for groups in (4, 3)]
+    with Sandbox(str(module), api="sglang", policy=policy) as box:
+        box.start()
+        errors = [call_on(box, instance).error for instance in instances]
+    assert errors == [f"RuntimeError: enable_hierarchical={flag}" for flag in expected]
 
 
 def test_an_unknown_required_parameter_is_a_load_error(tmp_path: Path) -> None:

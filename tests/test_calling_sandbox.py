@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from verifier.calling.sandbox import CallOutcome, OtherValue, Sandbox, TensorValue
+from verifier.calling.sandbox import CallOutcome, LoadInfo, OtherValue, Sandbox, TensorValue
+from verifier.calling.sandbox.requests import (
+    Binding,
+    CallRequest,
+    LoadRequest,
+    Request,
+    request_from_data,
+)
 from verifier.model.errors import CandidateError
 
 WEIGHTS = [[90, 132, 40, 61, 104, 165, 39, 4, 73, 56, 183, 86]]
@@ -170,3 +178,16 @@ def test_load_errors_are_candidate_errors(tmp_path: Path) -> None:
 def test_broken_candidates_load(broken_dir: Path) -> None:
     with Sandbox(str(broken_dir / "raises.py")) as box:
         assert box.start().functions == ("rebalance_experts",)
+
+
+def test_requests_and_load_info_cross_as_plain_data() -> None:
+    binding = Binding("reference", "sglang", fresh_instance=False)
+    requests: list[Request] = [
+        LoadRequest(binding, ("cuda",)),
+        CallRequest(binding, "rebalance_experts", [[1, 2]], (4, 2, 2, 2), "int64", "cpu", True),
+        CallRequest(Binding("reference:swap"), "balanced_packing", [[1.5]], (1,), old=[[0]]),
+    ]
+    for request in requests:
+        assert request_from_data(json.loads(json.dumps(request.to_data()))) == request
+    info = LoadInfo("x.py", ("balanced_packing",), "v", {"balanced_packing": "y"}, "vllm", ("n",))
+    assert LoadInfo.from_data(json.loads(json.dumps(info.to_data()))) == info

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from verifier.model.contract import FUNCTIONS, natural_dtype
+from verifier.model.contract import FUNCTIONS, hierarchical_rules_apply, natural_dtype
 from verifier.model.instances import (
     Instance,
     RebalanceInstance,
@@ -52,7 +52,7 @@ def _collect(strategy: st.SearchStrategy[Instance], examples: int) -> list[Insta
 def test_rebalance_shapes_cover_both_policies_and_many_layers() -> None:
     seen = _collect(instances_for("rebalance_experts"), 200)
     kinds = Counter(
-        (instance.hierarchical, len(instance.weights) > 3)
+        (hierarchical_rules_apply(instance, "auto"), len(instance.weights) > 3)
         for instance in seen
         if isinstance(instance, RebalanceInstance)
     )

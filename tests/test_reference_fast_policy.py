@@ -20,7 +20,7 @@ import reference
 from reference import rebalance_experts
 from reference.policy import FastEplbPolicy, preserve_slots
 from verifier.calling.candidates import resolve_candidate
-from verifier.calling.profiles.runtime import detect
+from verifier.calling.profiles.binding import detect
 from verifier.runs.check import CheckOptions, run_check
 
 FEW = CheckOptions(budget=120.0, max_cases=12, timeout=10.0)

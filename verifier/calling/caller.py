@@ -1,4 +1,5 @@
-"""The caller protocol the judging modules use to call a candidate (or a reference variant).
+"""How the judging modules call a candidate: the `Caller` protocol and `call_on`, the sandboxed
+call an instance implies.
 
 Which function an instance calls and with which arguments is in `verifier.model.contract`."""
 
@@ -6,7 +7,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from verifier.calling.sandbox import CallOutcome
+from verifier.calling.sandbox import CallOutcome, Sandbox
+from verifier.model.contract import call_args, function_for, hierarchical_rules_apply, natural_dtype
 from verifier.model.instances import Instance
 
 
@@ -16,3 +18,32 @@ class Caller(Protocol):
     def __call__(
         self, instance: Instance, *, dtype: str, device: str, spec: str | None = None
     ) -> CallOutcome: ...
+
+
+def call_on(
+    sandbox: Sandbox,
+    instance: Instance,
+    *,
+    dtype: str | None = None,
+    device: str = "cpu",
+    spec: str | None = None,
+    timeout: float | None = None,
+    old: list[list[int]] | None = None,
+) -> CallOutcome:
+    """The candidate's function for this instance, called in its sandbox (never raises).
+
+    `dtype` defaults to the instance's natural dtype; `spec` names another candidate loaded in
+    the same sandbox (a reference variant); `old` is an old placement for a rebalance function
+    that accepts one (`verifier.judging.incremental`). The call is told whether the hierarchical
+    contract applies under the sandbox's policy."""
+    return sandbox.call(
+        function_for(instance),
+        instance.weights,
+        call_args(instance),
+        dtype=dtype or natural_dtype(instance),
+        device=device,
+        spec=spec,
+        timeout=timeout,
+        old=old,
+        hierarchical=hierarchical_rules_apply(instance, sandbox.policy),
+    )

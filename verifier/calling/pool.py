@@ -1,4 +1,4 @@
-"""Sandbox workers for several candidates at once (used by `bench` and `report`).
+"""Sandbox workers for several candidates at once (`bench`, `score`, `report`, the corpus).
 
 Every candidate gets its own worker, so one that crashes or hangs cannot disturb another's
 results; the reference variants, which are our own code, share a single worker (each call names

@@ -15,6 +15,7 @@ from fractions import Fraction
 from functools import partial
 from pathlib import Path
 
+from verifier.calling.caller import call_on
 from verifier.calling.candidates import reference_spec, reference_variants
 from verifier.calling.pool import SandboxPool
 from verifier.calling.sandbox import CallOutcome
@@ -26,7 +27,7 @@ from verifier.corpus.schema import (
     Provenance,
 )
 from verifier.corpus.store import record_path, save_new_entry
-from verifier.judging.judge import Verdict, call_on, judge
+from verifier.judging.judge import Verdict, judge
 from verifier.model.contract import function_for
 from verifier.model.instances import Instance, PackingInstance, num_items, num_layers
 from verifier.oracle.distribute import Distributor, map_in_order

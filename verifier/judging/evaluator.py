@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from verifier.calling.caller import Caller
+from verifier.calling.caller import Caller, call_on
 from verifier.calling.sandbox import CallOutcome, LoadInfo, Sandbox
 from verifier.judging.case import JudgedCase
 from verifier.judging.differentials import (
@@ -25,7 +25,7 @@ from verifier.judging.differentials import (
 )
 from verifier.judging.incremental import INCREMENTAL_CHECKS, OldCall, incremental_checks
 from verifier.judging.invariants import CHECKS, check_determinism
-from verifier.judging.judge import Verdict, call_on, judge
+from verifier.judging.judge import Verdict, judge
 from verifier.judging.layers import LAYER_CHECKS, layer_independence
 from verifier.judging.quality import QUALITY_CHECKS, anti_affinity, replication_optimality
 from verifier.judging.relations import (

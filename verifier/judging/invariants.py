@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from verifier.calling.sandbox import CallOutcome, TensorValue
-from verifier.model.contract import Policy, contract_for, output_names
+from verifier.model.contract import Policy, contract_for, hierarchical_rules_apply, output_names
 from verifier.model.findings import Finding, violation
 from verifier.model.instances import (
     Instance,
@@ -458,11 +458,6 @@ def check_groups_per_node(
         return None
 
     return report.per_layer("rebalance.groups_per_node", len(phy2log), problem)
-
-
-def hierarchical_rules_apply(instance: RebalanceInstance, policy: Policy) -> bool:
-    """The hierarchical contract is checked unless the user declared a global policy."""
-    return policy == "auto" and instance.hierarchical
 
 
 def check_rebalance(

@@ -1,11 +1,10 @@
-"""Call a candidate on an instance, then judge what it did: the one path every command takes.
+"""Judge what a candidate did on an instance: the one path every command takes.
 
-`call_on` makes the sandboxed call an instance implies (its function, arguments and natural dtype,
-from `verifier.model.contract`); `judge` runs the one invariant checker on the outcome and, when the
-contract holds, recomputes the exact per-layer objectives from the assignment. `check`/`fuzz`
+`judge` runs the one invariant checker on a call's outcome and, when the contract holds,
+recomputes the exact per-layer objectives from the assignment. `check`/`fuzz`
 (`verifier.judging.evaluator`), the corpus runs behind the report (`verifier.runs.corpus_runs`),
-`bench` and the corpus baselines (`verifier.corpus.records`) all go through `judge`, and all call
-through `call_on` (sandboxed).
+`bench` and the corpus baselines (`verifier.corpus.records`) all go through `judge`, and all
+call through `verifier.calling.caller.call_on` (sandboxed).
 """
 
 from __future__ import annotations
@@ -14,39 +13,12 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from verifier.calling.sandbox import CallOutcome, Sandbox
+from verifier.calling.sandbox import CallOutcome
 from verifier.judging.invariants import check_call, integer_outputs
 from verifier.judging.quality import layer_objectives
-from verifier.model.contract import Policy, call_args, function_for, natural_dtype
+from verifier.model.contract import Policy, function_for
 from verifier.model.findings import Finding
 from verifier.model.instances import Instance
-
-
-def call_on(
-    sandbox: Sandbox,
-    instance: Instance,
-    *,
-    dtype: str | None = None,
-    device: str = "cpu",
-    spec: str | None = None,
-    timeout: float | None = None,
-    old: list[list[int]] | None = None,
-) -> CallOutcome:
-    """The candidate's function for this instance, called in its sandbox (never raises).
-
-    `dtype` defaults to the instance's natural dtype; `spec` names another candidate loaded in
-    the same sandbox (a reference variant); `old` is an old placement for a rebalance function
-    that accepts one (`verifier.judging.incremental`)."""
-    return sandbox.call(
-        function_for(instance),
-        instance.weights,
-        call_args(instance),
-        dtype=dtype or natural_dtype(instance),
-        device=device,
-        spec=spec,
-        timeout=timeout,
-        old=old,
-    )
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from fractions import Fraction
 from typing import Any
 
-from verifier.judging.invariants import hierarchical_rules_apply, node_of_slot
+from verifier.judging.invariants import node_of_slot
 from verifier.judging.precision import distinct_digits, given_loads, within_rounding
-from verifier.model.contract import Policy
+from verifier.model.contract import Policy, hierarchical_rules_apply
 from verifier.model.findings import Finding, observation
 from verifier.model.instances import (
     Instance,

@@ -123,6 +123,17 @@ def output_names(function: str) -> tuple[str, ...]:
     return contract_for(function).outputs
 
 
+def hierarchical_rules_apply(instance: Instance, policy: Policy) -> bool:
+    """True when a call on `instance` is judged under the hierarchical contract: a rebalance
+    instance whose groups divide evenly into its nodes, under policy "auto" ("global" drops it)."""
+    return (
+        policy == "auto"
+        and isinstance(instance, RebalanceInstance)
+        and instance.num_nodes > 0
+        and instance.num_groups % instance.num_nodes == 0
+    )
+
+
 def natural_dtype(instance: Instance) -> str:
     """int64 for integer loads; float32 (what serving systems pass) when any load is a float."""
     floats = any(isinstance(value, float) for row in instance.weights for value in row)

@@ -75,11 +75,6 @@ class RebalanceInstance:
             "num_gpus": self.num_gpus,
         }
 
-    @property
-    def hierarchical(self) -> bool:
-        """True when the hierarchical contract applies (groups divide evenly into nodes)."""
-        return self.num_groups % self.num_nodes == 0
-
 
 Instance = PackingInstance | ReplicationInstance | RebalanceInstance
 # The size fields of each problem's JSON object, in order (besides "problem" and "weights").

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
+from verifier.model.contract import hierarchical_rules_apply
 from verifier.model.instances import Instance, PackingInstance, ReplicationInstance
 from verifier.model.objectives import relative_gap
 from verifier.oracle.scaling import Load
@@ -262,11 +263,12 @@ def lower_bound(instance: Instance, layer: int) -> Fraction:
         return rational_packing_bound(weights, instance.num_packs)
     if isinstance(instance, ReplicationInstance):
         return optimal_max_per_replica(exact_loads(weights), instance.num_phy)
+    hierarchical = hierarchical_rules_apply(instance, "auto")
     shape = Shape(
         len(weights),
         instance.num_replicas,
-        instance.num_groups if instance.hierarchical else 1,
-        instance.num_nodes if instance.hierarchical else 1,
+        instance.num_groups if hierarchical else 1,
+        instance.num_nodes if hierarchical else 1,
         instance.num_gpus,
     )
     return max(rebalance_bounds(exact_loads(weights), shape).values())

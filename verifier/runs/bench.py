@@ -20,10 +20,11 @@ from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from typing import Any
 
+from verifier.calling.caller import call_on
 from verifier.calling.candidates import default_reference_spec, is_reference_variant, reference_spec
 from verifier.calling.pool import SandboxPool
 from verifier.calling.sandbox import CallOutcome
-from verifier.judging.judge import call_on, judge
+from verifier.judging.judge import judge
 from verifier.model.contract import Policy
 from verifier.model.instances import Instance
 from verifier.model.objectives import balance_ratio, ideal_load

@@ -21,12 +21,13 @@ from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any
 
+from verifier.calling.caller import call_on
 from verifier.calling.pool import SandboxPool
 from verifier.calling.sandbox import CallOutcome
 from verifier.corpus import CorpusEntry
 from verifier.judging.incremental import migration, perturbed_instance, rewritten_slots
 from verifier.judging.invariants import checked_outputs
-from verifier.judging.judge import call_on, judge
+from verifier.judging.judge import judge
 from verifier.judging.quality import anti_affinity
 from verifier.model.contract import function_for
 from verifier.model.instances import (

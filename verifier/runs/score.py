@@ -28,12 +28,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from verifier.calling.caller import call_on
 from verifier.calling.pool import SandboxPool
 from verifier.calling.profiles import API_CHOICES
 from verifier.calling.sandbox import Sandbox
 from verifier.corpus import CorpusEntry, default_corpus_dir, load_corpus
-from verifier.judging.judge import call_on
-from verifier.model.contract import Policy
+from verifier.model.contract import Policy, hierarchical_rules_apply
 from verifier.model.instances import Instance, RebalanceInstance
 from verifier.model.shapes import SHAPES, ModelShape
 from verifier.model.traces import DEFAULT_WINDOW, Trace, load_trace
@@ -249,7 +249,7 @@ def proven_entries(corpus: str | None, policy: Policy = "auto") -> list[CorpusEn
         for entry in entries
         if isinstance(entry.instance, RebalanceInstance)
         and any(layer.proven for layer in entry.oracle.layers)
-        and (policy == "auto" or not entry.instance.hierarchical)
+        and (policy == "auto" or not hierarchical_rules_apply(entry.instance, "auto"))
     ]
     if not proven:
         raise ScoreInputError(

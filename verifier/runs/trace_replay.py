@@ -11,8 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
+from verifier.calling.caller import call_on
 from verifier.calling.sandbox import Sandbox
-from verifier.judging.judge import Verdict, call_on, judge
+from verifier.judging.judge import Verdict, judge
 from verifier.model.contract import Policy
 from verifier.model.instances import RebalanceInstance, Weights
 from verifier.model.objectives import gpu_loads, ideal_load, rebalance_objective

@@ -1,7 +1,7 @@
 """The sandbox: untrusted candidate calls in a persistent child process with a per-call time limit.
 
-`outcomes` (the plain data that crosses the boundary), `parent` (`Sandbox`, the harness side) and
-`child` (the loop inside the child process).
+`requests` (what the parent asks, as plain data), `outcomes` (what the child answers), `parent`
+(`Sandbox`, the harness side) and `child` (the loop inside the child process).
 """
 
 from verifier.calling.sandbox.outcomes import (

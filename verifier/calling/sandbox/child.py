@@ -1,10 +1,10 @@
-"""The child side of the sandbox: the loop that runs inside `python -m
-verifier.calling.sandbox.child`.
+"""The child side of the sandbox: the loop inside `python -m verifier.calling.sandbox.child`.
 
-It loads candidates (by spec, once each), turns each call request into a torch tensor, calls the
-candidate function, and answers with the outcome as plain data; it also reports whether the call
-changed its input tensor. The protocol runs on private copies of stdin/stdout, so candidate prints
-never reach it.
+It loads candidates (by spec, once each, bound to their API profile), turns each call request into
+a torch tensor, has the profile build the call, calls the candidate function, has the profile adapt
+the result, and answers with the outcome as plain data; it also reports whether the call changed
+its input tensor. The protocol runs on private copies of stdin/stdout, so candidate prints never
+reach it.
 """
 
 from __future__ import annotations
@@ -14,10 +14,17 @@ import json
 import os
 import time
 import traceback
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from verifier.calling.sandbox.outcomes import result_reply
+from verifier.calling.sandbox.outcomes import LoadInfo, result_reply
+from verifier.calling.sandbox.requests import Binding, CallRequest, LoadRequest, request_from_data
 from verifier.model.errors import CandidateError
+
+if TYPE_CHECKING:
+    from verifier.calling.profiles.base import Notes, Profile
+    from verifier.calling.profiles.binding import BoundCandidate
+
+Loaded = dict[str, "BoundCandidate"]  # by spec
 
 
 def _make_weight(weights: list[list[Any]], dtype: str, device: str) -> Any:
@@ -42,7 +49,7 @@ def _unchanged(weight: Any, snapshot: Any) -> bool:
         return False
 
 
-def _warm_up(devices: list[str]) -> None:
+def _warm_up(devices: tuple[str, ...]) -> None:
     """Set torch up for calls: one intra-op thread, and each device's context created now."""
     import torch
 
@@ -59,14 +66,31 @@ def _synchronize(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def _call(request: dict[str, Any], loaded: dict[str, Any]) -> dict[str, Any]:
-    # The candidate's API profile builds the call and adapts its result.
-    from verifier.calling.profiles.worker_side import adapt_result, prepare_call
+def _old_placement(old: list[list[int]] | None, weight: Any) -> Any:
+    """An old placement as an int64 tensor on the input's device (None when there is none)."""
+    import torch
 
-    bound = _candidate(request["spec"], loaded, request)
-    device = request["device"]
-    weight = _make_weight(request["weights"], request["dtype"], device)
-    function, parts = prepare_call(bound, request, weight)
+    return None if old is None else torch.tensor(old, dtype=torch.int64, device=weight.device)
+
+
+def _adapt(profile: Profile, function: str, result: Any, weight: Any) -> tuple[Any, Notes]:
+    """The result in DeepSeek's contract, and what was adapted (unchanged if adapting fails)."""
+    num_log = weight.shape[1] if weight.dim() == 2 else 0
+    try:
+        return profile.adapt(function, result, weight, num_log)
+    except Exception as error:  # a hostile result: judge it as returned
+        return result, [f"could not adapt the result ({type(error).__name__})"]
+
+
+def _call(request: CallRequest, loaded: Loaded) -> dict[str, Any]:
+    bound = _candidate(request.binding, loaded)
+    device = request.device
+    weight = _make_weight(request.weights, request.dtype, device)
+    function = bound.function(request.function)  # a policy instance is made now, untimed
+    old = _old_placement(request.old, weight)
+    parts = bound.profile.call_parts(
+        request.function, function, weight, request.args, old, request.hierarchical
+    )
     snapshot = weight.clone()
     _synchronize(device)  # the input copy and snapshot are done before the clock starts
     started = time.perf_counter()
@@ -82,7 +106,7 @@ def _call(request: dict[str, Any], loaded: dict[str, Any]) -> dict[str, Any]:
         }
     seconds = time.perf_counter() - started
     mutated = not _unchanged(weight, snapshot)
-    result, adapted = adapt_result(bound, request, result, weight)
+    result, adapted = _adapt(bound.profile, request.function, result, weight)
     reply = result_reply(result, str(weight.device), mutated, seconds)
     reply["adapted"] = parts.notes + adapted
     return reply
@@ -101,36 +125,41 @@ def _error_reply(error: BaseException) -> dict[str, Any]:
     }
 
 
-def _candidate(spec: str, loaded: dict[str, Any], request: dict[str, Any]) -> Any:
+def _candidate(binding: Binding, loaded: Loaded) -> BoundCandidate:
     """The candidate bound to its API profile (`verifier.calling.profiles`), loaded once per
     spec."""
     from verifier.calling.candidates import resolve_candidate
-    from verifier.calling.profiles.runtime import bind
+    from verifier.calling.profiles.binding import bind
 
-    if spec not in loaded:
-        api = request.get("api", "deepseek")
-        fresh = bool(request.get("fresh_instance", True))
-        loaded[spec] = bind(resolve_candidate(spec), api, fresh)
-    return loaded[spec]
+    if binding.spec not in loaded:
+        candidate = resolve_candidate(binding.spec)
+        loaded[binding.spec] = bind(candidate, binding.api, binding.fresh_instance)
+    return loaded[binding.spec]
 
 
-def _handle(request: dict[str, Any], loaded: dict[str, Any]) -> dict[str, Any]:
-    if request["op"] == "load":
-        try:
-            bound = _candidate(request["spec"], loaded, request)
-        except CandidateError as error:
-            return {"ok": False, "error": str(error)}
-        _warm_up(request.get("devices", []))
-        candidate = bound.candidate
-        return {
-            "ok": True,
-            "functions": list(candidate.functions),
-            "variant": candidate.variant,
-            "partners": candidate.partners,
-            "profile": bound.profile.name,
-            "profile_notes": bound.notes,
-            "accepts_old": bound.accepts_old,
-        }
+def _load(request: LoadRequest, loaded: Loaded) -> dict[str, Any]:
+    try:
+        bound = _candidate(request.binding, loaded)
+    except CandidateError as error:
+        return {"ok": False, "error": str(error)}
+    _warm_up(request.devices)
+    candidate = bound.candidate
+    info = LoadInfo(
+        request.binding.spec,
+        tuple(candidate.functions),
+        candidate.variant,
+        candidate.partners,
+        bound.profile.name,
+        tuple(bound.notes),
+        tuple(bound.accepts_old),
+    )
+    return info.to_data()
+
+
+def _handle(data: dict[str, Any], loaded: Loaded) -> dict[str, Any]:
+    request = request_from_data(data)
+    if isinstance(request, LoadRequest):
+        return _load(request, loaded)
     try:
         return _call(request, loaded)
     except CandidateError as error:
@@ -155,7 +184,7 @@ def serve() -> None:
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.dup2(2, 1)  # candidate prints land in the stderr file, not in the protocol
-    loaded: dict[str, Any] = {}
+    loaded: Loaded = {}
     for line in protocol_in:
         reply = _handle(json.loads(line), loaded)
         protocol_out.write(_encode(reply) + "\n")

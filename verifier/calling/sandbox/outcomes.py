@@ -1,9 +1,9 @@
-"""What crosses the sandbox boundary: a candidate call's outcome as plain data.
+"""What the child answers: a loaded candidate (`LoadInfo`) and a call's outcome, as plain data.
 
 Results cross the process boundary only as plain data (dtype, device, shape, nested-list values,
 the type name of anything that is not a tensor), so a garbage result cannot crash the harness.
 Both sides use this module: the child describes a result (`result_reply`), the parent rebuilds the
-`CallOutcome` (`outcome_from_reply`).
+`CallOutcome` (`outcome_from_reply`). The requests are in `verifier.calling.sandbox.requests`.
 """
 
 from __future__ import annotations
@@ -88,6 +88,31 @@ class LoadInfo:
     profile: str = "deepseek"  # the API profile the worker called it through
     profile_notes: tuple[str, ...] = ()  # why that profile, and how a policy class is called
     accepts_old: tuple[str, ...] = ()  # functions that take an old placement (incremental)
+
+    def to_data(self) -> dict[str, Any]:
+        """The child's reply to a load request that succeeded."""
+        return {
+            "ok": True,
+            "spec": self.spec,
+            "functions": list(self.functions),
+            "variant": self.variant,
+            "partners": self.partners,
+            "profile": self.profile,
+            "profile_notes": list(self.profile_notes),
+            "accepts_old": list(self.accepts_old),
+        }
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> LoadInfo:
+        return cls(
+            data["spec"],
+            tuple(data["functions"]),
+            data["variant"],
+            data["partners"],
+            data["profile"],
+            tuple(data["profile_notes"]),
+            tuple(data["accepts_old"]),
+        )
 
 
 def value_from_data(data: dict[str, Any]) -> Value:

@@ -1,12 +1,12 @@
 """The parent side of the sandbox: a persistent child process that runs untrusted candidate calls.
 
 `Sandbox` starts `python -m verifier.calling.sandbox.child`, which loads the candidate once and
-then answers
-call requests, one JSON object per line. A call that hangs past its time limit gets the child
-killed; a child that dies (os._exit, a segfault) is noticed at once; either way a fresh one replaces
-it at the next call, so the run goes on. Exceptions come back as structured errors with their
-traceback. Candidate output to stdout/stderr goes to a temporary file (its tail is shown when the
-child crashes), never into the protocol stream or the user's terminal.
+then answers call requests (`verifier.calling.sandbox.requests`), one JSON object per line. A call
+that hangs past its time limit gets the child killed; a child that dies (os._exit, a segfault) is
+noticed at once; either way a fresh one replaces it at the next call, so the run goes on.
+Exceptions come back as structured errors with their traceback. Candidate output to stdout/stderr
+goes to a temporary file (its tail is shown when the child crashes), never into the protocol
+stream or the user's terminal.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ import weakref
 from typing import Any
 
 from verifier.calling.sandbox.outcomes import CallOutcome, LoadInfo, outcome_from_reply
+from verifier.calling.sandbox.requests import Binding, CallRequest, LoadRequest, Request
+from verifier.model.contract import Policy
 from verifier.model.errors import CandidateError
 
 STDERR_TAIL = 2000
@@ -46,11 +48,11 @@ class _Process:
         self._buffer = b""
         self._finalizer = weakref.finalize(self, _kill, self.popen)
 
-    def send(self, request: dict[str, Any]) -> bool:
+    def send(self, request: Request) -> bool:
         """Write one request; False when the worker is already gone."""
         assert self.popen.stdin is not None
         try:
-            self.popen.stdin.write(json.dumps(request).encode() + b"\n")
+            self.popen.stdin.write(json.dumps(request.to_data()).encode() + b"\n")
             self.popen.stdin.flush()
         except (BrokenPipeError, OSError):
             return False
@@ -136,14 +138,16 @@ class Sandbox:
         python: str = sys.executable,
         devices: tuple[str, ...] = (),
         api: str = "auto",
-        policy: str = "auto",
+        policy: Policy = "auto",
         fresh_instance: bool = True,
     ) -> None:
         """`devices` (e.g. ("cuda",)) are initialised while loading, outside any call's time;
-        `api`, `policy` and `fresh_instance` choose how the candidate is called
-        (`verifier.calling.profiles`)."""
+        `api` and `fresh_instance` choose how the candidate is called
+        (`verifier.calling.profiles`); `policy` is the rebalance contract its calls are made
+        under (`verifier.calling.caller.call_on` tells each call whether the hierarchy applies)."""
         self.spec = spec
-        self.binding = {"api": api, "policy": policy, "fresh_instance": fresh_instance}
+        self.binding = Binding(spec, api, fresh_instance)
+        self.policy = policy
         self.devices = devices
         self.timeout = timeout
         self.load_timeout = load_timeout
@@ -167,8 +171,7 @@ class Sandbox:
         self._discard()
         process = _Process(self.python)
         self._process = process
-        load = {"op": "load", "spec": self.spec, "devices": list(self.devices), **self.binding}
-        if not process.send(load):
+        if not process.send(LoadRequest(self.binding, self.devices)):
             raise CandidateError(f"candidate {self.spec!r}: the worker could not be started")
         line = process.read_line(time.monotonic() + self.load_timeout)
         if line is None:
@@ -186,15 +189,7 @@ class Sandbox:
         if not reply["ok"]:
             self._discard()
             raise CandidateError(reply["error"])
-        return LoadInfo(
-            self.spec,
-            tuple(reply["functions"]),
-            reply.get("variant"),
-            reply.get("partners", {}),
-            reply.get("profile", "deepseek"),
-            tuple(reply.get("profile_notes", ())),
-            tuple(reply.get("accepts_old", ())),
-        )
+        return LoadInfo.from_data(reply)
 
     def _discard(self, kill: bool = False) -> None:
         if self._process is not None:
@@ -212,9 +207,12 @@ class Sandbox:
         spec: str | None = None,
         timeout: float | None = None,
         old: list[list[int]] | None = None,
+        hierarchical: bool = False,
     ) -> CallOutcome:
-        """`function(tensor(weights, dtype, device), *args)` of the candidate (or of `spec`),
-        through its API profile; `old` is an old placement for functions that accept one."""
+        """`function(tensor(weights, dtype, device), *args)` of the candidate (or of `spec`, a
+        reference variant called through DeepSeek's API), through its API profile; `old` is an
+        old placement for functions that accept one, `hierarchical` whether the hierarchical
+        contract applies (SGLang's `enable_hierarchical`)."""
         if self._process is None:
             self.restarts += 1
             try:
@@ -223,17 +221,8 @@ class Sandbox:
                 return CallOutcome("crash", error=f"the worker could not be restarted: {error}")
         process = self._process
         assert process is not None
-        request = {
-            "op": "call",
-            "spec": spec or self.spec,
-            "function": function,
-            "weights": weights,
-            "args": list(args),
-            "dtype": dtype,
-            "device": device,
-            **(self.binding if spec in (None, self.spec) else {"api": "deepseek"}),
-            "old": old,
-        }
+        binding = self.binding if spec is None or spec == self.spec else Binding(spec)
+        request = CallRequest(binding, function, weights, args, dtype, device, hierarchical, old)
         limit = self.timeout if timeout is None else timeout
         started = time.monotonic()
         line = process.read_line(started + limit) if process.send(request) else b""

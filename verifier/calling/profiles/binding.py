@@ -1,4 +1,5 @@
-"""A candidate bound to its API profile (child side): detection, instances, calls, adaptation."""
+"""A loaded candidate bound to its API profile (child side): `auto` detection, the load-time
+signature check, and the policy-class instances a call needs."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from verifier.calling.candidates import Candidate, CandidateError
-from verifier.calling.profiles.base import CallParts, Notes, Profile
+from verifier.calling.profiles.base import Profile
 from verifier.calling.profiles.deepseek import DeepSeekProfile
 from verifier.calling.profiles.sglang import SglangProfile
 from verifier.calling.profiles.signature import SGLANG_NAMES, VLLM_NAMES, parameter_names
@@ -71,20 +72,6 @@ class BoundCandidate:
                 self._shared = instance
             return getattr(instance, name)
         return getattr(self._shared, name)
-
-    def call_parts(
-        self,
-        name: str,
-        fn: Callable[..., Any],
-        weight: Any,
-        args: tuple[int, ...],
-        old: Any,
-        hierarchical: bool,
-    ) -> CallParts:
-        return self.profile.call_parts(name, fn, weight, args, old, hierarchical)
-
-    def adapt(self, name: str, result: Any, weight: Any, num_log: int) -> tuple[Any, Notes]:
-        return self.profile.adapt(name, result, weight, num_log)
 
 
 def _instantiate(target: Any, spec: str) -> Any:
