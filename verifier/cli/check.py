@@ -72,7 +72,6 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from verifier.cli.views import LiveProgress, render_result
-    from verifier.model.errors import CandidateError
     from verifier.runs.check import CheckOptions, check_run
 
     if args.json is not None and (problem := check_json_path(args.json)):
@@ -93,19 +92,15 @@ def run(args: argparse.Namespace) -> int:
         database=args.database,
         **api_settings(args),
     )
-    if problem := check_database(args.database):  # checked before any worker starts
-        return usage_error("check", problem)
+    check_database(args.database)  # before any worker starts
     console = Console(width=None if sys.stdout.isatty() else 120)
     interrupted = False
     if args.workers > 1:
         from verifier.runs.parallel import parallel_check
 
-        try:
-            result = parallel_check(
-                args.candidate, options, args.workers, notify=stderr_notify("check")
-            )
-        except CandidateError as error:
-            return usage_error("check", str(error))
+        result = parallel_check(
+            args.candidate, options, args.workers, notify=stderr_notify("check")
+        )
         interrupted = any(note.startswith("interrupted") for note in result.notes)
     else:
         live = LiveProgress(Console(stderr=True), args.candidate, options)
@@ -113,8 +108,6 @@ def run(args: argparse.Namespace) -> int:
         try:
             with live:
                 check.run()
-        except CandidateError as error:
-            return usage_error("check", str(error))
         except KeyboardInterrupt:
             interrupted = True
             check.result.notes.append("interrupted: the summary covers the cases checked so far")

@@ -134,7 +134,6 @@ def run(args: argparse.Namespace) -> int:
     from verifier.cli.check import check_json_path
     from verifier.cli.views import render_result
     from verifier.model.atomic import write_json_atomically
-    from verifier.model.errors import CandidateError
     from verifier.runs.fuzz import DEFAULT_DATABASE, FuzzCampaign, FuzzOptions, add_to_corpus
 
     if args.json is not None and (problem := check_json_path(args.json)):
@@ -145,8 +144,7 @@ def run(args: argparse.Namespace) -> int:
     if args.no_database and args.database:
         return usage_error("fuzz", "--database and --no-database exclude each other")
     database = None if args.no_database else (args.database or str(DEFAULT_DATABASE))
-    if problem := check_database(database):  # checked before any worker starts
-        return usage_error("fuzz", problem)
+    check_database(database)  # before any worker starts
     options = FuzzOptions(
         budget=args.budget,
         seed=args.seed,
@@ -167,8 +165,6 @@ def run(args: argparse.Namespace) -> int:
         else:
             with live:
                 result = campaign.run()
-    except CandidateError as error:
-        return usage_error("fuzz", str(error))
     except KeyboardInterrupt:  # between cases: the campaign itself keeps what it found
         result = campaign.result
         result.interrupted = True

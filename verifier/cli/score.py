@@ -23,7 +23,6 @@ from verifier.cli.options import (
     add_timeout_option,
     positive_float,
     positive_int,
-    usage_error,
 )
 from verifier.cli.trace_options import add_trace_options
 from verifier.model.atomic import json_text
@@ -93,18 +92,13 @@ def score_options(args: argparse.Namespace) -> Any:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from verifier.calling.candidates import CandidateError
-    from verifier.model.traces import TraceError
-    from verifier.runs.score import ScoreInputError, score_candidate
+    from verifier.runs.score import score_candidate
 
     console = Console(stderr=True)
-    try:
-        with console.status("starting", spinner="dots") as status:
-            result = score_candidate(
-                args.candidate, score_options(args), progress=lambda text: status.update(text)
-            )
-    except (CandidateError, TraceError, ScoreInputError) as error:
-        return usage_error("score", str(error))
+    with console.status("starting", spinner="dots") as status:
+        result = score_candidate(
+            args.candidate, score_options(args), progress=lambda text: status.update(text)
+        )
     if args.json:
         sys.stdout.write(json_text(result.to_dict()))
     else:

@@ -24,6 +24,8 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from typing import Any, TypeVar
 
+from verifier.model.errors import EplbVerifyError
+
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 ProgressHook = Callable[[int, int], None]  # (done, total)
@@ -31,7 +33,7 @@ ProgressHook = Callable[[int, int], None]  # (done, total)
 RAY_EXTRA = "pip install 'eplb-verify[ray]'"
 
 
-class DistributeError(Exception):
+class DistributeError(EplbVerifyError):
     """The chosen backend cannot run (Ray missing or unreachable); the CLI exits 2 with it."""
 
 

@@ -34,6 +34,7 @@ from verifier.calling.sandbox import Sandbox
 from verifier.corpus import CorpusEntry, default_corpus_dir, load_corpus
 from verifier.judging.judge import call_on
 from verifier.model.contract import Policy
+from verifier.model.errors import EplbVerifyError
 from verifier.model.instances import Instance, RebalanceInstance
 from verifier.model.shapes import SHAPES, ModelShape
 from verifier.model.traces import DEFAULT_WINDOW, Trace, load_trace
@@ -234,7 +235,7 @@ def trace_for(options: ScoreOptions) -> Trace:
     return load_trace(options.trace or default_trace_path(), options.window)
 
 
-class ScoreInputError(ValueError):
+class ScoreInputError(EplbVerifyError, ValueError):
     """The caller's input cannot be scored against (e.g. a corpus without proven records)."""
 
 
