@@ -1,7 +1,7 @@
 """`--api`, `--shared-instance` and `--allow-cross-layer`: how a candidate is called.
 
 Shared by check, fuzz, report and bench (and any later command): `add_api_options(parser)` adds
-them, `api_settings(args)` reads them back as keyword arguments for `CheckOptions`/`FuzzOptions`.
+them, `api_settings(args)` reads them back as keyword arguments for `EngineOptions`/`FuzzOptions`.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def add_api_options(parser: argparse.ArgumentParser, *, layers: bool = True) -> 
 
 
 def api_settings(args: argparse.Namespace) -> dict[str, Any]:
-    """The options' values as keyword arguments of `CheckOptions` / `FuzzOptions`."""
+    """The options' values as keyword arguments of `EngineOptions` / `FuzzOptions`."""
     settings: dict[str, Any] = {
         "api": args.api,
         "fresh_instance": not args.shared_instance,

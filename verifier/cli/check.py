@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from verifier.cli.views import LiveProgress, render_result
-    from verifier.runs.check import CheckOptions, check_run
+    from verifier.runs.check import EngineOptions, prepare_check
 
     if args.json is not None and (problem := check_json_path(args.json)):
         return usage_error("check", problem)
@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
 
         if not torch.cuda.is_available():
             return usage_error("check", "--device cuda: CUDA is not available on this machine")
-    options = CheckOptions(
+    options = EngineOptions(
         budget=args.budget,
         seed=args.seed,
         policy=args.policy,
@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
         interrupted = any(note.startswith("interrupted") for note in result.notes)
     else:
         live = LiveProgress(Console(stderr=True), args.candidate, options)
-        check = check_run(args.candidate, options, progress=live.update)
+        check = prepare_check(args.candidate, options, progress=live.update)
         try:
             with live:
                 check.run()
