@@ -12,12 +12,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from verifier.cli.api_options import add_api_options, api_settings
+from verifier.cli.api_options import add_api_options
 from verifier.cli.exit_codes import EXIT_INTERRUPTED
 from verifier.cli.options import (
     add_candidate_argument,
     add_policy_option,
     add_timeout_option,
+    options_from_args,
     positive_float,
     positive_int,
     usage_error,
@@ -81,17 +82,7 @@ def run(args: argparse.Namespace) -> int:
 
         if not torch.cuda.is_available():
             return usage_error("check", "--device cuda: CUDA is not available on this machine")
-    options = EngineOptions(
-        budget=args.budget,
-        seed=args.seed,
-        policy=args.policy,
-        device=args.device,
-        strict=args.strict,
-        timeout=args.timeout,
-        max_cases=args.max_cases,
-        database=args.database,
-        **api_settings(args),
-    )
+    options = options_from_args(EngineOptions, args)
     check_database(args.database)  # before any worker starts
     console = Console(width=None if sys.stdout.isatty() else 120)
     interrupted = False

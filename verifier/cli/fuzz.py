@@ -16,12 +16,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from verifier.cli.api_options import add_api_options, api_settings
+from verifier.cli.api_options import add_api_options
 from verifier.cli.exit_codes import EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_OK
 from verifier.cli.options import (
     add_candidate_argument,
     add_policy_option,
     add_timeout_option,
+    options_from_args,
     positive_float,
     usage_error,
 )
@@ -145,14 +146,7 @@ def run(args: argparse.Namespace) -> int:
         return usage_error("fuzz", "--database and --no-database exclude each other")
     database = None if args.no_database else (args.database or str(DEFAULT_DATABASE))
     check_database(database)  # before any worker starts
-    options = FuzzOptions(
-        budget=args.budget,
-        seed=args.seed,
-        policy=args.policy,
-        timeout=args.timeout,
-        database=database,
-        **api_settings(args),
-    )
+    options = options_from_args(FuzzOptions, args, database=database)
     console = Console(width=None if sys.stdout.isatty() else 120)
     live = _Live(Console(stderr=True), args.candidate, args.budget)
     campaign = FuzzCampaign(args.candidate, options, progress=live.update)
