@@ -17,12 +17,12 @@ from verifier.calling.sandbox import Sandbox
 from verifier.judging.incremental import migration, perturbed_instance, slot_preservation_violation
 from verifier.model.contract import Policy
 from verifier.model.instances import RebalanceInstance
-from verifier.runs.check import CheckOptions, run_check
+from verifier.runs.check import EngineOptions, check_candidate
 
 VLLM = f"{APIS_DIR / 'vllm_policy' / 'default.py'}:GreedyEplbPolicy"
 SGLANG = str(APIS_DIR / "sglang_vec.py")
 STATEFUL = f"{APIS_DIR / 'stateful_policy.py'}:SmoothingPolicy"
-FEW = CheckOptions(budget=120.0, max_cases=8, timeout=5.0)
+FEW = EngineOptions(budget=120.0, max_cases=8, timeout=5.0)
 
 
 def test_a_file_in_a_package_imports_with_its_relative_imports() -> None:
@@ -44,7 +44,7 @@ def test_auto_detects_the_profile(spec: str, profile: str) -> None:
 
 
 def test_vllm_policy_is_called_its_way_and_passes() -> None:
-    result = run_check(VLLM, FEW)
+    result = check_candidate(VLLM, FEW)
     assert result.exit_code == 0, [r.finding.message for r in result.violations]
     assert result.api.profile == "vllm"
     adapted = result.api.to_dict()["adapted"]
@@ -56,14 +56,14 @@ def test_vllm_policy_is_called_its_way_and_passes() -> None:
 
 
 def test_the_deepseek_profile_on_a_vllm_policy_reports_the_mismatch() -> None:
-    options = CheckOptions(budget=60.0, max_cases=3, api="deepseek", edge_cases=False)
-    result = run_check(VLLM, options)
+    options = EngineOptions(budget=60.0, max_cases=3, api="deepseek", edge_cases=False)
+    result = check_candidate(VLLM, options)
     assert result.api.profile == "deepseek"
     assert "behaviour.return_type" in {record.finding.check for record in result.violations}
 
 
 def test_sglang_int32_maps_are_its_contract() -> None:
-    result = run_check(SGLANG, FEW)
+    result = check_candidate(SGLANG, FEW)
     assert result.exit_code == 0, [r.finding.message for r in result.violations]
     assert result.api.profile == "sglang"
     notes = result.api.to_dict()["adapted"]["rebalance_experts"]
@@ -72,14 +72,16 @@ def test_sglang_int32_maps_are_its_contract() -> None:
 
 
 def test_int32_maps_under_the_deepseek_profile_are_a_dtype_violation() -> None:
-    options = CheckOptions(budget=60.0, max_cases=3, api="deepseek", edge_cases=False)
-    result = run_check(f"{APIS_DIR / 'sglang_vec.py'}", options)
+    options = EngineOptions(budget=60.0, max_cases=3, api="deepseek", edge_cases=False)
+    result = check_candidate(f"{APIS_DIR / 'sglang_vec.py'}", options)
     assert "behaviour.exception" in {record.finding.check for record in result.violations}
 
 
 def test_a_stateful_policy_gets_a_fresh_instance_per_call() -> None:
-    assert run_check(STATEFUL, FEW).exit_code == 0
-    shared = run_check(STATEFUL, CheckOptions(budget=120.0, max_cases=8, fresh_instance=False))
+    assert check_candidate(STATEFUL, FEW).exit_code == 0
+    shared = check_candidate(
+        STATEFUL, EngineOptions(budget=120.0, max_cases=8, fresh_instance=False)
+    )
     assert "behaviour.nondeterministic" in {record.finding.check for record in shared.violations}
 
 
@@ -101,7 +103,7 @@ def test_bind_reports_why_a_policy_class_cannot_be_made() -> None:
 
 def test_allow_cross_layer_turns_the_violation_into_an_observation(broken_dir: Path) -> None:
     spec = str(broken_dir / "sglang_layer_mixing.py")
-    result = run_check(spec, CheckOptions(budget=120.0, max_cases=8, allow_cross_layer=True))
+    result = check_candidate(spec, EngineOptions(budget=120.0, max_cases=8, allow_cross_layer=True))
     assert result.exit_code == 0
     assert "metamorphic.layer_independence" in {r.finding.check for r in result.observations}
 
@@ -176,7 +178,7 @@ def test_sglang_deepseek_form_with_enable_hierarchical(tmp_path: Path) -> None:
     # SGLang's eplb_algorithms/deepseek.py: DeepSeek's 2-D signature plus enable_hierarchical.
     module = tmp_path / "sglang_deepseek.py"
     module.write_text(SGLANG_2D)
-    result = run_check(str(module), FEW)
+    result = check_candidate(str(module), FEW)
     assert result.api.profile == "sglang"
     assert result.exit_code == 0, [r.finding.message for r in result.violations]
 
@@ -211,24 +213,24 @@ def test_an_unknown_required_parameter_is_a_load_error(tmp_path: Path) -> None:
         "    raise NotImplementedError\n"
     )
     with pytest.raises(CandidateError, match="algorithm"):
-        run_check(str(module), FEW)
+        check_candidate(str(module), FEW)
 
 
 def test_merged_worker_results_keep_the_profile_and_add_up_migration() -> None:
     """`--workers N`: the merged result reports the profile once, every adaptation, all moves."""
     from collections import Counter
 
-    from verifier.runs.results import CheckResult
+    from verifier.runs.results import EngineResult
     from verifier.runs.run_record import ApiRecord
 
-    def worker(moved: int, adapted: str) -> CheckResult:
-        result = CheckResult("c.py", ("rebalance_experts",), CheckOptions(api="vllm"))
+    def worker(moved: int, adapted: str) -> EngineResult:
+        result = EngineResult("c.py", ("rebalance_experts",), EngineOptions(api="vllm"))
         result.api = ApiRecord("vllm", "vllm", ("a class",), {"rebalance_experts": Counter()})
         metric = {"moved": moved, "rewritten": moved, "replicas": 10, "with_old_placement": True}
         result.api.record("rebalance_experts", (adapted,), {"migration": metric})
         return result
 
-    merged = CheckResult("c.py", (), CheckOptions(api="vllm"))
+    merged = EngineResult("c.py", (), EngineOptions(api="vllm"))
     for part in (worker(3, "derived log2phy"), worker(4, "numpy to torch")):
         merged.merge(part)
     data = merged.to_dict()

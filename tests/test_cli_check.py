@@ -131,6 +131,56 @@ def test_unloadable_candidate_exits_2(
     assert "Traceback" not in err + out
 
 
+def test_a_candidate_error_is_one_usage_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The dispatcher turns the `EplbVerifyError` into exit 2 and one line on stderr."""
+    path = tmp_path / "candidate.py"
+    path.write_text("x = 1\n")
+    code, _, err = _run(capsys, str(path), "--budget", "1")
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("eplb-verify check: error: "), err
+
+
+def test_the_flags_reach_the_options() -> None:
+    """check's and fuzz's options come from their flags through one function."""
+    from verifier.cli.dispatch import build_parser
+    from verifier.cli.options import options_from_args
+    from verifier.runs.check import EngineOptions
+    from verifier.runs.fuzz import FuzzOptions
+
+    shared = ["--budget", "5", "--seed", "3", "--policy", "global", "--timeout", "2"]
+    shared += ["--database", "examples", "--api", "vllm", "--shared-instance"]
+    shared += ["--allow-cross-layer"]
+    check = ["check", "x.py", *shared, "--device", "all", "--strict", "--max-cases", "7"]
+    options = options_from_args(EngineOptions, build_parser().parse_args(check))
+    assert options == EngineOptions(
+        budget=5.0,
+        seed=3,
+        policy="global",
+        timeout=2.0,
+        api="vllm",
+        fresh_instance=False,
+        allow_cross_layer=True,
+        device="all",
+        strict=True,
+        max_cases=7,
+        database="examples",
+    )
+    fuzz = build_parser().parse_args(["fuzz", "x.py", *shared])
+    assert options_from_args(FuzzOptions, fuzz, database="elsewhere") == FuzzOptions(
+        budget=5.0,
+        seed=3,
+        policy="global",
+        timeout=2.0,
+        api="vllm",
+        fresh_instance=False,
+        allow_cross_layer=True,
+        database="elsewhere",
+    )
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

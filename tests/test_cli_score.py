@@ -190,12 +190,12 @@ def test_a_candidate_of_another_api_is_scored_through_its_profile() -> None:
 
 def test_the_api_options_reach_score_options() -> None:
     from verifier.cli.dispatch import build_parser
-    from verifier.cli.score import score_options
+    from verifier.cli.options import options_from_args
 
     args = build_parser().parse_args(
         ["score", "x.py", "--api", "vllm", "--shared-instance", "--allow-cross-layer"]
     )
-    options = score_options(args)
+    options = options_from_args(ScoreOptions, args)
     assert (options.api, options.fresh_instance, options.allow_cross_layer) == ("vllm", False, True)
     checked = options.check_options()
     assert (checked.api, checked.fresh_instance, checked.allow_cross_layer) == ("vllm", False, True)

@@ -46,7 +46,7 @@ from verifier.model.instances import (
     ReplicationInstance,
 )
 from verifier.model.strategies import instances_for
-from verifier.runs.check import CheckOptions, run_check
+from verifier.runs.check import EngineOptions, check_candidate
 
 
 def _load(path: Path) -> Any:
@@ -298,8 +298,8 @@ def test_device_differential_without_a_device(on_cuda: Any, expected: list[Any])
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_device_differential_on_cuda() -> None:
-    result = run_check("reference", CheckOptions(budget=5, device="all"))
+    result = check_candidate("reference", EngineOptions(budget=5, device="all"))
     assert result.violations == []
     assert not result.notes
-    on_cuda = run_check("reference", CheckOptions(budget=3, device="cuda"))
+    on_cuda = check_candidate("reference", EngineOptions(budget=3, device="cuda"))
     assert on_cuda.violations == []

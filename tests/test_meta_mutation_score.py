@@ -9,7 +9,7 @@ import pytest
 
 from reference import VARIANTS
 from verifier.model.instances import instance_from_dict, instance_to_dict
-from verifier.runs.check import ALL_CHECKS, CheckOptions, CheckResult, run_check
+from verifier.runs.check import ALL_CHECKS, EngineOptions, EngineResult, check_candidate
 
 # module -> the check that must catch it (each a violation under the default options)
 VIOLATIONS = {
@@ -58,10 +58,10 @@ NEEDS_MORE_CASES = {"float32_rounding": 400, "half_precision": 150}
 BUDGET = 120.0  # a safety net only
 
 
-def _check(broken_dir: Path, module: str, strict: bool = False) -> CheckResult:
+def _check(broken_dir: Path, module: str, strict: bool = False) -> EngineResult:
     cases = NEEDS_MORE_CASES.get(module, 40)
-    options = CheckOptions(budget=BUDGET, timeout=1.0, strict=strict, max_cases=cases)
-    return run_check(str(broken_dir / f"{module}.py"), options)
+    options = EngineOptions(budget=BUDGET, timeout=1.0, strict=strict, max_cases=cases)
+    return check_candidate(str(broken_dir / f"{module}.py"), options)
 
 
 def test_every_broken_module_is_listed(broken_dir: Path) -> None:
@@ -78,8 +78,8 @@ def test_broken_candidate_of_another_api_is_caught(
     broken_dir: Path, spec: str, expected: tuple[str, str]
 ) -> None:
     profile, check = expected
-    options = CheckOptions(budget=BUDGET, timeout=2.0, max_cases=40)
-    result = run_check(str(broken_dir / spec), options)
+    options = EngineOptions(budget=BUDGET, timeout=2.0, max_cases=40)
+    result = check_candidate(str(broken_dir / spec), options)
     assert result.api.profile == profile
     assert result.exit_code == 1
     caught = {record.finding.check: record.finding for record in result.violations}
@@ -119,7 +119,7 @@ def test_shrinking_gives_minimal_reproducers(broken_dir: Path) -> None:
 
 @pytest.mark.parametrize("variant", ["reference", *(f"reference:{name}" for name in VARIANTS)])
 def test_reference_variants_raise_no_false_alarm(variant: str) -> None:
-    result = run_check(variant, CheckOptions(budget=BUDGET, max_cases=60))
+    result = check_candidate(variant, EngineOptions(budget=BUDGET, max_cases=60))
     assert [r.finding.message for r in result.violations] == []
     assert result.exit_code == 0
     assert all(counts.generated >= 60 for counts in result.cases.values())

@@ -21,9 +21,9 @@ from reference import rebalance_experts
 from reference.policy import FastEplbPolicy, preserve_slots
 from verifier.calling.candidates import resolve_candidate
 from verifier.calling.profiles.binding import detect
-from verifier.runs.check import CheckOptions, run_check
+from verifier.runs.check import EngineOptions, check_candidate
 
-FEW = CheckOptions(budget=120.0, max_cases=12, timeout=10.0)
+FEW = EngineOptions(budget=120.0, max_cases=12, timeout=10.0)
 POLICY_FILE = Path(reference.__file__).parent / "policy.py"
 
 
@@ -134,7 +134,7 @@ def test_it_is_a_candidate_called_through_the_vllm_profile(spec: str) -> None:
 
 
 def test_check_under_the_vllm_profile_passes() -> None:
-    result = run_check("reference:FastEplbPolicy", FEW)
+    result = check_candidate("reference:FastEplbPolicy", FEW)
     assert result.exit_code == 0, [r.finding.message for r in result.violations]
     assert result.api.profile == "vllm"
     migration_record = result.to_dict()["migration"]

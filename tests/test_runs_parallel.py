@@ -13,17 +13,17 @@ from candidate_paths import BROKEN_DIR
 from verifier.cli.dispatch import main
 from verifier.model.findings import Finding
 from verifier.model.instances import PackingInstance
-from verifier.runs.check import CheckOptions, CheckResult, FindingRecord
+from verifier.runs.check import EngineOptions, EngineResult, FindingRecord
 from verifier.runs.chunks import derived_seed
-from verifier.runs.parallel import merge_check_results, worker_seeds
+from verifier.runs.parallel import merge_engine_results, worker_seeds
 from verifier.runs.results import CaseCounts
 
 WRONG_PACK_SIZES = str(BROKEN_DIR / "wrong_pack_sizes.py")
 
 
-def _result(instance: PackingInstance, occurrences: int, generated: int) -> CheckResult:
+def _result(instance: PackingInstance, occurrences: int, generated: int) -> EngineResult:
     finding = Finding("violation", "packing.pack_size", "wrong", "balanced_packing", instance)
-    result = CheckResult("cand", ("balanced_packing",), CheckOptions())
+    result = EngineResult("cand", ("balanced_packing",), EngineOptions())
     result.records[("violation", "balanced_packing", "packing.pack_size")] = FindingRecord(
         finding, occurrences
     )
@@ -34,7 +34,7 @@ def _result(instance: PackingInstance, occurrences: int, generated: int) -> Chec
 def test_merging_adds_counts_and_keeps_the_smallest_reproducer() -> None:
     big = _result(PackingInstance([[5, 4, 3, 2]], 2), occurrences=3, generated=10)
     small = _result(PackingInstance([[1, 1]], 2), occurrences=2, generated=7)
-    merged = merge_check_results([big, small], CheckOptions(seed=9))
+    merged = merge_engine_results([big, small], EngineOptions(seed=9))
     (record,) = merged.records.values()
     assert record.occurrences == 5
     assert record.finding.instance == PackingInstance([[1, 1]], 2)

@@ -10,7 +10,7 @@ from types import ModuleType
 import pytest
 
 from candidate_paths import BROKEN_DIR
-from verifier.runs.check import CheckOptions, run_check
+from verifier.runs.check import EngineOptions, check_candidate
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 DROPS_EXPERT = str(BROKEN_DIR / "drops_expert.py")
@@ -25,7 +25,7 @@ def _module(name: str) -> ModuleType:
 
 
 def test_the_seed_program_passes_the_conformance_check() -> None:
-    result = run_check(str(EXAMPLES / "seed_pool_split.py"), CheckOptions(max_cases=10))
+    result = check_candidate(str(EXAMPLES / "seed_pool_split.py"), EngineOptions(max_cases=10))
     assert result.functions == ("balanced_packing", "replicate_experts", "rebalance_experts")
     assert result.violations == []
 

@@ -1,13 +1,13 @@
 """`--api`, `--shared-instance` and `--allow-cross-layer`: how a candidate is called.
 
-Shared by check, fuzz, report and bench (and any later command): `add_api_options(parser)` adds
-them, `api_settings(args)` reads them back as keyword arguments for `CheckOptions`/`FuzzOptions`.
+Shared by check, fuzz, score, report and bench (and any later command): `add_api_options(parser)`
+adds them; `verifier.cli.options.options_from_args` reads them back into a command's options
+(`--shared-instance` as `fresh_instance=False`).
 """
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from verifier.calling.profiles import API_CHOICES
 
@@ -34,14 +34,3 @@ def add_api_options(parser: argparse.ArgumentParser, *, layers: bool = True) -> 
             help="a layer planned differently in a batch than alone is an observation, not a "
             "violation (for multi-window or stateful policies)",
         )
-
-
-def api_settings(args: argparse.Namespace) -> dict[str, Any]:
-    """The options' values as keyword arguments of `CheckOptions` / `FuzzOptions`."""
-    settings: dict[str, Any] = {
-        "api": args.api,
-        "fresh_instance": not args.shared_instance,
-    }
-    if hasattr(args, "allow_cross_layer"):
-        settings["allow_cross_layer"] = args.allow_cross_layer
-    return settings

@@ -65,28 +65,24 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from verifier.calling.candidates import reference_specs
-    from verifier.model.errors import CandidateError
     from verifier.runs.bench import format_table, run_bench
 
     if args.device == "cuda" and not torch.cuda.is_available():
         return usage_error("bench", "--device cuda: no CUDA device is available on this machine")
     specs = list(args.candidates) or reference_specs()
     console = Console(stderr=True)
-    try:
-        with console.status("starting", spinner="dots") as status:
-            result = run_bench(
-                specs,
-                _shapes(args.shape),
-                device=args.device,
-                repeats=args.repeats,
-                warmup=args.warmup,
-                seed=args.seed,
-                progress=lambda message: status.update(message),
-                api=args.api,  # the API profile
-                fresh=not args.shared_instance,
-            )
-    except CandidateError as error:
-        return usage_error("bench", str(error))
+    with console.status("starting", spinner="dots") as status:
+        result = run_bench(
+            specs,
+            _shapes(args.shape),
+            device=args.device,
+            repeats=args.repeats,
+            warmup=args.warmup,
+            seed=args.seed,
+            progress=lambda message: status.update(message),
+            api=args.api,  # the API profile
+            fresh=not args.shared_instance,
+        )
     print(format_table(result))
     if args.json:
         try:

@@ -12,12 +12,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from verifier.cli.api_options import add_api_options, api_settings
+from verifier.cli.api_options import add_api_options
 from verifier.cli.exit_codes import EXIT_INTERRUPTED
 from verifier.cli.options import (
     add_candidate_argument,
     add_policy_option,
     add_timeout_option,
+    options_from_args,
     positive_float,
     positive_int,
     usage_error,
@@ -72,8 +73,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from verifier.cli.views import LiveProgress, render_result
-    from verifier.model.errors import CandidateError
-    from verifier.runs.check import CheckOptions, check_run
+    from verifier.runs.check import EngineOptions, prepare_check
 
     if args.json is not None and (problem := check_json_path(args.json)):
         return usage_error("check", problem)
@@ -82,39 +82,23 @@ def run(args: argparse.Namespace) -> int:
 
         if not torch.cuda.is_available():
             return usage_error("check", "--device cuda: CUDA is not available on this machine")
-    options = CheckOptions(
-        budget=args.budget,
-        seed=args.seed,
-        policy=args.policy,
-        device=args.device,
-        strict=args.strict,
-        timeout=args.timeout,
-        max_cases=args.max_cases,
-        database=args.database,
-        **api_settings(args),
-    )
-    if problem := check_database(args.database):  # checked before any worker starts
-        return usage_error("check", problem)
+    options = options_from_args(EngineOptions, args)
+    check_database(args.database)  # before any worker starts
     console = Console(width=None if sys.stdout.isatty() else 120)
     interrupted = False
     if args.workers > 1:
         from verifier.runs.parallel import parallel_check
 
-        try:
-            result = parallel_check(
-                args.candidate, options, args.workers, notify=stderr_notify("check")
-            )
-        except CandidateError as error:
-            return usage_error("check", str(error))
+        result = parallel_check(
+            args.candidate, options, args.workers, notify=stderr_notify("check")
+        )
         interrupted = any(note.startswith("interrupted") for note in result.notes)
     else:
         live = LiveProgress(Console(stderr=True), args.candidate, options)
-        check = check_run(args.candidate, options, progress=live.update)
+        check = prepare_check(args.candidate, options, progress=live.update)
         try:
             with live:
                 check.run()
-        except CandidateError as error:
-            return usage_error("check", str(error))
         except KeyboardInterrupt:
             interrupted = True
             check.result.notes.append("interrupted: the summary covers the cases checked so far")

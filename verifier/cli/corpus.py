@@ -165,16 +165,12 @@ def run_add(args: argparse.Namespace, corpus: Path) -> int:
     # for every file's baselines
     from verifier.cli.scale_options import open_distributor
     from verifier.corpus.records import variant_pool, variant_specs
-    from verifier.oracle.distribute import DistributeError
 
-    try:
-        with (
-            open_distributor(args, "corpus add") as distributor,
-            variant_pool(variant_specs()) as pool,
-        ):
-            return _add_files(args, corpus, distributor, pool)
-    except DistributeError as error:
-        return usage_error("corpus", str(error))
+    with (
+        open_distributor(args, "corpus add") as distributor,
+        variant_pool(variant_specs()) as pool,
+    ):
+        return _add_files(args, corpus, distributor, pool)
 
 
 def _add_files(args: argparse.Namespace, corpus: Path, distributor: Any, pool: Any) -> int:
@@ -251,8 +247,6 @@ def run_rebaseline(args: argparse.Namespace, corpus: Path) -> int:
     reproved: dict[int, Any] = {}
     if args.reprove:
         proofs = _reprove(args, entries)
-        if isinstance(proofs, int):
-            return proofs
         reproved = {id(proof.entry): proof for proof in proofs}
     with variant_pool(variants) as pool:
         changed = _rebaseline(args, entries, reproved, variants, pool)
@@ -265,18 +259,14 @@ def run_rebaseline(args: argparse.Namespace, corpus: Path) -> int:
     return EXIT_FINDINGS if broken or failed else EXIT_OK
 
 
-def _reprove(args: argparse.Namespace, entries: list[Any]) -> list[Any] | int:
+def _reprove(args: argparse.Namespace, entries: list[Any]) -> list[Any]:
     """Every layer of every record solved again on one Distributor (solves done/total on
-    stderr); a usage error's exit code when Ray is asked for and cannot run."""
+    stderr); raises `DistributeError` when Ray is asked for and cannot run."""
     from verifier.cli.scale_options import open_distributor
     from verifier.corpus.reprove import reprove
-    from verifier.oracle.distribute import DistributeError
 
-    try:
-        with open_distributor(args, "corpus rebaseline") as distributor:
-            proofs = reprove(entries, distributor)
-    except DistributeError as error:
-        return usage_error("corpus", str(error))
+    with open_distributor(args, "corpus rebaseline") as distributor:
+        proofs = reprove(entries, distributor)
     layers = sum(len(entry.oracle.layers) for entry in entries)
     stronger = sum(proof.changed for proof in proofs)
     failed = sum(proof.failed for proof in proofs)

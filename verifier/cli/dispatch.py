@@ -2,7 +2,9 @@
 
 Each subcommand lives in `verifier.cli.<name>` and defines `add_arguments(parser)` and
 `run(args) -> int`. Those modules keep heavy imports (torch, OR-Tools) inside `run`, so that
-`--help` and `--version` answer at once.
+`--help` and `--version` answer at once. An `EplbVerifyError` (bad input, a candidate or file
+that cannot be loaded) that a command does not handle itself ends here, once for every command:
+exit 2 with one line `eplb-verify COMMAND: error: MESSAGE` on stderr.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import sys
 from collections.abc import Sequence
 
 from verifier.cli.exit_codes import EXIT_INTERRUPTED, EXIT_USAGE
+from verifier.cli.options import usage_error
+from verifier.model.errors import EplbVerifyError
 from verifier.model.version import __version__
 
 SUBCOMMANDS: dict[str, str] = {
@@ -61,6 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     module = importlib.import_module(args._module)
     try:
         return int(module.run(args))
+    except EplbVerifyError as error:
+        return usage_error(args.command, str(error))
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -16,12 +16,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from verifier.cli.api_options import add_api_options, api_settings
+from verifier.cli.api_options import add_api_options
 from verifier.cli.exit_codes import EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_OK
 from verifier.cli.options import (
     add_candidate_argument,
     add_policy_option,
     add_timeout_option,
+    options_from_args,
     positive_float,
     usage_error,
 )
@@ -134,7 +135,6 @@ def run(args: argparse.Namespace) -> int:
     from verifier.cli.check import check_json_path
     from verifier.cli.views import render_result
     from verifier.model.atomic import write_json_atomically
-    from verifier.model.errors import CandidateError
     from verifier.runs.fuzz import DEFAULT_DATABASE, FuzzCampaign, FuzzOptions, add_to_corpus
 
     if args.json is not None and (problem := check_json_path(args.json)):
@@ -145,16 +145,8 @@ def run(args: argparse.Namespace) -> int:
     if args.no_database and args.database:
         return usage_error("fuzz", "--database and --no-database exclude each other")
     database = None if args.no_database else (args.database or str(DEFAULT_DATABASE))
-    if problem := check_database(database):  # checked before any worker starts
-        return usage_error("fuzz", problem)
-    options = FuzzOptions(
-        budget=args.budget,
-        seed=args.seed,
-        policy=args.policy,
-        timeout=args.timeout,
-        database=database,
-        **api_settings(args),
-    )
+    check_database(database)  # before any worker starts
+    options = options_from_args(FuzzOptions, args, database=database)
     console = Console(width=None if sys.stdout.isatty() else 120)
     live = _Live(Console(stderr=True), args.candidate, args.budget)
     campaign = FuzzCampaign(args.candidate, options, progress=live.update)
@@ -167,8 +159,6 @@ def run(args: argparse.Namespace) -> int:
         else:
             with live:
                 result = campaign.run()
-    except CandidateError as error:
-        return usage_error("fuzz", str(error))
     except KeyboardInterrupt:  # between cases: the campaign itself keeps what it found
         result = campaign.result
         result.interrupted = True

@@ -1,15 +1,25 @@
-"""Argument types, options and the usage-error message shared by the subcommands.
+"""Argument types, options and the usage-error message shared by the subcommands, and the one
+function that builds a command's options from its parsed flags (`options_from_args`).
 
-Light on purpose (argparse and sys only): every subcommand module imports it while
+Light on purpose (argparse, dataclasses and sys only): every subcommand module imports it while
 `eplb-verify --help` builds its parser.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from verifier.cli.exit_codes import EXIT_USAGE
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+    Options = TypeVar("Options", bound=DataclassInstance)
+else:
+    Options = TypeVar("Options")
 
 
 def positive_float(text: str) -> float:
@@ -32,6 +42,22 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {text!r}")
     return value
+
+
+def options_from_args(kind: type[Options], args: argparse.Namespace, **worked_out: Any) -> Options:
+    """A command's options (`EngineOptions`, `FuzzOptions`, `ScoreOptions`) from its parsed flags.
+
+    Every field of `kind` that has a flag of the same name takes the flag's value (`--max-cases`
+    sets `max_cases`), `fresh_instance` is the opposite of `--shared-instance`, and `worked_out`
+    (values the command derived from several flags, e.g. fuzz's database) comes last.
+    """
+    flags = vars(args)
+    values = {
+        field.name: flags[field.name] for field in dataclasses.fields(kind) if field.name in flags
+    }
+    if "shared_instance" in flags:
+        values["fresh_instance"] = not flags["shared_instance"]
+    return kind(**{**values, **worked_out})
 
 
 def usage_error(command: str, message: str) -> int:

@@ -79,7 +79,6 @@ def run(args: argparse.Namespace) -> int:
 
     from verifier.calling.candidates import reference_specs
     from verifier.corpus import default_corpus_dir, load_corpus
-    from verifier.model.errors import CandidateError
     from verifier.report.metrics import build_report_data
     from verifier.report.render_markdown import conclusions
     from verifier.report.write import write_report
@@ -95,12 +94,9 @@ def run(args: argparse.Namespace) -> int:
         return usage_error("report", f"--out {out}: exists and is not a directory")
     trace = None
     if args.trace:
-        from verifier.model.traces import TraceError, load_trace
+        from verifier.model.traces import load_trace
 
-        try:
-            trace = load_trace(args.trace, args.window)
-        except TraceError as error:
-            return usage_error("report", str(error))
+        trace = load_trace(args.trace, args.window)
     entries, broken = load_corpus(corpus)
     if args.family:
         entries = [entry for entry in entries if entry.family in args.family]
@@ -117,33 +113,30 @@ def run(args: argparse.Namespace) -> int:
         MofNCompleteColumn(),
         TimeElapsedColumn(),
     )
-    try:
-        with Progress(*columns, console=console, transient=True) as progress:
-            task = progress.add_task("starting", total=len(entries) * len(specs))
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("starting", total=len(entries) * len(specs))
 
-            def show(message: str, done: int) -> None:
-                progress.update(task, description=message[:60], completed=done)
+        def show(message: str, done: int) -> None:
+            progress.update(task, description=message[:60], completed=done)
 
-            results = run_corpus(
-                specs,
-                entries,
-                timeout=args.timeout,
-                progress=show,
-                api=args.api,
-                fresh=not args.shared_instance,
-            )
-        from verifier.runs.corpus_runs import measure_api_profiles
-
-        profiles = measure_api_profiles(
-            specs, entries, timeout=args.timeout, api=args.api, fresh=not args.shared_instance
+        results = run_corpus(
+            specs,
+            entries,
+            timeout=args.timeout,
+            progress=show,
+            api=args.api,
+            fresh=not args.shared_instance,
         )
-        data = build_report_data(
-            specs, results, broken_records=[record.message for record in broken], corpus=str(corpus)
-        )
-        data.api_profiles = profiles
-        trace_problems = 0 if trace is None else _use_trace(data, trace, args, console)
-    except CandidateError as error:
-        return usage_error("report", str(error))
+    from verifier.runs.corpus_runs import measure_api_profiles
+
+    profiles = measure_api_profiles(
+        specs, entries, timeout=args.timeout, api=args.api, fresh=not args.shared_instance
+    )
+    data = build_report_data(
+        specs, results, broken_records=[record.message for record in broken], corpus=str(corpus)
+    )
+    data.api_profiles = profiles
+    trace_problems = 0 if trace is None else _use_trace(data, trace, args, console)
     try:
         files = write_report(data, out)
     except OSError as error:

@@ -34,8 +34,7 @@ def add_solve_distribution_options(parser: argparse.ArgumentParser) -> None:
 
 def open_distributor(args: argparse.Namespace, label: str) -> Any:
     """A `verifier.oracle.distribute.Distributor` for the parsed options, with `LABEL: solves d/t`
-    lines
-    on stderr. Raises `DistributeError` when Ray is asked for and cannot run."""
+    lines on stderr. Raises `DistributeError` when Ray is asked for and cannot run."""
     from verifier.oracle.distribute import Distributor, stderr_progress
 
     distributor = Distributor(args.workers, ray=args.ray, progress=stderr_progress(label))
@@ -62,17 +61,13 @@ def add_campaign_scale_options(parser: argparse.ArgumentParser, database_default
     )
 
 
-def check_database(url: str | None) -> str | None:
-    """Why `--database URL` cannot be used (bad URL, no redis package, server down); else None."""
-    if url is None:
-        return None
-    from verifier.runs.database import DatabaseError, open_store
+def check_database(url: str | None) -> None:
+    """Open `--database URL` once (None: no database); raises `DatabaseError` saying why it
+    cannot be used (bad URL, no redis package, server down)."""
+    if url is not None:
+        from verifier.runs.database import open_store
 
-    try:
         open_store(url)
-    except DatabaseError as error:
-        return str(error)
-    return None
 
 
 def stderr_notify(command: str) -> Any:

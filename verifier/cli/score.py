@@ -12,18 +12,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import fields
 from typing import Any
 
-from verifier.cli.api_options import add_api_options, api_settings
+from verifier.cli.api_options import add_api_options
 from verifier.cli.exit_codes import EXIT_FINDINGS, EXIT_OK
 from verifier.cli.options import (
     add_candidate_argument,
     add_policy_option,
     add_timeout_option,
+    options_from_args,
     positive_float,
     positive_int,
-    usage_error,
 )
 from verifier.cli.trace_options import add_trace_options
 from verifier.model.atomic import json_text
@@ -81,30 +80,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_api_options(parser)  # --api, --shared-instance, --allow-cross-layer
 
 
-def score_options(args: argparse.Namespace) -> Any:
-    """`ScoreOptions` from the parsed flags: every field with a flag of the same name."""
-    from verifier.runs.score import ScoreOptions
-
-    names = {field.name for field in fields(ScoreOptions)}
-    given = {name: getattr(args, name) for name in names if hasattr(args, name)}
-    return ScoreOptions(**{**given, **api_settings(args)})
-
-
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from verifier.calling.candidates import CandidateError
-    from verifier.model.traces import TraceError
-    from verifier.runs.score import ScoreInputError, score_candidate
+    from verifier.runs.score import ScoreOptions, score_candidate
 
     console = Console(stderr=True)
-    try:
-        with console.status("starting", spinner="dots") as status:
-            result = score_candidate(
-                args.candidate, score_options(args), progress=lambda text: status.update(text)
-            )
-    except (CandidateError, TraceError, ScoreInputError) as error:
-        return usage_error("score", str(error))
+    with console.status("starting", spinner="dots") as status:
+        result = score_candidate(
+            args.candidate,
+            options_from_args(ScoreOptions, args),
+            progress=lambda text: status.update(text),
+        )
     if args.json:
         sys.stdout.write(json_text(result.to_dict()))
     else:

@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from verifier.model.instances import instance_json
-from verifier.runs.check import CheckOptions, CheckProgress, CheckResult, FindingRecord
+from verifier.runs.check import CheckProgress, EngineOptions, EngineResult, FindingRecord
 
 TRACEBACK_LINES = 12
 
@@ -20,7 +20,7 @@ TRACEBACK_LINES = 12
 class LiveProgress:
     """A one-line live status on a (stderr) console: phase, function, cases, findings, time."""
 
-    def __init__(self, console: Console, candidate: str, options: CheckOptions) -> None:
+    def __init__(self, console: Console, candidate: str, options: EngineOptions) -> None:
         self.console = console
         self.candidate = candidate
         self.options = options
@@ -51,7 +51,7 @@ class LiveProgress:
         self._live.__exit__(*exc)
 
 
-def _summary_table(result: CheckResult) -> Table:
+def _summary_table(result: EngineResult) -> Table:
     table = Table(title=f"eplb-verify check {escape(result.candidate)}", title_justify="left")
     for column in ("function", "edge cases", "generated", "violations", "observations"):
         table.add_column(column, justify="left" if column == "function" else "right")
@@ -69,7 +69,7 @@ def _summary_table(result: CheckResult) -> Table:
     return table
 
 
-def _findings_table(result: CheckResult) -> Table:
+def _findings_table(result: EngineResult) -> Table:
     table = Table(title="findings", title_justify="left")
     for column in ("severity", "function", "check", "cases"):
         table.add_column(column, no_wrap=True)
@@ -107,7 +107,7 @@ def _reproducer(console: Console, record: FindingRecord) -> None:
         console.out(instance_json(finding.instance), highlight=False)
 
 
-def render_result(console: Console, result: CheckResult) -> None:
+def render_result(console: Console, result: EngineResult) -> None:
     """The summary table, findings, reproducers, notes and the verdict."""
     console.print(_summary_table(result))
     if result.records:

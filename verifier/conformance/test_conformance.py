@@ -17,12 +17,12 @@ ITEMS = [(function, family) for function in FUNCTIONS for family in FAMILIES]
 def eplb_result(pytestconfig: pytest.Config) -> Any:
     """The check of the candidate, run once per process with a fixed number of cases."""
     from verifier.calling.candidates import CandidateError
-    from verifier.runs.check import CheckOptions, run_check
+    from verifier.runs.check import EngineOptions, check_candidate
 
     spec = pytestconfig.getoption("--eplb-candidate", default=None)
     if not spec:
         pytest.skip("no candidate: pass --eplb-candidate SPEC")
-    options = CheckOptions(
+    options = EngineOptions(
         budget=pytestconfig.getoption("--eplb-budget"),
         seed=pytestconfig.getoption("--eplb-seed"),
         policy=pytestconfig.getoption("--eplb-policy"),
@@ -32,7 +32,7 @@ def eplb_result(pytestconfig: pytest.Config) -> Any:
         allow_cross_layer=pytestconfig.getoption("--eplb-allow-cross-layer"),
     )
     try:
-        return run_check(spec, options)
+        return check_candidate(spec, options)
     except CandidateError as error:
         pytest.fail(f"cannot load the candidate: {error}", pytrace=False)
 

@@ -37,7 +37,7 @@ from verifier.judging.relations import (
 from verifier.model.contract import natural_dtype
 from verifier.model.findings import Finding
 from verifier.model.instances import Instance, RebalanceInstance, canonical_json
-from verifier.model.options import CheckOptions
+from verifier.model.options import EngineOptions
 
 # The checks that plan a case again (a layer alone; with an old placement).
 REPLAN_CHECKS: dict[str, str] = {**LAYER_CHECKS, **INCREMENTAL_CHECKS}
@@ -74,7 +74,7 @@ class CaseResult:
 class Evaluator:
     """Evaluates cases of one candidate in its sandbox (results cached per instance)."""
 
-    def __init__(self, sandbox: Sandbox, info: LoadInfo, options: CheckOptions) -> None:
+    def __init__(self, sandbox: Sandbox, info: LoadInfo, options: EngineOptions) -> None:
         self.sandbox = sandbox
         self.info = info
         self.options = options

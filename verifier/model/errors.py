@@ -2,6 +2,10 @@
 
 `EplbVerifyError` lets a caller catch "bad input or a bad candidate" in one place; each subclass
 names what was wrong. Instance and record errors are also `ValueError`s (malformed values).
+The subclasses that belong to one module live there: `TraceError` (`verifier.model.traces`, also
+a `ValueError`), `DistributeError` (`verifier.oracle.distribute`), `DatabaseError`
+(`verifier.runs.database`) and `ScoreInputError` (`verifier.runs.score`, also a `ValueError`).
+The command line (`verifier.cli.dispatch`) turns any of them into exit 2 with one line.
 """
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""The options of a run: one source for what `check` and `fuzz` share, and `check`'s own."""
+"""The options of a run: `RunOptions` is what `check` and `fuzz` share; `EngineOptions` is what the
+engine reads (the shared ones plus `check`'s own flags). `FuzzOptions` (`verifier.runs.fuzz`)
+extends `RunOptions` too, and a campaign hands its engine `EngineOptions(**fuzz.shared())`."""
 
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ Device = Literal["cpu", "cuda", "all"]
 
 @dataclass(frozen=True)
 class RunOptions:
-    """What every run of the engine takes (the flags `check` and `fuzz` share)."""
+    """What every run takes (the flags `check` and `fuzz` share): the base of `EngineOptions`
+    and `FuzzOptions`."""
 
     budget: float = 30.0  # seconds of checking once the candidate is loaded (edge suite included)
     seed: int = 0
@@ -32,8 +35,9 @@ class RunOptions:
 
 
 @dataclass(frozen=True)
-class CheckOptions(RunOptions):
-    """Everything that shapes a check run (the CLI flags, plus knobs for tests and `fuzz`)."""
+class EngineOptions(RunOptions):
+    """Everything the engine reads: `check`'s options (its CLI flags, plus knobs for tests and
+    `fuzz`), and what a fuzz campaign gives its engine."""
 
     device: Device = "cpu"
     strict: bool = False  # observations fail the run too

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from verifier.model.errors import EplbVerifyError
 from verifier.model.instances import Number, Weights
 
 DEFAULT_WINDOW = 100
@@ -35,7 +36,7 @@ SGLANG_COUNT = "logical_count"
 RAGGED = "rows of different lengths: not a [steps, layers, experts] array"
 
 
-class TraceError(ValueError):
+class TraceError(EplbVerifyError, ValueError):
     """A trace file that cannot be read; the message names the file and the problem."""
 
     def __init__(self, path: str | Path, problem: str) -> None:

@@ -29,6 +29,8 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from typing import Any, TypeVar
 
+from verifier.model.errors import EplbVerifyError
+
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 ProgressHook = Callable[[int, int], None]  # (done, total)
@@ -37,7 +39,7 @@ RAY_EXTRA = "pip install 'eplb-verify[ray]'"
 RAY_CONNECT_TIMEOUT = 5.0  # seconds for the TCP probe of a Ray address before `ray.init`
 
 
-class DistributeError(Exception):
+class DistributeError(EplbVerifyError):
     """The chosen backend cannot run (Ray missing or unreachable); the CLI exits 2 with it."""
 
 

@@ -1,8 +1,9 @@
 """`check`: conformance-check a candidate (the edge-case suite, then generated cases).
 
-The engine (`verifier.runs.engine`) does the work; `CheckPolicy` is `check`'s behaviour around it
-(its
-defaults, plus a live-progress hook). `run_check` is the library entry point.
+The engine (`verifier.runs.engine`) does the work; `CheckHooks` are `check`'s behaviour around it
+(its defaults, plus a live-progress hook). `check_candidate` is the library entry point: it checks
+a candidate and returns the result; `prepare_check` builds the engine of a check without running
+it (for a caller that wants `result` as it fills, e.g. after Ctrl-C).
 """
 
 from __future__ import annotations
@@ -12,20 +13,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from verifier.judging.evaluator import ALL_CHECKS, CaseResult
-from verifier.model.options import CheckOptions
+from verifier.model.options import EngineOptions
 from verifier.runs.chunks import chunk_settings
-from verifier.runs.engine import Engine, RunPolicy
-from verifier.runs.results import CheckResult, FindingRecord
+from verifier.runs.engine import Engine, RunHooks
+from verifier.runs.results import EngineResult, FindingRecord
 
 __all__ = [
     "ALL_CHECKS",
-    "CheckOptions",
-    "CheckPolicy",
+    "CheckHooks",
     "CheckProgress",
-    "CheckResult",
+    "EngineOptions",
+    "EngineResult",
     "FindingRecord",
-    "check_run",
-    "run_check",
+    "check_candidate",
+    "prepare_check",
 ]
 
 
@@ -44,7 +45,7 @@ class CheckProgress:
 CheckProgressHook = Callable[[CheckProgress], None]
 
 
-class CheckPolicy(RunPolicy):
+class CheckHooks(RunHooks):
     """`check`'s behaviour: the engine's defaults, and a progress snapshot after every case."""
 
     def __init__(
@@ -72,7 +73,7 @@ class CheckPolicy(RunPolicy):
             database=database, phases=(Phase.reuse, Phase.generate, Phase.target, Phase.shrink)
         )
 
-    def recorded(self, case: CaseResult, result: CheckResult, phase: str, elapsed: float) -> None:
+    def recorded(self, case: CaseResult, result: EngineResult, phase: str, elapsed: float) -> None:
         if self.progress:
             self.progress(
                 CheckProgress(
@@ -86,16 +87,18 @@ class CheckPolicy(RunPolicy):
             )
 
 
-def check_run(
-    spec: str, options: CheckOptions | None = None, *, progress: CheckProgressHook | None = None
+def prepare_check(
+    spec: str, options: EngineOptions | None = None, *, progress: CheckProgressHook | None = None
 ) -> Engine:
-    """A check run of a candidate, ready to `run()` (its `result` fills as it goes)."""
-    options = options or CheckOptions()
-    return Engine(spec, options, CheckPolicy(progress, spec=spec, database=options.database))
+    """The engine of a check of a candidate, not yet run: `run()` it (its `result` fills as it
+    goes)."""
+    options = options or EngineOptions()
+    return Engine(spec, options, CheckHooks(progress, spec=spec, database=options.database))
 
 
-def run_check(
-    spec: str, options: CheckOptions | None = None, *, progress: CheckProgressHook | None = None
-) -> CheckResult:
-    """Check a candidate; raises `CandidateError` when it cannot be loaded."""
-    return check_run(spec, options, progress=progress).run()
+def check_candidate(
+    spec: str, options: EngineOptions | None = None, *, progress: CheckProgressHook | None = None
+) -> EngineResult:
+    """Check a candidate and return the result; raises `CandidateError` when it cannot be
+    loaded."""
+    return prepare_check(spec, options, progress=progress).run()

@@ -28,6 +28,8 @@ from urllib.parse import urlsplit
 
 from hypothesis.database import ExampleDatabase
 
+from verifier.model.errors import EplbVerifyError
+
 REDIS_SCHEME = "redis"
 DEFAULT_REDIS_PORT = 6379
 CONNECT_TIMEOUT = 5.0  # seconds to reach the Redis server before giving up
@@ -35,7 +37,7 @@ REDIS_EXTRA = "pip install 'hypothesis[redis]'"
 KEY_PREFIX = "eplb-verify:"
 
 
-class DatabaseError(Exception):
+class DatabaseError(EplbVerifyError):
     """A `--database` that cannot be used; the message says why."""
 
 

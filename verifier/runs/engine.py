@@ -4,8 +4,9 @@
 function the candidate defines, round robin in time-boxed chunks with derived seeds (deterministic
 for a given seed). When a case breaks a rule, Hypothesis shrinks it to a minimal reproducer; the
 smallest instance seen for each finding is the one reported. What differs between `check` and
-`fuzz` is a `RunPolicy` the engine is given (`verifier.runs.check.CheckPolicy`,
-`verifier.runs.fuzz.FuzzPolicy`): the engine asks it, it never looks at who runs it.
+`fuzz` are the `RunHooks` the engine is given (`verifier.runs.check.CheckHooks`,
+`verifier.runs.fuzz.FuzzHooks`): the engine asks them, it never looks at who runs it. (The
+contract's auto/global choice is `options.policy`; the hooks are no policy.)
 """
 
 from __future__ import annotations
@@ -21,16 +22,17 @@ from verifier.calling.sandbox import Sandbox
 from verifier.judging.evaluator import CaseResult, Evaluator
 from verifier.model.contract import FUNCTIONS, contract_for
 from verifier.model.instances import Instance
-from verifier.model.options import CheckOptions
+from verifier.model.options import EngineOptions
 from verifier.runs.chunks import Chunk, FailingCase, StopChunk, chunk_settings, derived_seed
-from verifier.runs.results import CheckResult
+from verifier.runs.results import EngineResult
 
 MAX_TIMEOUTS = 2  # a function that hangs this often is not called again
 MAX_CRASHES = 3
 
 
-class RunPolicy:
-    """How a run behaves around the engine's one loop; the defaults are `check`'s choices."""
+class RunHooks:
+    """How a run behaves around the engine's one loop: settings, flags and callbacks the engine
+    asks; the defaults are `check`'s choices."""
 
     seed_tag: tuple[str, ...] = ()  # mixed into every chunk's derived seed
     min_shrink_seconds = 1.0  # a chunk shrinks for at least this long (else a quarter budget)
@@ -57,18 +59,18 @@ class RunPolicy:
         """A KeyboardInterrupt during the phases: True ends the run quietly, False re-raises."""
         return False
 
-    def note(self, result: CheckResult, note: str) -> None:
-        """Keep a note of the run (where notes go is the policy's choice)."""
+    def note(self, result: EngineResult, note: str) -> None:
+        """Keep a note of the run (where notes go is the hooks' choice)."""
         result.notes.append(note)
 
-    def recorded(self, case: CaseResult, result: CheckResult, phase: str, elapsed: float) -> None:
+    def recorded(self, case: CaseResult, result: EngineResult, phase: str, elapsed: float) -> None:
         """After a new case is recorded (e.g. report progress)."""
 
     def after_case(self, case: CaseResult, in_test: bool) -> None:
         """After each edge case, and inside the Hypothesis test after each case (cached ones
         too; `in_test`), before its failing checks are pursued."""
 
-    def finish(self, result: CheckResult) -> None:
+    def finish(self, result: EngineResult) -> None:
         """After the run (its elapsed time and worker restarts are in `result`)."""
 
 
@@ -92,29 +94,29 @@ def abandon_note(function: str) -> str:
 
 
 class Engine:
-    """One run of a candidate under a policy; `run()` returns the result (raises
+    """One run of a candidate with the given hooks; `run()` returns the result (raises
     `CandidateError` when the candidate cannot be loaded). `result` holds what was found so far."""
 
     def __init__(
         self,
         spec: str,
-        options: CheckOptions,
-        policy: RunPolicy,
+        options: EngineOptions,
+        hooks: RunHooks,
         *,
-        result: CheckResult | None = None,
+        result: EngineResult | None = None,
     ) -> None:
         """`result`: the record to fill in (a fresh one by default)."""
         self.spec = spec
         self.options = options
-        self.policy = policy
-        self.result = result if result is not None else CheckResult(spec, (), options)
+        self.hooks = hooks
+        self.result = result if result is not None else EngineResult(spec, (), options)
         self._started = 0.0
         self._budget_start = 0.0
         self._done: dict[str, set[str]] = {}  # checks already shrunk, per function
         self._trouble = Trouble()
         self._phase = "edge cases"
 
-    def run(self) -> CheckResult:
+    def run(self) -> EngineResult:
         self._started = time.monotonic()
         devices = ("cuda",) if self.options.device != "cpu" else ()
         options = self.options
@@ -127,11 +129,11 @@ class Engine:
             fresh_instance=options.fresh_instance,
         )
         self.result.api.requested = options.api
-        with sandbox, self.policy.guard():
+        with sandbox, self.hooks.guard():
             info = sandbox.start()
             self.result.api.loaded(info.profile, info.profile_notes)
             self._budget_start = time.monotonic()  # loading the candidate is not checking it
-            if not self.policy.elapsed_includes_loading:
+            if not self.hooks.elapsed_includes_loading:
                 self._started = self._budget_start
             functions = tuple(fn for fn in FUNCTIONS if fn in info.functions)
             wanted = tuple(fn for fn in functions if fn in self.options.functions)
@@ -141,12 +143,12 @@ class Engine:
             try:
                 self._phases(evaluator, wanted)
             except KeyboardInterrupt:
-                if not self.policy.absorb_interrupt():
+                if not self.hooks.absorb_interrupt():
                     raise
             finally:
                 self.result.elapsed = time.monotonic() - self._started
                 self.result.worker_restarts = sandbox.restarts
-                self.policy.finish(self.result)
+                self.hooks.finish(self.result)
         return self.result
 
     def _phases(self, evaluator: Evaluator, functions: Sequence[str]) -> None:
@@ -158,7 +160,7 @@ class Engine:
     # -- bookkeeping --
 
     def _note(self, note: str) -> None:
-        self.policy.note(self.result, note)
+        self.hooks.note(self.result, note)
 
     def _note_devices(self, evaluator: Evaluator) -> None:
         if self.options.device == "all" and not evaluator.cuda:
@@ -166,7 +168,7 @@ class Engine:
 
     def _abandoned(self, function: str) -> bool:
         abandoned = self._trouble.abandoned(function)
-        if abandoned and self.policy.note_abandoned_at_once:
+        if abandoned and self.hooks.note_abandoned_at_once:
             self._abandon_note(function)
         return abandoned
 
@@ -174,7 +176,7 @@ class Engine:
         self.result.record(case, generated)
         self._trouble.count(case)
         elapsed = time.monotonic() - self._started
-        self.policy.recorded(case, self.result, self._phase, elapsed)
+        self.hooks.recorded(case, self.result, self._phase, elapsed)
 
     def _abandon_note(self, function: str) -> None:
         note = abandon_note(function)
@@ -186,14 +188,14 @@ class Engine:
     def _edge_suite(self, evaluator: Evaluator, functions: Sequence[str]) -> None:
         for function in functions:
             for _name, instance in contract_for(function).edge_cases():
-                if self.policy.stopping():
+                if self.hooks.stopping():
                     return
                 if self._abandoned(function):
                     self._abandon_note(function)
                     break
                 case = evaluator.evaluate(function, instance)
                 self._record(case, generated=False)
-                self.policy.after_case(case, in_test=False)
+                self.hooks.after_case(case, in_test=False)
 
     # -- generated cases --
 
@@ -206,11 +208,11 @@ class Engine:
         budget_end = self._budget_start + self.options.budget
         active = [fn for fn in functions if self._wants_cases(fn)]
         round_ = 0
-        while active and time.monotonic() < budget_end and not self.policy.stopping():
+        while active and time.monotonic() < budget_end and not self.hooks.stopping():
             stalled = set()
             for function in active:
                 remaining = budget_end - time.monotonic()
-                if remaining <= 0 or self.policy.stopping():
+                if remaining <= 0 or self.hooks.stopping():
                     break
                 deadline = budget_end
                 if self.options.max_cases is None:
@@ -218,7 +220,7 @@ class Engine:
                     deadline = time.monotonic() + slice_
                 before = self._generated_cases(function)
                 self._chunk(evaluator, function, round_, deadline)
-                if self.policy.detect_stalls and self._generated_cases(function) == before:
+                if self.hooks.detect_stalls and self._generated_cases(function) == before:
                     stalled.add(function)
             for function in active:
                 if self._abandoned(function):
@@ -241,12 +243,12 @@ class Engine:
 
         from verifier.model.strategies import instances_for
 
-        policy = self.policy
-        shrink_allowance = max(policy.min_shrink_seconds, 0.25 * self.options.budget)
+        hooks = self.hooks
+        shrink_allowance = max(hooks.min_shrink_seconds, 0.25 * self.options.budget)
         chunk = Chunk(function, deadline, shrink_allowance)
 
-        @policy.settings(function)
-        @seed(derived_seed(self.options.seed, *policy.seed_tag, function, round_))
+        @hooks.settings(function)
+        @seed(derived_seed(self.options.seed, *hooks.seed_tag, function, round_))
         @given(instances_for(function))
         def cases(instance: Instance) -> None:
             self._one_case(evaluator, chunk, instance)
@@ -263,24 +265,24 @@ class Engine:
             self._done.setdefault(function, set()).add(chunk.target)
 
     def _one_case(self, evaluator: Evaluator, chunk: Chunk, instance: Instance) -> None:
-        policy = self.policy
-        if policy.stopping():
+        hooks = self.hooks
+        if hooks.stopping():
             raise StopChunk
         function = chunk.function
         now = time.monotonic()
         case = evaluator.cached(function, instance)
-        if case is None or not policy.replay_cached:
+        if case is None or not hooks.replay_cached:
             shrinking = chunk.target is not None
             deadline = chunk.shrink_deadline if shrinking else chunk.deadline
             done = self._abandoned(function) or (not shrinking and not self._wants_cases(function))
             if now > deadline or done:
-                if shrinking and policy.replay_cached:
+                if shrinking and hooks.replay_cached:
                     return  # shrinking time is up: unseen cases count as passing
                 # The smallest reproducer seen is already recorded, so stopping loses nothing.
                 raise StopChunk
             if case is None:
                 case = evaluator.evaluate(function, instance)
                 self._record(case, generated=True)
-        policy.after_case(case, in_test=True)
+        hooks.after_case(case, in_test=True)
         failing = [f.check for f in case.failing(self.options.strict)]
         chunk.pursue(failing, self._done.get(function, set()), now)

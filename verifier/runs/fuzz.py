@@ -3,8 +3,8 @@
 A campaign first runs `check`'s fixed edge cases, then drives Hypothesis round robin over the
 functions the candidate defines, in time-boxed chunks with seeds derived from `--seed`, until the
 budget (which starts once the candidate is loaded) is spent. It is the engine `check` runs
-(`verifier.runs.engine.Engine`) given a `FuzzPolicy`; every case goes through the same per-case
-evaluation (`verifier.evaluate.Evaluator`: the sandboxed call, the one invariant checker,
+(`verifier.runs.engine.Engine`) given `FuzzHooks`; every case goes through the same per-case
+evaluation (`verifier.judging.evaluator.Evaluator`: the sandboxed call, the one invariant checker,
 determinism, metamorphic relations, differentials), so fuzz and check can never disagree on what a
 violation is. On top of that, every valid case is scored against the oracle and
 `hypothesis.target` steers generation towards large gaps:
@@ -43,10 +43,10 @@ from verifier.model.instances import (
     num_items,
 )
 from verifier.model.objectives import gap_float, relative_gap
-from verifier.model.options import CheckOptions, RunOptions
+from verifier.model.options import EngineOptions, RunOptions
 from verifier.runs.chunks import chunk_settings
-from verifier.runs.engine import Engine, RunPolicy
-from verifier.runs.results import CheckResult
+from verifier.runs.engine import Engine, RunHooks
+from verifier.runs.results import EngineResult
 
 DEFAULT_DATABASE = Path(".eplb-verify") / "examples"
 FUZZ_CHUNK_MAX_EXAMPLES = 100_000  # a cap; chunks end on their time slice long before
@@ -180,7 +180,7 @@ class FuzzProgress:
 class FuzzResult:
     candidate: str
     options: FuzzOptions
-    findings: CheckResult
+    findings: EngineResult
     stats: dict[str, FuzzStats] = field(default_factory=dict)
     elapsed: float = 0.0
     interrupted: bool = False
@@ -242,18 +242,18 @@ class FuzzCampaign:
     ) -> None:
         self.spec = spec
         self.options = options or FuzzOptions()
-        self.check_options = CheckOptions(**self.options.shared())
-        findings = CheckResult(spec, (), self.check_options)
+        self.engine_options = EngineOptions(**self.options.shared())
+        findings = EngineResult(spec, (), self.engine_options)
         self.result = FuzzResult(spec, self.options, findings)
-        policy = FuzzPolicy(self.result, progress)
-        self._engine = Engine(spec, self.check_options, policy, result=findings)
+        hooks = FuzzHooks(self.result, progress)
+        self._engine = Engine(spec, self.engine_options, hooks, result=findings)
 
     def run(self) -> FuzzResult:
         self._engine.run()
         return self.result
 
 
-class FuzzPolicy(RunPolicy):
+class FuzzHooks(RunHooks):
     """`fuzz`'s behaviour around the engine: gap scoring and `hypothesis.target` on every case,
     the example database, Ctrl-C via a flag, no stall detection, lenient shrinking time. It fills
     in the campaign's `FuzzResult` (stats, notes, elapsed, interrupted)."""
@@ -297,11 +297,11 @@ class FuzzPolicy(RunPolicy):
         self._stopping = True
         return True
 
-    def finish(self, result: CheckResult) -> None:
+    def finish(self, result: EngineResult) -> None:
         self.fuzz.interrupted = self._stopping
         self.fuzz.elapsed = result.elapsed
 
-    def note(self, result: CheckResult, note: str) -> None:
+    def note(self, result: EngineResult, note: str) -> None:
         if note not in self.fuzz.notes:
             self.fuzz.notes.append(note)
 
@@ -348,7 +348,7 @@ class FuzzPolicy(RunPolicy):
                 self._gaps.popitem(last=False)
         return found
 
-    def recorded(self, case: CaseResult, result: CheckResult, phase: str, elapsed: float) -> None:
+    def recorded(self, case: CaseResult, result: EngineResult, phase: str, elapsed: float) -> None:
         stats = self.fuzz.stats.setdefault(case.function, FuzzStats())
         stats.cases += 1
         stats.valid += case.objectives is not None

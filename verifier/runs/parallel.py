@@ -1,13 +1,13 @@
 """`--workers N` of `check` and `fuzz`: N engine processes on one candidate, one merged result.
 
-A layer above the engine, not inside its loop: each worker is a whole `CheckRun` or `FuzzCampaign`
-in its own spawned process (with its own sandbox worker for the candidate), on its own seed stream
-(worker 0 keeps `--seed`, worker i > 0 runs on `derived_seed(seed, "worker", i)`). Only worker 0
-runs the fixed edge-case suite. All of them share one example database (the one named by
-`--database`; for `check` without one, a temporary folder that lives as long as the run), so a
-failure that one worker saved is replayed first by the others at their next chunk.
+A layer above the engine, not inside its loop: each worker is a whole check (`prepare_check`) or
+`FuzzCampaign` in its own spawned process (with its own sandbox worker for the candidate), on its
+own seed stream (worker 0 keeps `--seed`, worker i > 0 runs on `derived_seed(seed, "worker", i)`).
+Only worker 0 runs the fixed edge-case suite. All of them share one example database (the one
+named by `--database`; for `check` without one, a temporary folder that lives as long as the run),
+so a failure that one worker saved is replayed first by the others at their next chunk.
 
-Results merge with the result types' own logic (`CheckResult.merge`, `FuzzStats.offer`):
+Results merge with the result types' own logic (`EngineResult.merge`, `FuzzStats.offer`):
 occurrences and case counts add up, the smallest reproducer of each finding wins, the worst gaps
 compete in one list per function. The summary has the same shape as a one-worker run. Every
 worker gets the whole `--budget` (they run side by side); `--max-cases` applies per worker.
@@ -24,12 +24,12 @@ from dataclasses import replace
 from typing import Any, TypeVar
 
 from verifier.model.errors import CandidateError
-from verifier.runs.check import CheckOptions, CheckResult, check_run
+from verifier.runs.check import EngineOptions, EngineResult, prepare_check
 from verifier.runs.chunks import derived_seed
 from verifier.runs.fuzz import FuzzCampaign, FuzzOptions, FuzzResult, FuzzStats
 
 Result = TypeVar("Result")
-Options = TypeVar("Options", CheckOptions, FuzzOptions)
+Options = TypeVar("Options", EngineOptions, FuzzOptions)
 Notify = Callable[[str], None]
 
 
@@ -53,8 +53,8 @@ def _shared_database(given: str | None) -> Iterator[str]:
 # --- the workers' bodies (module level: they run in spawned processes) --------------------------
 
 
-def _check_worker(spec: str, options: CheckOptions) -> CheckResult:
-    run = check_run(spec, options)
+def _check_worker(spec: str, options: EngineOptions) -> EngineResult:
+    run = prepare_check(spec, options)
     try:
         run.run()
     except KeyboardInterrupt:  # Ctrl-C reaches every process of the group: keep what was found
@@ -157,22 +157,22 @@ def _wait_patiently(futures: Sequence[Future[Any]], notify: Notify | None) -> No
 # --- check --------------------------------------------------------------------------------------
 
 
-def merge_check_results(results: Sequence[CheckResult], options: CheckOptions) -> CheckResult:
+def merge_engine_results(results: Sequence[EngineResult], options: EngineOptions) -> EngineResult:
     """One result from several workers' (the options reported are the run's, not a worker's)."""
-    merged = CheckResult(results[0].candidate, results[0].functions, options)
+    merged = EngineResult(results[0].candidate, results[0].functions, options)
     for result in results:
         merged.merge(result)
     return merged
 
 
 def parallel_check(
-    spec: str, options: CheckOptions, workers: int, *, notify: Notify | None = None
-) -> CheckResult:
-    """`check` with `workers` engine processes; raises `CandidateError` like `run_check`."""
+    spec: str, options: EngineOptions, workers: int, *, notify: Notify | None = None
+) -> EngineResult:
+    """`check` with `workers` engine processes; raises `CandidateError` like `check_candidate`."""
     if workers == 1:
         return _check_worker(spec, options)
     results = _fan_out(_check_worker, spec, options, workers, "checking", notify)
-    return merge_check_results(results, options)
+    return merge_engine_results(results, options)
 
 
 # --- fuzz ---------------------------------------------------------------------------------------
@@ -181,7 +181,7 @@ def parallel_check(
 def merge_fuzz_results(results: Sequence[FuzzResult], options: FuzzOptions) -> FuzzResult:
     """One campaign result from several workers': findings merged, cases added, worst gaps
     offered to one list per function (duplicates dropped, worst first)."""
-    findings = merge_check_results(
+    findings = merge_engine_results(
         [result.findings for result in results], results[0].findings.options
     )
     merged = FuzzResult(results[0].candidate, options, findings)
@@ -201,7 +201,7 @@ def merge_fuzz_results(results: Sequence[FuzzResult], options: FuzzOptions) -> F
 def parallel_fuzz(
     spec: str, options: FuzzOptions, workers: int, *, notify: Notify | None = None
 ) -> FuzzResult:
-    """A campaign of `workers` engine processes; raises `CandidateError` like `run_fuzz`."""
+    """A campaign of `workers` engine processes; raises `CandidateError` like `FuzzCampaign.run`."""
     if workers == 1:
         return _fuzz_worker(spec, options)
     results = _fan_out(_fuzz_worker, spec, options, workers, "fuzzing", notify)

@@ -1,6 +1,6 @@
 """The records of a run: each distinct finding with its smallest reproducer, and case counts.
 
-`CheckResult.record(case)` folds one evaluated case in; `to_dict()` is the `--json` form of `check`
+`EngineResult.record(case)` folds one evaluated case in; `to_dict()` is the `--json` form of `check`
 (and the findings part of `fuzz`'s).
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 from verifier.judging.evaluator import CaseResult
 from verifier.model.findings import Finding
 from verifier.model.instances import Instance, canonical_json, num_items, num_layers
-from verifier.model.options import CheckOptions
+from verifier.model.options import EngineOptions
 from verifier.runs.run_record import ApiRecord
 
 
@@ -47,12 +47,13 @@ class CaseCounts:
 
 
 @dataclass
-class CheckResult:
-    """Everything a check run found; `exit_code` is the CLI's verdict."""
+class EngineResult:
+    """Everything one run of the engine found (a check, or a fuzz campaign's findings);
+    `exit_code` is the CLI's verdict."""
 
     candidate: str
     functions: tuple[str, ...]
-    options: CheckOptions
+    options: EngineOptions
     records: dict[tuple[str, str, str], FindingRecord] = field(default_factory=dict)
     cases: dict[str, CaseCounts] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -104,7 +105,7 @@ class CheckResult:
             if _smaller(finding, existing.finding):
                 existing.finding = finding
 
-    def merge(self, other: CheckResult) -> None:
+    def merge(self, other: EngineResult) -> None:
         """Add another run's findings and counts (several workers, one summary): occurrences add
         up and the smaller reproducer of each finding wins, as in `record`."""
         for key, theirs in other.records.items():

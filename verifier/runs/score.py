@@ -3,9 +3,9 @@
 What an evolutionary search (or a person comparing heuristics) maximises. Phases, in order, each
 through the project's shared machinery:
 
-1. conformance: `verifier.runs.check.run_check` with a fixed number of generated cases per function
-   (`cases`; `budget` only cuts off a candidate too slow to finish them), seeded: the verdict does
-   not depend on machine load. Any violation makes the candidate invalid.
+1. conformance: `verifier.runs.check.check_candidate` with a fixed number of generated cases per
+   function (`cases`; `budget` only cuts off a candidate too slow to finish them), seeded: the
+   verdict does not depend on machine load. Any violation makes the candidate invalid.
 2. balancedness: the plan made on window t of a load trace is charged with window t + 1's loads;
    per layer and window, mean GPU load / max GPU load (each expert's load split evenly over its
    replicas, exact arithmetic), then the mean over layers and windows (1.0 is perfect).
@@ -34,11 +34,12 @@ from verifier.calling.profiles import API_CHOICES
 from verifier.calling.sandbox import Sandbox
 from verifier.corpus import CorpusEntry, default_corpus_dir, load_corpus
 from verifier.model.contract import Policy, hierarchical_rules_apply
+from verifier.model.errors import EplbVerifyError
 from verifier.model.instances import Instance, RebalanceInstance
 from verifier.model.shapes import SHAPES, ModelShape
 from verifier.model.traces import DEFAULT_WINDOW, Trace, load_trace
 from verifier.runs.bench import BASELINE, Timing, bench_shape
-from verifier.runs.check import CheckOptions, CheckResult, run_check
+from verifier.runs.check import EngineOptions, EngineResult, check_candidate
 from verifier.runs.corpus_runs import score_outcome
 from verifier.runs.trace_replay import REBALANCE, judged_call, plan_windows, stale_ratios
 
@@ -84,9 +85,9 @@ class ScoreOptions:
         if self.api not in API_CHOICES:
             raise ValueError(f"api must be one of {', '.join(API_CHOICES)}, got {self.api!r}")
 
-    def check_options(self) -> CheckOptions:
+    def check_options(self) -> EngineOptions:
         """The bounded, seeded conformance check of phase 1."""
-        return CheckOptions(
+        return EngineOptions(
             budget=self.budget,
             seed=self.seed,
             policy=self.policy,
@@ -234,7 +235,7 @@ def trace_for(options: ScoreOptions) -> Trace:
     return load_trace(options.trace or default_trace_path(), options.window)
 
 
-class ScoreInputError(ValueError):
+class ScoreInputError(EplbVerifyError, ValueError):
     """The caller's input cannot be scored against (e.g. a corpus without proven records)."""
 
 
@@ -268,11 +269,11 @@ def _finding_reason(findings: Sequence[dict[str, Any]]) -> str:
     return f"{len(shown)} contract violation(s): {text}"
 
 
-def conformance(result: ScoreResult, spec: str, progress: Progress) -> CheckResult:
+def conformance(result: ScoreResult, spec: str, progress: Progress) -> EngineResult:
     """Phase 1; raises `CandidateError` when the candidate cannot be loaded."""
     options = result.options
     progress(f"conformance check: {options.cases} cases per function")
-    check = run_check(spec, options.check_options())
+    check = check_candidate(spec, options.check_options())
     result.cases = check.total_cases
     result.api = check.api.to_dict()
     result.violations = [record.to_dict() for record in check.violations]
