@@ -225,3 +225,31 @@ def test_python_dash_m_entry_point() -> None:
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert "PASS" in completed.stdout
+
+
+def test_a_printed_reproducer_replays_to_the_same_violation(
+    broken_dir: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """`--replay FILE` checks exactly the instance a run printed, and finds the bug again."""
+    candidate = str(broken_dir / "wrong_pack_sizes.py")
+    code, out, _ = _run(capsys, candidate, "--budget", "60", "--max-cases", "10")
+    assert code == 1
+    reproducer = tmp_path / "reproducer.json"
+    reproducer.write_text(json.dumps(_reproducers(out)[0]))
+    report = tmp_path / "replay.json"
+    code, _, _ = _run(capsys, candidate, "--replay", str(reproducer), "--json", str(report))
+    data = json.loads(report.read_text())
+    assert code == 1 and data["cases"] == {"balanced_packing": {"edge": 1, "generated": 0}}
+    assert "packing.pack_size" in {finding["check"] for finding in data["findings"]}
+    code, _, _ = _run(capsys, "reference", "--replay", str(reproducer))
+    assert code == 0
+
+
+def test_a_replayed_instance_with_an_unknown_field_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    typo = tmp_path / "typo.json"
+    typo.write_text(json.dumps({"problem": "packing", "weights": [[2, 1]], "num_pack": 2}))
+    code, out, err = _run(capsys, "reference", "--replay", str(typo))
+    assert code == 2 and out == ""
+    assert str(typo) in err and "'num_pack'" in err

@@ -25,6 +25,7 @@ from verifier.cli.options import (
 )
 from verifier.cli.scale_options import add_campaign_scale_options, check_database, stderr_notify
 from verifier.model.atomic import write_json_atomically
+from verifier.model.instances import Instance
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -55,6 +56,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="stop each function after N generated cases (the same cases on any machine)",
     )
     add_timeout_option(parser, default=10.0)
+    parser.add_argument(
+        "--replay",
+        type=Path,
+        nargs="+",
+        metavar="INSTANCE",
+        help="check only these instance files (e.g. reproducers a run printed): every check "
+        "on each, no edge cases, no generated cases",
+    )
     add_campaign_scale_options(parser, "none: each run is deterministic")
     add_api_options(parser)  # --api, --shared-instance, --allow-cross-layer
 
@@ -69,6 +78,13 @@ def check_json_path(path: Path) -> str | None:
     return None
 
 
+def _replayed_instances(paths: list[Path] | None) -> tuple[Instance, ...]:
+    """The `--replay` instance files, validated (a bad file raises `InstanceError`: exit 2)."""
+    from verifier.model.instances import load_instance
+
+    return tuple(load_instance(path) for path in paths or ())
+
+
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
@@ -77,12 +93,14 @@ def run(args: argparse.Namespace) -> int:
 
     if args.json is not None and (problem := check_json_path(args.json)):
         return usage_error("check", problem)
+    if args.replay and args.workers > 1:
+        return usage_error("check", "--replay checks the given cases once: drop --workers")
     if args.device == "cuda":
         import torch
 
         if not torch.cuda.is_available():
             return usage_error("check", "--device cuda: CUDA is not available on this machine")
-    options = options_from_args(EngineOptions, args)
+    options = options_from_args(EngineOptions, args, replay=_replayed_instances(args.replay))
     check_database(args.database)  # before any worker starts
     console = Console(width=None if sys.stdout.isatty() else 120)
     interrupted = False

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from verifier.model.contract import FUNCTIONS, Policy
+from verifier.model.instances import Instance
 
 Device = Literal["cpu", "cuda", "all"]
 
@@ -45,3 +46,4 @@ class EngineOptions(RunOptions):
     # (chunks then end by example count, not by time: the same cases whatever the machine load)
     database: str | None = None  # an example database to replay and save failures (folder or
     # redis:// URL, `verifier.runs.database`); None: none, every run deterministic
+    replay: tuple[Instance, ...] = ()  # check exactly these cases (reproducers), nothing else

@@ -20,7 +20,7 @@ from typing import Any
 
 from verifier.calling.sandbox import Sandbox
 from verifier.judging.evaluator import CaseResult, Evaluator
-from verifier.model.contract import FUNCTIONS, contract_for
+from verifier.model.contract import FUNCTIONS, contract_for, function_for
 from verifier.model.instances import Instance
 from verifier.model.options import EngineOptions
 from verifier.runs.chunks import Chunk, FailingCase, StopChunk, chunk_settings, derived_seed
@@ -152,6 +152,9 @@ class Engine:
         return self.result
 
     def _phases(self, evaluator: Evaluator, functions: Sequence[str]) -> None:
+        if self.options.replay:
+            self._replayed(evaluator, functions)
+            return
         if self.options.edge_cases:
             self._edge_suite(evaluator, functions)
         self._phase = "generated cases"
@@ -196,6 +199,20 @@ class Engine:
                 case = evaluator.evaluate(function, instance)
                 self._record(case, generated=False)
                 self.hooks.after_case(case, in_test=False)
+
+    # -- replayed cases --
+
+    def _replayed(self, evaluator: Evaluator, functions: Sequence[str]) -> None:
+        """Exactly the given cases (reproducers), each of a function the candidate defines."""
+        self._phase = "replayed cases"
+        for instance in self.options.replay:
+            function = function_for(instance)
+            if function not in functions:
+                self._note(f"replayed {function} case skipped: the candidate does not define it")
+                continue
+            case = evaluator.evaluate(function, instance)
+            self._record(case, generated=False)
+            self.hooks.after_case(case, in_test=False)
 
     # -- generated cases --
 
