@@ -25,6 +25,14 @@ class FastEplbPolicy:
     """The `fast` reference variant behind vLLM's policy interface (classmethods only)."""
 
     @classmethod
+    def eplb_prepare(cls) -> None:
+        """Compile the kernels now (or load them from the on-disk cache): a harness calls this
+        once after loading the policy, so that no first planning call pays for it."""
+        from reference.fast_kernels import compile_ahead
+
+        compile_ahead()
+
+    @classmethod
     def rebalance_experts(
         cls,
         weight: torch.Tensor,

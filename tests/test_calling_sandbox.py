@@ -175,6 +175,36 @@ def test_load_errors_are_candidate_errors(tmp_path: Path) -> None:
         Sandbox("no_such_candidate_module").start()
 
 
+PREPARED = """
+import time
+from reference import balanced_packing as reference
+
+READY = []
+
+
+def eplb_prepare():
+    time.sleep(1.5)  # a JIT compile: longer than the call's time limit below
+    READY.append(True)
+
+
+def balanced_packing(weight, num_packs):
+    if not READY:
+        raise RuntimeError("called before eplb_prepare")
+    return reference(weight, num_packs)
+"""
+
+
+def test_eplb_prepare_runs_once_at_load_not_in_a_timed_call(tmp_path: Path) -> None:
+    path = tmp_path / "prepared.py"
+    path.write_text(PREPARED)
+    with Sandbox(str(path), timeout=1.0) as box:
+        box.start()
+        assert box.call("balanced_packing", WEIGHTS, (4,)).status == "ok"
+    path.write_text(PREPARED.replace("time.sleep(1.5)", "raise ValueError('no compiler')"))
+    with pytest.raises(CandidateError, match=r"eplb_prepare\(\) failed: ValueError: no compiler"):
+        Sandbox(str(path)).start()
+
+
 def test_broken_candidates_load(broken_dir: Path) -> None:
     with Sandbox(str(broken_dir / "raises.py")) as box:
         assert box.start().functions == ("rebalance_experts",)

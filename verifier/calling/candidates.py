@@ -32,6 +32,7 @@ from verifier.model.errors import CandidateError
 
 ENTRY_POINT_GROUP = "eplb_verify.candidates"
 REFERENCE = "reference"
+PREPARE_HOOK = "eplb_prepare"  # optional, no arguments: called once after loading (see Candidate)
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,9 @@ class Candidate:
     variant: str | None = None  # the reference variant's name when the candidate is the reference
     partners: dict[str, str] = field(default_factory=dict)  # function -> spec it must agree with
     target: Any = None  # the object that defines the functions (module, class, instance)
+    # `eplb_prepare()` of the candidate, when it defines one: called once after loading, under
+    # the load time limit (where JIT-compiled code compiles, instead of in its first timed call)
+    prepare: Callable[[], Any] | None = None
 
 
 def _split(spec: str) -> tuple[str, str | None]:
@@ -209,13 +213,21 @@ def reference_partners(variant: str) -> dict[str, str]:
     return partners
 
 
+def _prepare_of(obj: Any) -> Callable[[], Any] | None:
+    """The object's `eplb_prepare` hook, when it defines a callable one."""
+    prepare = getattr(obj, PREPARE_HOOK, None)
+    return prepare if callable(prepare) else None
+
+
 def _resolve_reference(spec: str, name: str | None) -> Candidate:
     import reference
     from reference import DEFAULT_VARIANT, POLICY_CLASSES, VARIANTS
 
     if name in POLICY_CLASSES:  # a vLLM-style policy class of the reference (`reference.policy`)
         policy = getattr(reference, name)
-        return Candidate(spec, _functions_of(policy, spec, None), target=policy)
+        return Candidate(
+            spec, _functions_of(policy, spec, None), target=policy, prepare=_prepare_of(policy)
+        )
     variant = DEFAULT_VARIANT
     function: str | None = None
     if name in VARIANTS:
@@ -230,7 +242,11 @@ def _resolve_reference(spec: str, name: str | None) -> Candidate:
     obj = VARIANTS[variant]
     target = getattr(obj, function) if function else obj
     return Candidate(
-        spec, _functions_of(target, spec, function), variant, reference_partners(variant)
+        spec,
+        _functions_of(target, spec, function),
+        variant,
+        reference_partners(variant),
+        prepare=_prepare_of(obj),
     )
 
 
@@ -245,14 +261,14 @@ def resolve_candidate(spec: str) -> Candidate:
     if target.endswith(".py") or "/" in target or Path(target).is_file():
         module = _load_file(Path(target), spec)
         obj = _attribute(module, spec, name)
-        return Candidate(spec, _functions_of(obj, spec, name), target=obj)
+        return Candidate(spec, _functions_of(obj, spec, name), target=obj, prepare=_prepare_of(obj))
     entry = _entry_point(target) if name is None else None
     if entry is not None:
         try:
             obj = entry.load()
         except BaseException as error:
             raise _import_failure(spec, f"entry point {entry.value!r}", error) from None
-        return Candidate(spec, _functions_of(obj, spec, None), target=obj)
+        return Candidate(spec, _functions_of(obj, spec, None), target=obj, prepare=_prepare_of(obj))
     if not all(part.isidentifier() for part in target.split(".")):
         raise CandidateError(
             f"candidate {spec!r}: not a .py file, a reference variant, an entry point in "
@@ -260,4 +276,4 @@ def resolve_candidate(spec: str) -> Candidate:
         )
     module = _load_module(target, spec)
     obj = _attribute(module, spec, name)
-    return Candidate(spec, _functions_of(obj, spec, name), target=obj)
+    return Candidate(spec, _functions_of(obj, spec, name), target=obj, prepare=_prepare_of(obj))

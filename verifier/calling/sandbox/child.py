@@ -144,6 +144,15 @@ def _load(request: LoadRequest, loaded: Loaded) -> dict[str, Any]:
         return {"ok": False, "error": str(error)}
     _warm_up(request.devices)
     candidate = bound.candidate
+    if candidate.prepare is not None:
+        try:
+            candidate.prepare()
+        except Exception as error:  # untrusted code: its own preparation failing is a load error
+            message = f"{type(error).__name__}: {error}"
+            return {
+                "ok": False,
+                "error": f"candidate {candidate.spec!r}: eplb_prepare() failed: {message}",
+            }
     info = LoadInfo(
         request.binding.spec,
         tuple(candidate.functions),
