@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
-from typing import Any
 
 from verifier.cli.api_options import add_api_options
 from verifier.cli.exit_codes import EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_OK
@@ -27,8 +25,6 @@ from verifier.cli.options import (
     usage_error,
 )
 from verifier.cli.scale_options import add_campaign_scale_options, check_database, stderr_notify
-
-LOG_EVERY = 30.0  # seconds between progress lines when stderr is not a terminal
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -61,79 +57,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_api_options(parser)
 
 
-class _Live:
-    """A one-line live status: cases, cases per second, violations, worst gap (throttled)."""
-
-    def __init__(self, console: Any, candidate: str, budget: float) -> None:
-        from rich.live import Live
-        from rich.text import Text
-
-        self._text = Text
-        self.console = console
-        self.candidate = candidate
-        self.budget = budget
-        self._live = Live(Text(f"fuzzing {candidate}"), console=console, transient=True)
-        self._last = 0.0
-
-    def update(self, progress: Any) -> None:
-        now = time.monotonic()
-        if now - self._last < (0.1 if self.console.is_terminal else LOG_EVERY):
-            return
-        self._last = now
-        worst = (
-            "n/a"
-            if progress.worst_gap is None
-            else f"{100 * progress.worst_gap:.3f}% ({progress.worst_function})"
-        )
-        line = self._text(
-            f"fuzz {self.candidate}: {progress.elapsed:5.1f}/{self.budget:g} s  "
-            f"cases {progress.cases} ({progress.rate:.1f}/s)  "
-            f"violations {progress.violations}  worst gap {worst}"
-        )
-        if self.console.is_terminal:
-            self._live.update(line)
-        else:  # a log file (a campaign in the background): a plain line now and then
-            self.console.print(line, highlight=False)
-
-    def __enter__(self) -> _Live:
-        self._live.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._live.__exit__(*exc)
-
-
-def _print_worst(console: Any, result: Any) -> None:
-    from rich.markup import escape
-
-    from verifier.model.instances import instance_json
-
-    for function, stats in result.stats.items():
-        console.print(
-            f"{function}: {stats.cases} cases ({stats.valid} valid), worst gap "
-            + (f"{100 * stats.worst[0].gap:.4f}%" if stats.worst else "n/a"),
-            highlight=False,
-        )
-    worst = [case for case in result.worst() if case.gap > 0]
-    if not worst:
-        console.print("No positive optimality gap found.")
-        return
-    console.print("\nWorst-gap instances (one layer each):")
-    for case in worst:
-        kind = "exact, against the proven optimum" if case.exact else "certified, against a bound"
-        console.print(
-            f"\n{case.function}: gap {100 * case.gap:.4f}% ({kind}; objective {case.objective}, "
-            f"reference {case.reference})",
-            highlight=False,
-        )
-        console.print(escape(instance_json(case.instance)), highlight=False)
-
-
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from verifier.cli.check import check_json_path
-    from verifier.cli.views import render_result
+    from verifier.cli.views import FuzzProgress, render_result, render_worst_gaps
     from verifier.model.atomic import write_json_atomically
     from verifier.runs.fuzz import DEFAULT_DATABASE, FuzzCampaign, FuzzOptions, add_to_corpus
 
@@ -148,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     check_database(database)  # before any worker starts
     options = options_from_args(FuzzOptions, args, database=database)
     console = Console(width=None if sys.stdout.isatty() else 120)
-    live = _Live(Console(stderr=True), args.candidate, args.budget)
+    live = FuzzProgress(Console(stderr=True), args.candidate, args.budget)
     campaign = FuzzCampaign(args.candidate, options, progress=live.update)
     try:
         if args.workers > 1:
@@ -165,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     if result.interrupted:
         result.notes.append("interrupted: the summary covers the cases run so far")
     render_result(console, result.findings)
-    _print_worst(console, result)
+    render_worst_gaps(console, result)
     console.print(
         f"\n{result.cases} cases in {result.elapsed:.1f} s "
         f"({result.cases / max(result.elapsed, 1e-9):.1f}/s)"

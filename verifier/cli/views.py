@@ -1,4 +1,4 @@
-"""Terminal views of a check run: the live progress line and the final summary (rich)."""
+"""Terminal views of check and fuzz runs: their live progress lines and final summaries (rich)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from verifier.model.instances import instance_json
 from verifier.runs.check import CheckProgress, EngineOptions, EngineResult, FindingRecord
 
 TRACEBACK_LINES = 12
+LOG_EVERY = 30.0  # seconds between fuzz progress lines when stderr is not a terminal
 
 
 class LiveProgress:
@@ -134,3 +135,68 @@ def render_result(console: Console, result: EngineResult) -> None:
         console.print(
             Text(f"FAIL: {failing} distinct {what} in {total} cases ({seconds})", style="bold red")
         )
+
+
+# --- fuzz -------------------------------------------------------------------------------------
+
+
+class FuzzProgress:
+    """A one-line live status: cases, cases per second, violations, worst gap (throttled)."""
+
+    def __init__(self, console: Any, candidate: str, budget: float) -> None:
+        self._text = Text
+        self.console = console
+        self.candidate = candidate
+        self.budget = budget
+        self._live = Live(Text(f"fuzzing {candidate}"), console=console, transient=True)
+        self._last = 0.0
+
+    def update(self, progress: Any) -> None:
+        now = time.monotonic()
+        if now - self._last < (0.1 if self.console.is_terminal else LOG_EVERY):
+            return
+        self._last = now
+        worst = (
+            "n/a"
+            if progress.worst_gap is None
+            else f"{100 * progress.worst_gap:.3f}% ({progress.worst_function})"
+        )
+        line = self._text(
+            f"fuzz {self.candidate}: {progress.elapsed:5.1f}/{self.budget:g} s  "
+            f"cases {progress.cases} ({progress.rate:.1f}/s)  "
+            f"violations {progress.violations}  worst gap {worst}"
+        )
+        if self.console.is_terminal:
+            self._live.update(line)
+        else:  # a log file (a campaign in the background): a plain line now and then
+            self.console.print(line, highlight=False)
+
+    def __enter__(self) -> FuzzProgress:
+        self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._live.__exit__(*exc)
+
+
+def render_worst_gaps(console: Any, result: Any) -> None:
+    """Per function the worst gap found, then each worst-gap instance (one layer each)."""
+    for function, stats in result.stats.items():
+        console.print(
+            f"{function}: {stats.cases} cases ({stats.valid} valid), worst gap "
+            + (f"{100 * stats.worst[0].gap:.4f}%" if stats.worst else "n/a"),
+            highlight=False,
+        )
+    worst = [case for case in result.worst() if case.gap > 0]
+    if not worst:
+        console.print("No positive optimality gap found.")
+        return
+    console.print("\nWorst-gap instances (one layer each):")
+    for case in worst:
+        kind = "exact, against the proven optimum" if case.exact else "certified, against a bound"
+        console.print(
+            f"\n{case.function}: gap {100 * case.gap:.4f}% ({kind}; objective {case.objective}, "
+            f"reference {case.reference})",
+            highlight=False,
+        )
+        console.print(escape(instance_json(case.instance)), highlight=False)
