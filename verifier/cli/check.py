@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from verifier.cli.api_options import add_api_options
+from verifier.cli.baseline_options import add_baseline_options, baseline_problem
 from verifier.cli.exit_codes import EXIT_INTERRUPTED
 from verifier.cli.options import (
     add_candidate_argument,
@@ -56,6 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_timeout_option(parser, default=10.0)
     add_campaign_scale_options(parser, "none: each run is deterministic")
+    add_baseline_options(parser)  # --baseline, --max-regression, --baseline-api
     add_api_options(parser)  # --api, --shared-instance, --allow-cross-layer
 
 
@@ -76,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
     from verifier.runs.check import EngineOptions, prepare_check
 
     if args.json is not None and (problem := check_json_path(args.json)):
+        return usage_error("check", problem)
+    if problem := baseline_problem(args):
         return usage_error("check", problem)
     if args.device == "cuda":
         import torch
