@@ -219,6 +219,7 @@ class FuzzResult:
             "observations": checked["observations"],
             "findings": checked["findings"],
             "worst_gaps": [case.to_dict() for case in self.worst()],
+            "baseline": checked["baseline"],  # worse / equal / better, the worst ratio
             "api": checked["api"],  # the API profile and migration
             "migration": checked["migration"],
             "corpus_added": self.corpus_added,

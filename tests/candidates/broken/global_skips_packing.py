@@ -1,7 +1,8 @@
 """Bug: the global path never packs replicas onto GPUs. It keeps one replica of every expert in
 logical order and appends the redundant replicas in logical order too, so several copies of the
 hottest expert land on one GPU. Every invariant holds; the max GPU load is far above greedy's.
-The hierarchical path over several nodes is the reference's (on one node the global path is valid too).
+The hierarchical path over several nodes is the reference's (on one node the bad global path is
+valid too).
 """
 
 import torch
