@@ -53,3 +53,15 @@ def test_options_are_registered_by_the_entry_point(pytestconfig: pytest.Config) 
     # This very run has them: the pytest11 entry point loads the plugin into every session.
     assert pytestconfig.getoption("--eplb-candidate") is None
     assert pytestconfig.getoption("--eplb-api") == "auto"
+
+
+def test_baseline_options_gate_the_quality_item(tmp_path: Path, broken_dir: Path) -> None:
+    broken = broken_dir / "global_skips_packing.py"
+    done = _suite(tmp_path, str(broken), "--eplb-baseline", "reference", "-rf")
+    assert done.returncode == 1, done.stdout[-3000:]
+    assert "1 failed" in done.stdout and "rebalance_experts-quality" in done.stdout
+    assert "quality.regression" in done.stdout
+    tolerated = _suite(
+        tmp_path, str(broken), "--eplb-baseline", "reference", "--eplb-max-regression", "10"
+    )
+    assert tolerated.returncode == 0, tolerated.stdout[-3000:]

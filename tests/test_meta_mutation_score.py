@@ -3,6 +3,7 @@ and no reference variant raises a false alarm."""
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -44,7 +45,10 @@ OBSERVATIONS = {
     "unsorted_greedy": "metamorphic.permutation",
     "half_precision": "metamorphic.dtype",
     "truncates_floats": "metamorphic.scaling",
+    "behind_greedy_packing": "quality.behind_greedy",
 }
+# module -> the violation that catches it under `--baseline reference` (valid plans, but worse)
+BASELINE_VIOLATIONS = {"global_skips_packing": "quality.regression"}
 # Candidates in other APIs: spec under tests/candidates/broken -> (the profile `auto` must detect,
 # the check that must catch it). Packages are folders; classes are named after ':'.
 API_VIOLATIONS = {
@@ -58,9 +62,13 @@ NEEDS_MORE_CASES = {"float32_rounding": 400, "half_precision": 150}
 BUDGET = 120.0  # a safety net only
 
 
-def _check(broken_dir: Path, module: str, strict: bool = False) -> EngineResult:
+def _check(
+    broken_dir: Path, module: str, strict: bool = False, baseline: str | None = None
+) -> EngineResult:
     cases = NEEDS_MORE_CASES.get(module, 40)
-    options = EngineOptions(budget=BUDGET, timeout=1.0, strict=strict, max_cases=cases)
+    options = EngineOptions(
+        budget=BUDGET, timeout=1.0, strict=strict, max_cases=cases, baseline=baseline
+    )
     return check_candidate(str(broken_dir / f"{module}.py"), options)
 
 
@@ -68,9 +76,10 @@ def test_every_broken_module_is_listed(broken_dir: Path) -> None:
     modules = {path.stem for path in broken_dir.glob("*.py")}
     modules |= {path.parent.name for path in broken_dir.glob("*/__init__.py")}
     api_modules = {spec.split(".py")[0].split("/")[0] for spec in API_VIOLATIONS}
-    assert modules == set(VIOLATIONS) | set(OBSERVATIONS) | api_modules
+    assert modules == set(VIOLATIONS) | set(OBSERVATIONS) | set(BASELINE_VIOLATIONS) | api_modules
     api_checks = {check for _, check in API_VIOLATIONS.values()}
-    assert set(VIOLATIONS.values()) | set(OBSERVATIONS.values()) | api_checks <= set(ALL_CHECKS)
+    listed = set(VIOLATIONS.values()) | set(OBSERVATIONS.values()) | api_checks
+    assert listed | set(BASELINE_VIOLATIONS.values()) <= set(ALL_CHECKS)
 
 
 @pytest.mark.parametrize(("spec", "expected"), sorted(API_VIOLATIONS.items()))
@@ -98,6 +107,20 @@ def test_broken_candidate_is_caught(broken_dir: Path, module: str, check: str) -
     assert instance_from_dict(instance_to_dict(reproducer)) == reproducer
 
 
+@pytest.mark.parametrize(("module", "check"), sorted(BASELINE_VIOLATIONS.items()))
+def test_quality_regression_is_caught_under_a_baseline(
+    broken_dir: Path, module: str, check: str
+) -> None:
+    result = _check(broken_dir, module, baseline="reference")
+    assert result.exit_code == 1
+    caught = {record.finding.check: record.finding for record in result.violations}
+    assert set(caught) == {check}, f"{module}: found {sorted(caught)}"
+    details = caught[check].details
+    assert Fraction(details["objective"]) > Fraction(details["baseline_objective"])
+    assert details["ratio"] > 1 and details["plan"] and details["baseline_plan"]
+    assert result.baseline.counts["worse"] >= 1
+
+
 @pytest.mark.parametrize(("module", "check"), sorted(OBSERVATIONS.items()))
 def test_quality_bug_is_observed_and_fails_under_strict(
     broken_dir: Path, module: str, check: str
@@ -121,5 +144,6 @@ def test_shrinking_gives_minimal_reproducers(broken_dir: Path) -> None:
 def test_reference_variants_raise_no_false_alarm(variant: str) -> None:
     result = check_candidate(variant, EngineOptions(budget=BUDGET, max_cases=60))
     assert [r.finding.message for r in result.violations] == []
+    assert "quality.behind_greedy" not in {r.finding.check for r in result.observations}
     assert result.exit_code == 0
     assert all(counts.generated >= 60 for counts in result.cases.values())

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from verifier.cli.api_options import add_api_options
+from verifier.cli.baseline_options import add_baseline_options, baseline_problem
 from verifier.cli.exit_codes import EXIT_INTERRUPTED
 from verifier.cli.options import (
     add_candidate_argument,
@@ -65,6 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "on each, no edge cases, no generated cases",
     )
     add_campaign_scale_options(parser, "none: each run is deterministic")
+    add_baseline_options(parser)  # --baseline, --max-regression, --baseline-api
     add_api_options(parser)  # --api, --shared-instance, --allow-cross-layer
 
 
@@ -95,6 +97,8 @@ def run(args: argparse.Namespace) -> int:
         return usage_error("check", problem)
     if args.replay and args.workers > 1:
         return usage_error("check", "--replay checks the given cases once: drop --workers")
+    if problem := baseline_problem(args):
+        return usage_error("check", problem)
     if args.device == "cuda":
         import torch
 

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from verifier.cli.api_options import add_api_options
+from verifier.cli.baseline_options import add_baseline_options, baseline_problem
 from verifier.cli.exit_codes import EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_OK
 from verifier.cli.options import (
     add_candidate_argument,
@@ -54,6 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_policy_option(parser)
     add_timeout_option(parser, default=10.0)
+    add_baseline_options(parser)  # --baseline, --max-regression, --baseline-api
     add_api_options(parser)
 
 
@@ -66,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
     from verifier.runs.fuzz import DEFAULT_DATABASE, FuzzCampaign, FuzzOptions, add_to_corpus
 
     if args.json is not None and (problem := check_json_path(args.json)):
+        return usage_error("fuzz", problem)
+    if problem := baseline_problem(args):
         return usage_error("fuzz", problem)
     corpus = Path(args.corpus) if args.corpus else None
     if corpus is not None and corpus.exists() and not corpus.is_dir():

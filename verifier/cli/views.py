@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from verifier.judging.evaluator import SHRUNK_OBSERVATIONS
 from verifier.model.instances import instance_json
 from verifier.runs.check import CheckProgress, EngineOptions, EngineResult, FindingRecord
 
@@ -114,12 +115,15 @@ def render_result(console: Console, result: EngineResult) -> None:
     if result.records:
         console.print(_findings_table(result))
     shown = result.violations + (result.observations if result.options.strict else [])
-    for record in shown:
+    behind = [r for r in result.observations if r.finding.check in SHRUNK_OBSERVATIONS]
+    for record in shown + [r for r in behind if r not in shown]:
         console.print()
         _reproducer(console, record)
     for note in result.notes:
         console.print(Text(f"note: {note}", style="yellow"))
     for line in result.api.lines():  # profile, adaptations, migration
+        console.print(Text(line))
+    if line := result.baseline.summary():  # worse / equal / better, the worst ratio
         console.print(Text(line))
     total = result.total_cases
     seconds = f"{result.elapsed:.1f} s"

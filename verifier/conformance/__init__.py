@@ -2,6 +2,7 @@
 
     python -m pytest --pyargs verifier.conformance --eplb-candidate SPEC \
         [--eplb-api auto|deepseek|vllm|sglang] [--eplb-policy auto|global] [--eplb-budget SECONDS]
+        [--eplb-baseline SPEC [--eplb-max-regression R]]
 
 collects one item per EPLB function and check family (`FAMILIES`); each fails with the findings of
 its family and their reproducer instances. The check runs once per process (a session fixture; one
@@ -17,7 +18,8 @@ FAMILIES: dict[str, str] = {
     "layers": "each layer is planned on its own loads",
     "incremental": "calls with an old placement keep the contract (vLLM: slots preserved)",
     "metamorphic": "dtype, scaling, permutation and device relations",
-    "quality": "optimality and placement observations (fail only with --eplb-strict)",
+    "quality": "optimality and placement observations (fail only with --eplb-strict); "
+    "quality.regression against --eplb-baseline",
 }
 
 
@@ -28,7 +30,7 @@ def family_of(check: str) -> str:
     prefix = check.split(".", 1)[0]
     if prefix in ("packing", "replication", "rebalance"):
         return "contract"
-    if prefix in ("optimality", "placement"):
+    if prefix in ("optimality", "placement", "quality"):
         return "quality"
     if prefix in ("behaviour", "incremental"):
         return prefix

@@ -41,6 +41,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help=f"generated cases per function (default: {DEFAULT_CASES}; the same on every worker)",
     )
     group.addoption("--eplb-seed", type=int, default=0, help="seed of the generated cases")
+    group.addoption(
+        "--eplb-baseline",
+        metavar="SPEC",
+        help="compare every case with this candidate spec: a layer worse than (1 + R) x its "
+        "objective fails the function's 'quality' item (quality.regression)",
+    )
+    group.addoption(
+        "--eplb-max-regression",
+        type=float,
+        default=0.0,
+        metavar="R",
+        help="tolerated relative regression against --eplb-baseline (default: 0, never worse)",
+    )
     group.addoption("--eplb-strict", action="store_true", help="observations fail their items too")
     group.addoption(
         "--eplb-allow-cross-layer",

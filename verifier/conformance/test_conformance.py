@@ -30,11 +30,15 @@ def eplb_result(pytestconfig: pytest.Config) -> Any:
         max_cases=pytestconfig.getoption("--eplb-cases"),
         api=pytestconfig.getoption("--eplb-api"),
         allow_cross_layer=pytestconfig.getoption("--eplb-allow-cross-layer"),
+        baseline=pytestconfig.getoption("--eplb-baseline"),
+        max_regression=pytestconfig.getoption("--eplb-max-regression"),
     )
+    if options.max_regression < 0:
+        pytest.fail("--eplb-max-regression must be at least 0", pytrace=False)
     try:
         return check_candidate(spec, options)
     except CandidateError as error:
-        pytest.fail(f"cannot load the candidate: {error}", pytrace=False)
+        pytest.fail(f"cannot load the candidate or its baseline: {error}", pytrace=False)
 
 
 def _explain(record: Any) -> str:

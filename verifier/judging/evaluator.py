@@ -17,6 +17,7 @@ from typing import Any
 
 from verifier.calling.caller import Caller, call_on
 from verifier.calling.sandbox import CallOutcome, LoadInfo, Sandbox
+from verifier.judging.baseline import QUALITY_GATE_CHECKS, Gate, compare
 from verifier.judging.case import JudgedCase
 from verifier.judging.differentials import (
     DIFFERENTIALS,
@@ -45,10 +46,13 @@ ALL_CHECKS: dict[str, str] = {
     **CHECKS,
     **RELATIONS,
     **QUALITY_CHECKS,
+    **QUALITY_GATE_CHECKS,
     **DIFFERENTIALS,
     **REPLAN_CHECKS,
 }  # every check id an evaluation can report
 CACHE_SIZE = 4096
+# Observations shrunk to a minimal instance like violations (they still never fail a run).
+SHRUNK_OBSERVATIONS = frozenset({"quality.behind_greedy"})
 
 
 @dataclass(frozen=True)
@@ -70,14 +74,24 @@ class CaseResult:
         """What fails the run: violations, and observations too under --strict."""
         return list(self.findings) if strict else self.violations
 
+    def pursued(self, strict: bool) -> list[str]:
+        """The checks Hypothesis shrinks this case for: what fails, then `SHRUNK_OBSERVATIONS`."""
+        checks = [finding.check for finding in self.failing(strict)]
+        checks += [f.check for f in self.findings if f.check in SHRUNK_OBSERVATIONS]
+        return list(dict.fromkeys(checks))
+
 
 class Evaluator:
     """Evaluates cases of one candidate in its sandbox (results cached per instance)."""
 
-    def __init__(self, sandbox: Sandbox, info: LoadInfo, options: EngineOptions) -> None:
+    def __init__(
+        self, sandbox: Sandbox, info: LoadInfo, options: EngineOptions, gate: Gate | None = None
+    ) -> None:
+        """`gate`: what every valid case is compared with (`verifier.judging.baseline`)."""
         self.sandbox = sandbox
         self.info = info
         self.options = options
+        self.gate = gate
         self.cuda = options.device != "cpu" and _cuda_available()
         self.primary_device = "cuda" if options.device == "cuda" else "cpu"
         self._cache: OrderedDict[tuple[str, str], CaseResult] = OrderedDict()
@@ -126,6 +140,11 @@ class Evaluator:
             found += self._relations(case)
         extra, metrics = self._replan_checks(case)
         found += extra
+        if self.gate is not None:
+            against, comparison = compare(case, self.gate)
+            found += against
+            if comparison is not None:
+                metrics["baseline"] = comparison
         return CaseResult(function, instance, tuple(found), case.objectives, first, metrics)
 
     def _judged_case(

@@ -29,6 +29,10 @@ class RunOptions:
     api: str = "auto"  # auto | deepseek | vllm | sglang (verifier.calling.profiles)
     fresh_instance: bool = True  # a policy class with plain methods: a new instance per call
     allow_cross_layer: bool = False  # layer independence breaks are observations, not violations
+    # the quality gate (`verifier.judging.baseline`): None compares with the reference greedy
+    baseline: str | None = None  # a candidate spec every valid case is compared with
+    max_regression: float = 0.0  # R: a layer above (1 + R) x the baseline is a violation
+    baseline_api: str = "auto"  # the baseline's API profile (a reference variant: DeepSeek's)
 
     def shared(self) -> dict[str, Any]:
         """The shared fields by name (to build another run's options from these)."""

@@ -18,9 +18,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from verifier.calling.sandbox import Sandbox
+from verifier.calling.candidates import variant_of
+from verifier.calling.sandbox import LoadInfo, Sandbox
+from verifier.judging.baseline import GREEDY, Gate, baseline_gate, greedy_gate
 from verifier.judging.evaluator import CaseResult, Evaluator
 from verifier.model.contract import FUNCTIONS, contract_for, function_for
+from verifier.model.errors import CandidateError
 from verifier.model.instances import Instance
 from verifier.model.options import EngineOptions
 from verifier.runs.chunks import Chunk, FailingCase, StopChunk, chunk_settings, derived_seed
@@ -129,7 +132,9 @@ class Engine:
             fresh_instance=options.fresh_instance,
         )
         self.result.api.requested = options.api
-        with sandbox, self.hooks.guard():
+        baseline = self._baseline_sandbox(devices)
+        with sandbox, baseline or contextlib.nullcontext(), self.hooks.guard():
+            baseline_info = self._start_baseline(baseline)
             info = sandbox.start()
             self.result.api.loaded(info.profile, info.profile_notes)
             self._budget_start = time.monotonic()  # loading the candidate is not checking it
@@ -138,7 +143,8 @@ class Engine:
             functions = tuple(fn for fn in FUNCTIONS if fn in info.functions)
             wanted = tuple(fn for fn in functions if fn in self.options.functions)
             self.result.functions = wanted
-            evaluator = Evaluator(sandbox, info, self.options)
+            gate = self._gate(sandbox, info, baseline, baseline_info, wanted)
+            evaluator = Evaluator(sandbox, info, self.options, gate)
             self._note_devices(evaluator)
             try:
                 self._phases(evaluator, wanted)
@@ -150,6 +156,54 @@ class Engine:
                 self.result.worker_restarts = sandbox.restarts
                 self.hooks.finish(self.result)
         return self.result
+
+    # -- the quality gate --
+
+    def _baseline_sandbox(self, devices: tuple[str, ...]) -> Sandbox | None:
+        """The baseline's own sandbox (`--baseline`), under the candidate's contract."""
+        if self.options.baseline is None:
+            return None
+        return Sandbox(
+            self.options.baseline,
+            timeout=self.options.timeout,
+            devices=devices,
+            api=self.options.baseline_api,
+            policy=self.options.policy,
+        )
+
+    @staticmethod
+    def _start_baseline(box: Sandbox | None) -> LoadInfo | None:
+        """Load the baseline first: one that cannot be loaded ends the run (exit 2, one line)."""
+        if box is None:
+            return None
+        try:
+            return box.start()
+        except CandidateError as error:
+            first_line = str(error).splitlines()[0] if str(error) else "cannot be loaded"
+            raise CandidateError(f"--baseline {box.spec!r}: {first_line}") from None
+
+    def _gate(
+        self,
+        sandbox: Sandbox,
+        info: LoadInfo,
+        baseline: Sandbox | None,
+        baseline_info: LoadInfo | None,
+        wanted: Sequence[str],
+    ) -> Gate | None:
+        """The baseline's gate; without one, the reference greedy (unless this is the greedy,
+        or the relations are off)."""
+        self.result.baseline.spec = self.options.baseline or GREEDY
+        if baseline is not None and baseline_info is not None:
+            for function in wanted:
+                if function not in baseline_info.functions:
+                    self._note(f"{function}: the baseline does not define it (not compared)")
+            record = self.result.baseline
+            record.profile, record.gating = baseline_info.profile, True
+            record.max_regression = self.options.max_regression
+            return baseline_gate(baseline, self.options.max_regression, baseline_info.functions)
+        if not self.options.relations or info.variant == variant_of(GREEDY):
+            return None
+        return greedy_gate(sandbox, FUNCTIONS)
 
     def _phases(self, evaluator: Evaluator, functions: Sequence[str]) -> None:
         if self.options.replay:
@@ -301,5 +355,4 @@ class Engine:
                 case = evaluator.evaluate(function, instance)
                 self._record(case, generated=True)
         hooks.after_case(case, in_test=True)
-        failing = [f.check for f in case.failing(self.options.strict)]
-        chunk.pursue(failing, self._done.get(function, set()), now)
+        chunk.pursue(case.pursued(self.options.strict), self._done.get(function, set()), now)

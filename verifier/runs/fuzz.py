@@ -7,7 +7,8 @@ budget (which starts once the candidate is loaded) is spent. It is the engine `c
 evaluation (`verifier.judging.evaluator.Evaluator`: the sandboxed call, the one invariant checker,
 determinism, metamorphic relations, differentials), so fuzz and check can never disagree on what a
 violation is. On top of that, every valid case is scored against the oracle and
-`hypothesis.target` steers generation towards large gaps:
+`hypothesis.target` steers generation towards large gaps (and, with `--baseline`, towards the
+worst ratio of the candidate's objective to the baseline's):
 
 - each layer's certified gap against the cheap lower bound (`verifier.oracle.lower_bound`);
 - for the worst layer of a case, when it is small enough, the exact gap against the proven optimum
@@ -218,6 +219,7 @@ class FuzzResult:
             "observations": checked["observations"],
             "findings": checked["findings"],
             "worst_gaps": [case.to_dict() for case in self.worst()],
+            "baseline": checked["baseline"],  # worse / equal / better, the worst ratio
             "api": checked["api"],  # the API profile and migration
             "migration": checked["migration"],
             "corpus_added": self.corpus_added,
@@ -328,6 +330,9 @@ class FuzzHooks(RunHooks):
         gap = self._gap(case)
         if in_test and gap is not None and math.isfinite(gap.gap):
             target(gap.gap, label="optimality gap")
+        ratio = case.metrics.get("baseline", {}).get("ratio")
+        if in_test and self.fuzz.options.baseline is not None and ratio is not None:
+            target(ratio, label="ratio to the baseline")  # towards the worst regression
 
     def _gap(self, case: CaseResult) -> GapCase | None:
         if case.objectives is None or not case.objectives:

@@ -13,6 +13,7 @@ from verifier.judging.evaluator import CaseResult
 from verifier.model.findings import Finding
 from verifier.model.instances import Instance, canonical_json, num_items, num_layers
 from verifier.model.options import EngineOptions
+from verifier.runs.baseline_record import BaselineRecord
 from verifier.runs.run_record import ApiRecord
 
 
@@ -60,6 +61,7 @@ class EngineResult:
     elapsed: float = 0.0
     worker_restarts: int = 0
     api: ApiRecord = field(default_factory=ApiRecord)  # profile, adaptations, migration
+    baseline: BaselineRecord = field(default_factory=BaselineRecord)  # the quality comparison
 
     @property
     def violations(self) -> list[FindingRecord]:
@@ -91,6 +93,7 @@ class EngineResult:
         else:
             counts.edge += 1
         self.api.record(case.function, case.outcome.adapted, case.metrics)
+        self.baseline.record(case.function, case.metrics.get("baseline"))
         seen: set[tuple[str, str, str]] = set()
         for finding in case.findings:
             key = (finding.severity, finding.function or case.function, finding.check)
@@ -125,6 +128,7 @@ class EngineResult:
         self.worker_restarts += other.worker_restarts
         self.functions = self.functions or other.functions
         self.api.merge(other.api)
+        self.baseline.merge(other.baseline)
 
     def to_dict(self) -> dict[str, Any]:
         """The machine-readable form (`--json`)."""
@@ -147,7 +151,11 @@ class EngineResult:
                 "api": self.options.api,
                 "fresh_instance": self.options.fresh_instance,
                 "allow_cross_layer": self.options.allow_cross_layer,
+                "baseline": self.options.baseline,
+                "max_regression": self.options.max_regression,
+                "baseline_api": self.options.baseline_api,
             },
+            "baseline": self.baseline.to_dict(),
             "api": self.api.to_dict(),
             "migration": self.api.migration.to_dict(),
             "exit_code": self.exit_code,
