@@ -59,6 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_timeout_option(parser, default=10.0)
     parser.add_argument(
         "--replay",
+        dest="replay_files",  # the option's instances are `replay`, read from these files
         type=Path,
         nargs="+",
         metavar="INSTANCE",
@@ -95,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.json is not None and (problem := check_json_path(args.json)):
         return usage_error("check", problem)
-    if args.replay and args.workers > 1:
+    if args.replay_files and args.workers > 1:
         return usage_error("check", "--replay checks the given cases once: drop --workers")
     if problem := baseline_problem(args):
         return usage_error("check", problem)
@@ -104,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
 
         if not torch.cuda.is_available():
             return usage_error("check", "--device cuda: CUDA is not available on this machine")
-    options = options_from_args(EngineOptions, args, replay=_replayed_instances(args.replay))
+    options = options_from_args(EngineOptions, args, replay=_replayed_instances(args.replay_files))
     check_database(args.database)  # before any worker starts
     console = Console(width=None if sys.stdout.isatty() else 120)
     interrupted = False
