@@ -2,15 +2,15 @@
 
 `Evaluator.evaluate(function, instance)` is the per-case evaluation of `check` and `fuzz`: the
 sandboxed call, the one invariant checker and determinism; then, on a valid call, one
-`JudgedCase` for the quality observations, the metamorphic relations, the differentials and the
+`JudgedCase` for the quality observations, the metamorphic relations, the differentials, the
 checks that plan the case again (a layer alone: layer independence; with an old placement:
-incremental rebalancing and migration). Results are cached per instance (Hypothesis replays cases
-while shrinking).
+incremental rebalancing and migration) and the default-device probe (in its own sandbox). Results
+are cached per instance (Hypothesis replays cases while shrinking).
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -18,6 +18,12 @@ from typing import Any
 from verifier.calling.caller import Caller, call_on
 from verifier.calling.sandbox import CallOutcome, LoadInfo, Sandbox
 from verifier.judging.case import JudgedCase
+from verifier.judging.default_device import (
+    DEFAULT_DEVICE_CHECKS,
+    PROBE_DEVICE,
+    ProbeVerdict,
+    judge_probe,
+)
 from verifier.judging.differentials import (
     DIFFERENTIALS,
     device_differential,
@@ -47,8 +53,10 @@ ALL_CHECKS: dict[str, str] = {
     **QUALITY_CHECKS,
     **DIFFERENTIALS,
     **REPLAN_CHECKS,
+    **DEFAULT_DEVICE_CHECKS,
 }  # every check id an evaluation can report
 CACHE_SIZE = 4096
+MAX_PROBE_TROUBLE = 2  # a function whose probed calls hang or crash this often is not probed again
 
 
 @dataclass(frozen=True)
@@ -74,12 +82,23 @@ class CaseResult:
 class Evaluator:
     """Evaluates cases of one candidate in its sandbox (results cached per instance)."""
 
-    def __init__(self, sandbox: Sandbox, info: LoadInfo, options: EngineOptions) -> None:
+    def __init__(
+        self,
+        sandbox: Sandbox,
+        info: LoadInfo,
+        options: EngineOptions,
+        *,
+        probe: Sandbox | None = None,
+    ) -> None:
+        """`probe`: the sandbox of the default-device probe (None: no probe); it probes the CPU
+        calls only (a CUDA call meets the real default device)."""
         self.sandbox = sandbox
         self.info = info
         self.options = options
         self.cuda = options.device != "cpu" and _cuda_available()
         self.primary_device = "cuda" if options.device == "cuda" else "cpu"
+        self.probe = probe if self.primary_device == "cpu" else None
+        self._probe_trouble: Counter[str] = Counter()
         self._cache: OrderedDict[tuple[str, str], CaseResult] = OrderedDict()
 
     def cached(self, function: str, instance: Instance) -> CaseResult | None:
@@ -126,6 +145,10 @@ class Evaluator:
             found += self._relations(case)
         extra, metrics = self._replan_checks(case)
         found += extra
+        verdict_of_probe = self._probe(case)
+        if verdict_of_probe is not None:
+            found += verdict_of_probe.findings
+            metrics["device_probe"] = verdict_of_probe.to_metric()
         return CaseResult(function, instance, tuple(found), case.objectives, first, metrics)
 
     def _judged_case(
@@ -178,6 +201,28 @@ class Evaluator:
         if migration:
             metrics["migration"] = migration
         return found, metrics
+
+    def _probe(self, case: JudgedCase) -> ProbeVerdict | None:
+        """The default-device probe of a valid case (None when the case is not probed)."""
+        if self.probe is None or self._probe_trouble[case.function] >= MAX_PROBE_TROUBLE:
+            return None
+        probed = call_on(
+            self.probe,
+            case.instance,
+            dtype=case.dtype,
+            device=case.device,
+            default_device=PROBE_DEVICE,
+        )
+        if probed.status in ("timeout", "crash"):
+            self._probe_trouble[case.function] += 1
+        return judge_probe(
+            case.function,
+            case.instance,
+            probed,
+            case.primary,
+            moves_host_outputs=self.info.profile == "vllm",
+            context=case.context,
+        )
 
     def _old_call(self, case: JudgedCase) -> OldCall:
         """Calls the candidate with an old placement, in the case's dtype and on its device."""

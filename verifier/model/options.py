@@ -28,6 +28,7 @@ class RunOptions:
     api: str = "auto"  # auto | deepseek | vllm | sglang (verifier.calling.profiles)
     fresh_instance: bool = True  # a policy class with plain methods: a new instance per call
     allow_cross_layer: bool = False  # layer independence breaks are observations, not violations
+    device_probe: bool = True  # the default-device probe (verifier.judging.default_device)
 
     def shared(self) -> dict[str, Any]:
         """The shared fields by name (to build another run's options from these)."""

@@ -21,9 +21,11 @@ from typing import Any
 from verifier.calling.sandbox import Sandbox
 from verifier.judging.evaluator import CaseResult, Evaluator
 from verifier.model.contract import FUNCTIONS, contract_for
+from verifier.model.errors import CandidateError
 from verifier.model.instances import Instance
 from verifier.model.options import EngineOptions
 from verifier.runs.chunks import Chunk, FailingCase, StopChunk, chunk_settings, derived_seed
+from verifier.runs.device_paths import CudaUse
 from verifier.runs.results import EngineResult
 
 MAX_TIMEOUTS = 2  # a function that hangs this often is not called again
@@ -115,12 +117,12 @@ class Engine:
         self._done: dict[str, set[str]] = {}  # checks already shrunk, per function
         self._trouble = Trouble()
         self._phase = "edge cases"
+        self._probe_off: str | None = None  # why the default-device probe is off (None: on)
 
-    def run(self) -> EngineResult:
-        self._started = time.monotonic()
-        devices = ("cuda",) if self.options.device != "cpu" else ()
+    def _sandbox(self, devices: tuple[str, ...] = ()) -> Sandbox:
+        """A sandbox of the candidate with the run's settings (not yet started)."""
         options = self.options
-        sandbox = Sandbox(
+        return Sandbox(
             self.spec,
             timeout=options.timeout,
             devices=devices,
@@ -128,17 +130,24 @@ class Engine:
             policy=options.policy,
             fresh_instance=options.fresh_instance,
         )
-        self.result.api.requested = options.api
-        with sandbox, self.hooks.guard():
+
+    def run(self) -> EngineResult:
+        self._started = time.monotonic()
+        sandbox = self._sandbox(("cuda",) if self.options.device != "cpu" else ())
+        # the default-device probe calls on CPU inputs, in a worker of its own
+        probe = self._sandbox() if self.options.device_probe else None
+        self.result.api.requested = self.options.api
+        with sandbox, probe or contextlib.nullcontext(), self.hooks.guard():
             info = sandbox.start()
             self.result.api.loaded(info.profile, info.profile_notes)
+            probe = self._start_probe(probe)
             self._budget_start = time.monotonic()  # loading the candidate is not checking it
             if not self.hooks.elapsed_includes_loading:
                 self._started = self._budget_start
             functions = tuple(fn for fn in FUNCTIONS if fn in info.functions)
             wanted = tuple(fn for fn in functions if fn in self.options.functions)
             self.result.functions = wanted
-            evaluator = Evaluator(sandbox, info, self.options)
+            evaluator = Evaluator(sandbox, info, self.options, probe=probe)
             self._note_devices(evaluator)
             try:
                 self._phases(evaluator, wanted)
@@ -162,9 +171,29 @@ class Engine:
     def _note(self, note: str) -> None:
         self.hooks.note(self.result, note)
 
+    def _start_probe(self, probe: Sandbox | None) -> Sandbox | None:
+        """The probe's sandbox, loaded; None when the probe is off, with the reason kept."""
+        if probe is None:
+            self._probe_off = "--no-device-probe"
+        elif self.options.device == "cuda":  # the calls on CUDA meet the real default device
+            self._probe_off = "the checked calls run on CUDA"
+        else:
+            try:
+                probe.start()
+                return probe
+            except CandidateError as error:
+                self._probe_off = "it could not load the candidate"
+                self._note(f"the default-device probe could not load the candidate: {error}")
+        return None
+
     def _note_devices(self, evaluator: Evaluator) -> None:
         if self.options.device == "all" and not evaluator.cuda:
             self._note("CUDA is not available: the CPU/CUDA differential was skipped")
+        cuda: CudaUse = "not requested"
+        if self.options.device != "cpu":
+            cuda = "unavailable" if not evaluator.cuda else "checked calls"
+            cuda = "differential" if evaluator.cuda and self.options.device == "all" else cuda
+        self.result.devices.started(evaluator.primary_device, cuda, self._probe_off)
 
     def _abandoned(self, function: str) -> bool:
         abandoned = self._trouble.abandoned(function)

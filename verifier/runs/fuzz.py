@@ -220,6 +220,7 @@ class FuzzResult:
             "worst_gaps": [case.to_dict() for case in self.worst()],
             "api": checked["api"],  # the API profile and migration
             "migration": checked["migration"],
+            "devices": checked["devices"],  # real CUDA, the default-device probe, or CPU only
             "corpus_added": self.corpus_added,
             "notes": self.notes + checked["notes"],
         }

@@ -13,6 +13,7 @@ from verifier.judging.evaluator import CaseResult
 from verifier.model.findings import Finding
 from verifier.model.instances import Instance, canonical_json, num_items, num_layers
 from verifier.model.options import EngineOptions
+from verifier.runs.device_paths import DevicePaths
 from verifier.runs.run_record import ApiRecord
 
 
@@ -60,6 +61,7 @@ class EngineResult:
     elapsed: float = 0.0
     worker_restarts: int = 0
     api: ApiRecord = field(default_factory=ApiRecord)  # profile, adaptations, migration
+    devices: DevicePaths = field(default_factory=DevicePaths)  # CUDA, the probe, or CPU only
 
     @property
     def violations(self) -> list[FindingRecord]:
@@ -91,6 +93,7 @@ class EngineResult:
         else:
             counts.edge += 1
         self.api.record(case.function, case.outcome.adapted, case.metrics)
+        self.devices.record(case.metrics)
         seen: set[tuple[str, str, str]] = set()
         for finding in case.findings:
             key = (finding.severity, finding.function or case.function, finding.check)
@@ -125,6 +128,7 @@ class EngineResult:
         self.worker_restarts += other.worker_restarts
         self.functions = self.functions or other.functions
         self.api.merge(other.api)
+        self.devices.merge(other.devices)
 
     def to_dict(self) -> dict[str, Any]:
         """The machine-readable form (`--json`)."""
@@ -147,9 +151,11 @@ class EngineResult:
                 "api": self.options.api,
                 "fresh_instance": self.options.fresh_instance,
                 "allow_cross_layer": self.options.allow_cross_layer,
+                "device_probe": self.options.device_probe,
             },
             "api": self.api.to_dict(),
             "migration": self.api.migration.to_dict(),
+            "devices": self.devices.to_dict(),
             "exit_code": self.exit_code,
             "elapsed_seconds": round(self.elapsed, 3),
             "cases": {

@@ -208,11 +208,13 @@ class Sandbox:
         timeout: float | None = None,
         old: list[list[int]] | None = None,
         hierarchical: bool = False,
+        default_device: str | None = None,
     ) -> CallOutcome:
         """`function(tensor(weights, dtype, device), *args)` of the candidate (or of `spec`, a
         reference variant called through DeepSeek's API), through its API profile; `old` is an
         old placement for functions that accept one, `hierarchical` whether the hierarchical
-        contract applies (SGLang's `enable_hierarchical`)."""
+        contract applies (SGLang's `enable_hierarchical`), `default_device` torch's default
+        device during the call (None: unchanged)."""
         if self._process is None:
             self.restarts += 1
             try:
@@ -222,7 +224,9 @@ class Sandbox:
         process = self._process
         assert process is not None
         binding = self.binding if spec is None or spec == self.spec else Binding(spec)
-        request = CallRequest(binding, function, weights, args, dtype, device, hierarchical, old)
+        request = CallRequest(
+            binding, function, weights, args, dtype, device, hierarchical, old, default_device
+        )
         limit = self.timeout if timeout is None else timeout
         started = time.monotonic()
         line = process.read_line(started + limit) if process.send(request) else b""
