@@ -91,6 +91,15 @@ class Trouble:
         return counts["timeout"] >= MAX_TIMEOUTS or counts["crash"] >= MAX_CRASHES
 
 
+def probe_off(options: EngineOptions) -> str | None:
+    """Why a run has no default-device probe; None when it has one."""
+    if not options.device_probe:
+        return "--no-device-probe"
+    if options.device == "cuda":
+        return "the checked calls run on CUDA, where the default device is the host"
+    return None
+
+
 def abandon_note(function: str) -> str:
     return f"{function}: stopped calling it after repeated timeouts or crashes"
 
@@ -117,7 +126,7 @@ class Engine:
         self._done: dict[str, set[str]] = {}  # checks already shrunk, per function
         self._trouble = Trouble()
         self._phase = "edge cases"
-        self._probe_off: str | None = None  # why the default-device probe is off (None: on)
+        self._probe_off = probe_off(options)  # why the default-device probe is off (None: on)
 
     def _sandbox(self, devices: tuple[str, ...] = ()) -> Sandbox:
         """A sandbox of the candidate with the run's settings (not yet started)."""
@@ -135,9 +144,11 @@ class Engine:
         self._started = time.monotonic()
         sandbox = self._sandbox(("cuda",) if self.options.device != "cpu" else ())
         # the default-device probe calls on CPU inputs, in a worker of its own
-        probe = self._sandbox() if self.options.device_probe else None
+        probe = self._sandbox() if self._probe_off is None else None
         self.result.api.requested = self.options.api
         with sandbox, probe or contextlib.nullcontext(), self.hooks.guard():
+            if probe is not None:
+                probe.launch()  # it loads while the checked calls' sandbox loads
             info = sandbox.start()
             self.result.api.loaded(info.profile, info.profile_notes)
             probe = self._start_probe(probe)
@@ -172,19 +183,16 @@ class Engine:
         self.hooks.note(self.result, note)
 
     def _start_probe(self, probe: Sandbox | None) -> Sandbox | None:
-        """The probe's sandbox, loaded; None when the probe is off, with the reason kept."""
+        """The probe's sandbox, loaded; None when the probe is off (the reason is kept)."""
         if probe is None:
-            self._probe_off = "--no-device-probe"
-        elif self.options.device == "cuda":  # the calls on CUDA meet the real default device
-            self._probe_off = "the checked calls run on CUDA"
-        else:
-            try:
-                probe.start()
-                return probe
-            except CandidateError as error:
-                self._probe_off = "it could not load the candidate"
-                self._note(f"the default-device probe could not load the candidate: {error}")
-        return None
+            return None
+        try:
+            probe.start()
+        except CandidateError as error:
+            self._probe_off = "it could not load the candidate"
+            self._note(f"the default-device probe could not load the candidate: {error}")
+            return None
+        return probe
 
     def _note_devices(self, evaluator: Evaluator) -> None:
         if self.options.device == "all" and not evaluator.cuda:

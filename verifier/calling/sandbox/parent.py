@@ -155,6 +155,7 @@ class Sandbox:
         self.restarts = 0
         self.info: LoadInfo | None = None
         self._process: _Process | None = None
+        self._awaiting_load = False  # launched: the load request is sent, its answer not read
 
     def __enter__(self) -> Sandbox:
         return self
@@ -162,16 +163,30 @@ class Sandbox:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def launch(self) -> None:
+        """Start the worker and ask it to load the candidate, without waiting for the answer
+        (`start()` waits for it): several sandboxes load side by side."""
+        self._discard()
+        self._process = _Process(self.python)
+        self._awaiting_load = True
+        if not self._process.send(LoadRequest(self.binding, self.devices)):
+            self._discard()  # `start()` reports it
+
     def start(self) -> LoadInfo:
-        """Start the worker and load the candidate."""
-        self.info = self._spawn()
+        """Start the worker (unless `launch()` just did) and load the candidate."""
+        if not self._awaiting_load:
+            self.launch()
+        self.info = self._loaded()
         return self.info
 
     def _spawn(self) -> LoadInfo:
-        self._discard()
-        process = _Process(self.python)
-        self._process = process
-        if not process.send(LoadRequest(self.binding, self.devices)):
+        self.launch()
+        return self._loaded()
+
+    def _loaded(self) -> LoadInfo:
+        """The launched worker's answer to the load request."""
+        process, self._awaiting_load = self._process, False
+        if process is None:
             raise CandidateError(f"candidate {self.spec!r}: the worker could not be started")
         line = process.read_line(time.monotonic() + self.load_timeout)
         if line is None:
@@ -192,6 +207,7 @@ class Sandbox:
         return LoadInfo.from_data(reply)
 
     def _discard(self, kill: bool = False) -> None:
+        self._awaiting_load = False
         if self._process is not None:
             self._process.close(kill)
             self._process = None
