@@ -30,6 +30,7 @@ def eplb_result(pytestconfig: pytest.Config) -> Any:
         max_cases=pytestconfig.getoption("--eplb-cases"),
         api=pytestconfig.getoption("--eplb-api"),
         allow_cross_layer=pytestconfig.getoption("--eplb-allow-cross-layer"),
+        device_probe=not pytestconfig.getoption("--eplb-no-device-probe"),
     )
     try:
         return check_candidate(spec, options)
