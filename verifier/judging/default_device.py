@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from verifier.calling.sandbox import CallOutcome, TensorValue
+from verifier.model.contract import FUNCTIONS, output_names
 from verifier.model.findings import Finding, violation
 from verifier.model.instances import Instance
 
@@ -80,10 +81,15 @@ def inconclusive_error(outcome: CallOutcome) -> str:
     return f"another error ({outcome.error.split(':', 1)[0]})"
 
 
-def output_tensors(outcome: CallOutcome) -> list[TensorValue]:
-    """The tensors a call returned (the items of a tuple, or the single object)."""
-    values = list(outcome.outputs or ()) + ([outcome.single] if outcome.single else [])
-    return [value for value in values if isinstance(value, TensorValue)]
+def stray_outputs(function: str, outcome: CallOutcome) -> list[str]:
+    """The outputs of a call that came back on the probe device, by the contract's names."""
+    names = output_names(function) if function in FUNCTIONS else ()
+    values = list(outcome.outputs or ()) if outcome.single is None else [outcome.single]
+    return [
+        names[index] if index < len(names) else f"output {index}"
+        for index, value in enumerate(values)
+        if isinstance(value, TensorValue) and value.device == PROBE_DEVICE
+    ]
 
 
 def judge_probe(
@@ -113,15 +119,15 @@ def judge_probe(
         return ProbeVerdict("violated", [found])
     if probed.status != "ok":
         return ProbeVerdict("inconclusive", reason=inconclusive_error(probed))
-    stray = [tensor for tensor in output_tensors(probed) if tensor.device == PROBE_DEVICE]
+    stray = stray_outputs(function, probed)
     if stray and moves_host_outputs:
         return ProbeVerdict("inconclusive", reason=INCONCLUSIVE_HOST_OUTPUT)
     if stray:
-        shapes = ", ".join(f"a {list(tensor.shape)} {tensor.dtype}" for tensor in stray)
         message = (
             f"with torch's default device {PROBE_DEVICE} (inputs on {probed.input_device}), "
-            f"{shapes} output comes back on {PROBE_DEVICE}: created without device=, it would "
-            f"be on the host for loads on a GPU"
+            f"{' and '.join(stray)} come{'s' if len(stray) == 1 else ''} back on "
+            f"{PROBE_DEVICE}: created without device=, on a GPU deployment it would come back "
+            "on the host"
         )
         found = violation(
             "device.default_output", message, function=function, instance=instance, details=details
