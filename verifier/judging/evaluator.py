@@ -90,14 +90,14 @@ class Evaluator:
         *,
         probe: Sandbox | None = None,
     ) -> None:
-        """`probe`: the sandbox of the default-device probe (None: no probe); it probes the CPU
-        calls only (a CUDA call meets the real default device)."""
+        """`probe`: the sandbox of the default-device probe (None: no probe), which calls the
+        candidate again on each valid case's inputs under torch's default device `meta`."""
         self.sandbox = sandbox
         self.info = info
         self.options = options
         self.cuda = options.device != "cpu" and _cuda_available()
         self.primary_device = "cuda" if options.device == "cuda" else "cpu"
-        self.probe = probe if self.primary_device == "cpu" else None
+        self.probe = probe
         self._probe_trouble: Counter[str] = Counter()
         self._cache: OrderedDict[tuple[str, str], CaseResult] = OrderedDict()
 
@@ -145,10 +145,10 @@ class Evaluator:
             found += self._relations(case)
         extra, metrics = self._replan_checks(case)
         found += extra
-        verdict_of_probe = self._probe(case)
-        if verdict_of_probe is not None:
-            found += verdict_of_probe.findings
-            metrics["device_probe"] = verdict_of_probe.to_metric()
+        probe_verdict = self._probe(case)
+        if probe_verdict is not None:
+            found += probe_verdict.findings
+            metrics["device_probe"] = probe_verdict.to_metric()
         return CaseResult(function, instance, tuple(found), case.objectives, first, metrics)
 
     def _judged_case(

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from verifier.calling.sandbox import Sandbox
+from verifier.judging.default_device import PROBE_DEVICE
 from verifier.judging.evaluator import CaseResult, Evaluator
 from verifier.model.contract import FUNCTIONS, contract_for
 from verifier.model.errors import CandidateError
@@ -144,7 +145,7 @@ class Engine:
         self._started = time.monotonic()
         sandbox = self._sandbox(("cuda",) if self.options.device != "cpu" else ())
         # the default-device probe calls on CPU inputs, in a worker of its own
-        probe = self._sandbox() if self._probe_off is None else None
+        probe = self._sandbox((PROBE_DEVICE,)) if self._probe_off is None else None
         self.result.api.requested = self.options.api
         with sandbox, probe or contextlib.nullcontext(), self.hooks.guard():
             if probe is not None:

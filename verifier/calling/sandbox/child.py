@@ -53,12 +53,16 @@ def _unchanged(weight: Any, snapshot: Any) -> bool:
 
 
 def _warm_up(devices: tuple[str, ...]) -> None:
-    """Set torch up for calls: one intra-op thread, and each device's context created now."""
+    """Set torch up for calls: one intra-op thread, and each device's context created now; for
+    `meta` (the default-device probe), torch's device checks of mixed devices, whose first use
+    imports about a second of torch (they would otherwise count against a call's time limit)."""
     import torch
 
     torch.set_num_threads(1)
     for device in devices:
         with contextlib.suppress(Exception):  # an unusable device shows up at the first call
+            if device == "meta":
+                torch.zeros(1, device=device) + torch.zeros(1)  # raises: devices differ
             torch.zeros(1, device=device).sum().item()
 
 
