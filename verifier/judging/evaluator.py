@@ -41,6 +41,7 @@ from verifier.judging.relations import (
     scaling_relation,
 )
 from verifier.model.contract import natural_dtype
+from verifier.model.errors import CandidateError
 from verifier.model.findings import Finding
 from verifier.model.instances import Instance, RebalanceInstance, canonical_json
 from verifier.model.options import EngineOptions
@@ -91,13 +92,15 @@ class Evaluator:
         probe: Sandbox | None = None,
     ) -> None:
         """`probe`: the sandbox of the default-device probe (None: no probe), which calls the
-        candidate again on each valid case's inputs under torch's default device `meta`."""
+        candidate again on each valid case's inputs under torch's default device `meta`; it may
+        still be loading (`Sandbox.launch`): its load is awaited at the first probed case."""
         self.sandbox = sandbox
         self.info = info
         self.options = options
         self.cuda = options.device != "cpu" and _cuda_available()
         self.primary_device = "cuda" if options.device == "cuda" else "cpu"
         self.probe = probe
+        self.probe_failure = ""  # why the probe's sandbox could not load the candidate
         self._probe_trouble: Counter[str] = Counter()
         self._cache: OrderedDict[tuple[str, str], CaseResult] = OrderedDict()
 
@@ -206,6 +209,12 @@ class Evaluator:
         """The default-device probe of a valid case (None when the case is not probed)."""
         if self.probe is None or self._probe_trouble[case.function] >= MAX_PROBE_TROUBLE:
             return None
+        if self.probe.info is None:
+            try:
+                self.probe.start()
+            except CandidateError as error:
+                self.probe, self.probe_failure = None, str(error)
+                return None
         probed = call_on(
             self.probe,
             case.instance,

@@ -31,6 +31,9 @@ class ProbeTally:
         if metric["reason"]:
             self.reasons[metric["reason"]] += 1
 
+    def turned_off(self, reason: str) -> None:
+        self.enabled, self.off_reason = False, reason
+
     def merge(self, other: ProbeTally) -> None:
         if not self.enabled:  # a fresh record takes the workers' setting
             self.enabled, self.off_reason = other.enabled, other.off_reason

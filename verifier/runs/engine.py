@@ -22,7 +22,6 @@ from verifier.calling.sandbox import Sandbox
 from verifier.judging.default_device import PROBE_DEVICE
 from verifier.judging.evaluator import CaseResult, Evaluator
 from verifier.model.contract import FUNCTIONS, contract_for
-from verifier.model.errors import CandidateError
 from verifier.model.instances import Instance
 from verifier.model.options import EngineOptions
 from verifier.runs.chunks import Chunk, FailingCase, StopChunk, chunk_settings, derived_seed
@@ -149,10 +148,9 @@ class Engine:
         self.result.api.requested = self.options.api
         with sandbox, probe or contextlib.nullcontext(), self.hooks.guard():
             if probe is not None:
-                probe.launch()  # it loads while the checked calls' sandbox loads
+                probe.launch()  # it loads beside the checked calls, awaited at the first probe
             info = sandbox.start()
             self.result.api.loaded(info.profile, info.profile_notes)
-            probe = self._start_probe(probe)
             self._budget_start = time.monotonic()  # loading the candidate is not checking it
             if not self.hooks.elapsed_includes_loading:
                 self._started = self._budget_start
@@ -167,6 +165,7 @@ class Engine:
                 if not self.hooks.absorb_interrupt():
                     raise
             finally:
+                self._note_probe_failure(evaluator)
                 self.result.elapsed = time.monotonic() - self._started
                 self.result.worker_restarts = sandbox.restarts
                 self.hooks.finish(self.result)
@@ -183,17 +182,13 @@ class Engine:
     def _note(self, note: str) -> None:
         self.hooks.note(self.result, note)
 
-    def _start_probe(self, probe: Sandbox | None) -> Sandbox | None:
-        """The probe's sandbox, loaded; None when the probe is off (the reason is kept)."""
-        if probe is None:
-            return None
-        try:
-            probe.start()
-        except CandidateError as error:
-            self._probe_off = "it could not load the candidate"
-            self._note(f"the default-device probe could not load the candidate: {error}")
-            return None
-        return probe
+    def _note_probe_failure(self, evaluator: Evaluator) -> None:
+        """The probe's sandbox could not load the candidate: say so, and that it did not run."""
+        if evaluator.probe_failure:
+            self.result.devices.probe.turned_off("it could not load the candidate")
+            self._note(
+                f"the default-device probe could not load the candidate: {evaluator.probe_failure}"
+            )
 
     def _note_devices(self, evaluator: Evaluator) -> None:
         if self.options.device == "all" and not evaluator.cuda:
