@@ -51,6 +51,7 @@ SWAP_PARTNERS = 12  # packs the heavy pack of a round may swap with, at most
 SWAP_CANDIDATES = 1024  # and at most about this many (heavy item, light item) swaps per layer
 REFINE_BELOW_PACKS = 16  # rows of more packs keep their best deal (see the module docstring)
 FEW_ROUNDS = 5  # with at most this many items per pack, a fourth (strided) schedule
+HOST = torch.device("cpu")  # the cached dealing tables live here, whatever torch's default device
 NEAR_OPTIMAL = 2.0**-14  # a layer within this relative distance of its lower bound stops
 
 Packing = tuple[torch.Tensor, torch.Tensor]
@@ -186,15 +187,16 @@ def two_ended_from(n: int, num_packs: int, start: int, strided: bool = False) ->
     back = num_packs - front
     rounds = n // num_packs - start
     dealt_forward = start * num_packs
-    fronts = dealt_forward + torch.arange(rounds * front).view(rounds, front)
-    round_index = torch.arange(rounds).view(rounds, 1)
+    fronts = dealt_forward + torch.arange(rounds * front, device=HOST).view(rounds, front)
+    round_index = torch.arange(rounds, device=HOST).view(rounds, 1)
     if strided:
-        group = torch.arange(back - 1, -1, -1).view(1, back)  # heaviest tail group first
+        # heaviest tail group first
+        group = torch.arange(back - 1, -1, -1, device=HOST).view(1, back)
         backs = n - 1 - round_index - group * rounds
     else:
-        backs = n - (round_index + 1) * back + torch.arange(back)
+        backs = n - (round_index + 1) * back + torch.arange(back, device=HOST)
     ends = torch.cat([fronts, backs], dim=1).flatten()
-    return torch.cat([torch.arange(dealt_forward), ends])
+    return torch.cat([torch.arange(dealt_forward, device=HOST), ends])
 
 
 def deal_in_rounds(sorted_loads: torch.Tensor, num_packs: int) -> tuple[torch.Tensor, torch.Tensor]:

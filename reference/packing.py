@@ -99,7 +99,7 @@ def multistart_packing(
     """
     rows, n = loads.shape
     generator = torch.Generator().manual_seed(seed)
-    factors = torch.empty(NUM_STARTS - 1, 1, n, dtype=torch.float64)
+    factors = torch.empty(NUM_STARTS - 1, 1, n, dtype=torch.float64, device="cpu")
     factors.uniform_(1 - PERTURBATION, 1 + PERTURBATION, generator=generator)
     perturbed = loads.unsqueeze(0) * factors.to(loads.device)
     start_loads = torch.cat([loads.unsqueeze(0), perturbed]).reshape(NUM_STARTS * rows, n)

@@ -81,7 +81,7 @@ def greedy_counts(
 @functools.cache
 def _candidate_table(k: int, spare: int) -> tuple[torch.Tensor, torch.Tensor]:
     pairs = [(i, j) for i in range(k) for j in range(1, spare + 1) if (i + 1) * (j - 1) < spare]
-    table = torch.tensor(pairs, dtype=torch.int64)
+    table = torch.tensor(pairs, dtype=torch.int64, device="cpu")  # cached: never the default
     return table[:, 0].contiguous(), table[:, 1].contiguous()
 
 

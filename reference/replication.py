@@ -131,7 +131,12 @@ def _replicate_heap(loads: torch.Tensor, num_phy: int) -> Replication:
         count_rows.append(counts)
 
     def as_tensor(rows: list[list[int]], width: int) -> torch.Tensor:
-        tensor = torch.tensor(rows, dtype=torch.int64) if rows else torch.empty(0, width)
+        host = torch.device("cpu")  # built on the host whatever the default device, then moved
+        tensor = (
+            torch.tensor(rows, dtype=torch.int64, device=host)
+            if rows
+            else torch.empty(0, width, device=host)
+        )
         return tensor.to(dtype=torch.int64, device=loads.device).view(layers, width)
 
     return (

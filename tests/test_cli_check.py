@@ -152,7 +152,7 @@ def test_the_flags_reach_the_options() -> None:
 
     shared = ["--budget", "5", "--seed", "3", "--policy", "global", "--timeout", "2"]
     shared += ["--database", "examples", "--api", "vllm", "--shared-instance"]
-    shared += ["--allow-cross-layer"]
+    shared += ["--allow-cross-layer", "--no-device-probe"]
     check = ["check", "x.py", *shared, "--device", "all", "--strict", "--max-cases", "7"]
     options = options_from_args(EngineOptions, build_parser().parse_args(check))
     assert options == EngineOptions(
@@ -163,6 +163,7 @@ def test_the_flags_reach_the_options() -> None:
         api="vllm",
         fresh_instance=False,
         allow_cross_layer=True,
+        device_probe=False,
         device="all",
         strict=True,
         max_cases=7,
@@ -177,6 +178,7 @@ def test_the_flags_reach_the_options() -> None:
         api="vllm",
         fresh_instance=False,
         allow_cross_layer=True,
+        device_probe=False,
         database="elsewhere",
     )
 

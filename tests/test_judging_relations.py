@@ -301,5 +301,8 @@ def test_device_differential_on_cuda() -> None:
     result = check_candidate("reference", EngineOptions(budget=5, device="all"))
     assert result.violations == []
     assert not result.notes
+    assert result.devices.exercised == ["cuda", "probe"]  # the differential, and the probe on CPU
     on_cuda = check_candidate("reference", EngineOptions(budget=3, device="cuda"))
     assert on_cuda.violations == []
+    assert on_cuda.devices.exercised == ["cuda"]  # on CUDA the probe is off: the real thing runs
+    assert on_cuda.devices.cuda == "checked calls" and not on_cuda.devices.probe.enabled

@@ -37,7 +37,12 @@ VIOLATIONS = {
     "rebalance_logcnt_sum": "rebalance.logcnt_sum",
     "ignores_hierarchy": "rebalance.group_split",
     "global_fallback_raises": "behaviour.exception",
+    # found on CPU by the default-device probe (verifier.judging.default_device)
+    "default_device_arange": "device.default_device",
+    "default_device_output": "device.default_output",
 }
+# Bugs that only the default-device probe finds on a CPU-only machine.
+DEVICE_PROBE_ONLY = ("default_device_arange", "default_device_output")
 # module -> the observation that catches it (a failure under --strict)
 OBSERVATIONS = {
     "off_by_one_slot": "optimality.replication",
@@ -121,6 +126,15 @@ def test_quality_regression_is_caught_under_a_baseline(
     assert result.baseline.counts["worse"] >= 1
 
 
+@pytest.mark.parametrize("module", DEVICE_PROBE_ONLY)
+def test_device_bugs_pass_without_the_probe(broken_dir: Path, module: str) -> None:
+    """What the probe adds: without it, a CPU-only check passes these device bugs."""
+    options = EngineOptions(budget=BUDGET, timeout=1.0, max_cases=40, device_probe=False)
+    result = check_candidate(str(broken_dir / f"{module}.py"), options)
+    assert result.exit_code == 0
+    assert result.devices.exercised == []
+
+
 @pytest.mark.parametrize(("module", "check"), sorted(OBSERVATIONS.items()))
 def test_quality_bug_is_observed_and_fails_under_strict(
     broken_dir: Path, module: str, check: str
@@ -147,3 +161,5 @@ def test_reference_variants_raise_no_false_alarm(variant: str) -> None:
     assert "quality.behind_greedy" not in {r.finding.check for r in result.observations}
     assert result.exit_code == 0
     assert all(counts.generated >= 60 for counts in result.cases.values())
+    probe = result.devices.probe  # every valid case probed, each conclusively
+    assert probe.probed == result.total_cases == probe.counts["passed"]

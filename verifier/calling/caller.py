@@ -29,13 +29,15 @@ def call_on(
     spec: str | None = None,
     timeout: float | None = None,
     old: list[list[int]] | None = None,
+    default_device: str | None = None,
 ) -> CallOutcome:
     """The candidate's function for this instance, called in its sandbox (never raises).
 
     `dtype` defaults to the instance's natural dtype; `spec` names another candidate loaded in
     the same sandbox (a reference variant); `old` is an old placement for a rebalance function
-    that accepts one (`verifier.judging.incremental`). The call is told whether the hierarchical
-    contract applies under the sandbox's policy."""
+    that accepts one (`verifier.judging.incremental`); `default_device` is torch's default device
+    during the call (`verifier.judging.default_device`). The call is told whether the
+    hierarchical contract applies under the sandbox's policy."""
     return sandbox.call(
         function_for(instance),
         instance.weights,
@@ -46,4 +48,5 @@ def call_on(
         timeout=timeout,
         old=old,
         hierarchical=hierarchical_rules_apply(instance, sandbox.policy),
+        default_device=default_device,
     )

@@ -17,6 +17,7 @@ from verifier.cli.baseline_options import add_baseline_options, baseline_problem
 from verifier.cli.exit_codes import EXIT_INTERRUPTED
 from verifier.cli.options import (
     add_candidate_argument,
+    add_device_probe_option,
     add_policy_option,
     add_timeout_option,
     options_from_args,
@@ -47,6 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="cpu",
         help="run on CPU, on CUDA, or on both and compare (default: cpu)",
     )
+    add_device_probe_option(parser)
     parser.add_argument(
         "--strict", action="store_true", help="observations fail the run too (exit 1)"
     )

@@ -19,6 +19,7 @@ from verifier.cli.baseline_options import add_baseline_options, baseline_problem
 from verifier.cli.exit_codes import EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_OK
 from verifier.cli.options import (
     add_candidate_argument,
+    add_device_probe_option,
     add_policy_option,
     add_timeout_option,
     options_from_args,
@@ -56,6 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_policy_option(parser)
     add_timeout_option(parser, default=10.0)
     add_baseline_options(parser)  # --baseline, --max-regression, --baseline-api
+    add_device_probe_option(parser)
     add_api_options(parser)
 
 

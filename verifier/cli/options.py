@@ -95,3 +95,14 @@ def add_timeout_option(parser: argparse.ArgumentParser, default: float) -> None:
         metavar="SECONDS",
         help=f"time limit of one candidate call (default: {default:g})",
     )
+
+
+def add_device_probe_option(parser: argparse.ArgumentParser) -> None:
+    """`--no-device-probe`: leave out the default-device probe (`device_probe` becomes False)."""
+    parser.add_argument(
+        "--no-device-probe",
+        dest="device_probe",
+        action="store_false",
+        help="do not call the candidate on CPU inputs under another default device (meta); "
+        "the probe finds tensors created without device= on a machine without a GPU",
+    )

@@ -125,6 +125,8 @@ def render_result(console: Console, result: EngineResult) -> None:
         console.print(Text(line))
     if line := result.baseline.summary():  # worse / equal / better, the worst ratio
         console.print(Text(line))
+    devices = result.devices  # real CUDA, the default-device probe, or CPU only
+    console.print(Text(devices.summary(), style="" if devices.exercised else "yellow"))
     total = result.total_cases
     seconds = f"{result.elapsed:.1f} s"
     if result.exit_code == 0:

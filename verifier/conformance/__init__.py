@@ -17,7 +17,7 @@ FAMILIES: dict[str, str] = {
     "contract": "the outputs satisfy the function's invariants (packing/replication/rebalance)",
     "layers": "each layer is planned on its own loads",
     "incremental": "calls with an old placement keep the contract (vLLM: slots preserved)",
-    "metamorphic": "dtype, scaling, permutation and device relations",
+    "metamorphic": "dtype, scaling, permutation and device relations (the default-device probe)",
     "quality": "optimality and placement observations (fail only with --eplb-strict); "
     "quality.regression against --eplb-baseline",
 }

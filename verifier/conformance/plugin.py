@@ -60,3 +60,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="layer-independence breaks are observations (multi-window or stateful policies)",
     )
+    group.addoption(
+        "--eplb-no-device-probe",
+        action="store_true",
+        help="leave out the default-device probe (calls under torch's default device meta)",
+    )

@@ -32,6 +32,7 @@ def eplb_result(pytestconfig: pytest.Config) -> Any:
         allow_cross_layer=pytestconfig.getoption("--eplb-allow-cross-layer"),
         baseline=pytestconfig.getoption("--eplb-baseline"),
         max_regression=pytestconfig.getoption("--eplb-max-regression"),
+        device_probe=not pytestconfig.getoption("--eplb-no-device-probe"),
     )
     if options.max_regression < 0:
         pytest.fail("--eplb-max-regression must be at least 0", pytrace=False)

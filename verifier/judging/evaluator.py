@@ -2,15 +2,15 @@
 
 `Evaluator.evaluate(function, instance)` is the per-case evaluation of `check` and `fuzz`: the
 sandboxed call, the one invariant checker and determinism; then, on a valid call, one
-`JudgedCase` for the quality observations, the metamorphic relations, the differentials and the
+`JudgedCase` for the quality observations, the metamorphic relations, the differentials, the
 checks that plan the case again (a layer alone: layer independence; with an old placement:
-incremental rebalancing and migration). Results are cached per instance (Hypothesis replays cases
-while shrinking).
+incremental rebalancing and migration) and the default-device probe (in its own sandbox). Results
+are cached per instance (Hypothesis replays cases while shrinking).
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -19,6 +19,12 @@ from verifier.calling.caller import Caller, call_on
 from verifier.calling.sandbox import CallOutcome, LoadInfo, Sandbox
 from verifier.judging.baseline import QUALITY_GATE_CHECKS, Gate, compare
 from verifier.judging.case import JudgedCase
+from verifier.judging.default_device import (
+    DEFAULT_DEVICE_CHECKS,
+    PROBE_DEVICE,
+    ProbeVerdict,
+    judge_probe,
+)
 from verifier.judging.differentials import (
     DIFFERENTIALS,
     device_differential,
@@ -36,6 +42,7 @@ from verifier.judging.relations import (
     scaling_relation,
 )
 from verifier.model.contract import natural_dtype
+from verifier.model.errors import CandidateError
 from verifier.model.findings import Finding
 from verifier.model.instances import Instance, RebalanceInstance, canonical_json
 from verifier.model.options import EngineOptions
@@ -49,10 +56,12 @@ ALL_CHECKS: dict[str, str] = {
     **QUALITY_GATE_CHECKS,
     **DIFFERENTIALS,
     **REPLAN_CHECKS,
+    **DEFAULT_DEVICE_CHECKS,
 }  # every check id an evaluation can report
 CACHE_SIZE = 4096
 # Observations shrunk to a minimal instance like violations (they still never fail a run).
 SHRUNK_OBSERVATIONS = frozenset({"quality.behind_greedy"})
+MAX_PROBE_TROUBLE = 2  # a function whose probed calls hang or crash this often is not probed again
 
 
 @dataclass(frozen=True)
@@ -85,15 +94,27 @@ class Evaluator:
     """Evaluates cases of one candidate in its sandbox (results cached per instance)."""
 
     def __init__(
-        self, sandbox: Sandbox, info: LoadInfo, options: EngineOptions, gate: Gate | None = None
+        self,
+        sandbox: Sandbox,
+        info: LoadInfo,
+        options: EngineOptions,
+        gate: Gate | None = None,
+        *,
+        probe: Sandbox | None = None,
     ) -> None:
-        """`gate`: what every valid case is compared with (`verifier.judging.baseline`)."""
+        """`gate`: what every valid case is compared with (`verifier.judging.baseline`).
+        `probe`: the sandbox of the default-device probe (None: no probe), which calls the
+        candidate again on each valid case's inputs under torch's default device `meta`; it may
+        still be loading (`Sandbox.launch`): its load is awaited at the first probed case."""
         self.sandbox = sandbox
         self.info = info
         self.options = options
         self.gate = gate
         self.cuda = options.device != "cpu" and _cuda_available()
         self.primary_device = "cuda" if options.device == "cuda" else "cpu"
+        self.probe = probe
+        self.probe_failure = ""  # why the probe's sandbox could not load the candidate
+        self._probe_trouble: Counter[str] = Counter()
         self._cache: OrderedDict[tuple[str, str], CaseResult] = OrderedDict()
 
     def cached(self, function: str, instance: Instance) -> CaseResult | None:
@@ -145,6 +166,10 @@ class Evaluator:
             found += against
             if comparison is not None:
                 metrics["baseline"] = comparison
+        probe_verdict = self._probe(case)
+        if probe_verdict is not None:
+            found += probe_verdict.findings
+            metrics["device_probe"] = probe_verdict.to_metric()
         return CaseResult(function, instance, tuple(found), case.objectives, first, metrics)
 
     def _judged_case(
@@ -197,6 +222,34 @@ class Evaluator:
         if migration:
             metrics["migration"] = migration
         return found, metrics
+
+    def _probe(self, case: JudgedCase) -> ProbeVerdict | None:
+        """The default-device probe of a valid case (None when the case is not probed)."""
+        if self.probe is None or self._probe_trouble[case.function] >= MAX_PROBE_TROUBLE:
+            return None
+        if self.probe.info is None:
+            try:
+                self.probe.start()
+            except CandidateError as error:
+                self.probe, self.probe_failure = None, str(error)
+                return None
+        probed = call_on(
+            self.probe,
+            case.instance,
+            dtype=case.dtype,
+            device=case.device,
+            default_device=PROBE_DEVICE,
+        )
+        if probed.status in ("timeout", "crash"):
+            self._probe_trouble[case.function] += 1
+        return judge_probe(
+            case.function,
+            case.instance,
+            probed,
+            case.primary,
+            moves_host_outputs=self.info.profile == "vllm",
+            context=case.context,
+        )
 
     def _old_call(self, case: JudgedCase) -> OldCall:
         """Calls the candidate with an old placement, in the case's dtype and on its device."""

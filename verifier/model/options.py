@@ -33,6 +33,7 @@ class RunOptions:
     baseline: str | None = None  # a candidate spec every valid case is compared with
     max_regression: float = 0.0  # R: a layer above (1 + R) x the baseline is a violation
     baseline_api: str = "auto"  # the baseline's API profile (a reference variant: DeepSeek's)
+    device_probe: bool = True  # the default-device probe (verifier.judging.default_device)
 
     def shared(self) -> dict[str, Any]:
         """The shared fields by name (to build another run's options from these)."""

@@ -21,12 +21,14 @@ from typing import Any
 from verifier.calling.candidates import variant_of
 from verifier.calling.sandbox import LoadInfo, Sandbox
 from verifier.judging.baseline import GREEDY, Gate, baseline_gate, greedy_gate
+from verifier.judging.default_device import PROBE_DEVICE
 from verifier.judging.evaluator import CaseResult, Evaluator
 from verifier.model.contract import FUNCTIONS, contract_for, function_for
 from verifier.model.errors import CandidateError
 from verifier.model.instances import Instance
 from verifier.model.options import EngineOptions
 from verifier.runs.chunks import Chunk, FailingCase, StopChunk, chunk_settings, derived_seed
+from verifier.runs.device_paths import CudaUse
 from verifier.runs.results import EngineResult
 
 MAX_TIMEOUTS = 2  # a function that hangs this often is not called again
@@ -92,6 +94,15 @@ class Trouble:
         return counts["timeout"] >= MAX_TIMEOUTS or counts["crash"] >= MAX_CRASHES
 
 
+def probe_off(options: EngineOptions) -> str | None:
+    """Why a run has no default-device probe; None when it has one."""
+    if not options.device_probe:
+        return "--no-device-probe"
+    if options.device == "cuda":
+        return "the checked calls run on CUDA, where the default device is the host"
+    return None
+
+
 def abandon_note(function: str) -> str:
     return f"{function}: stopped calling it after repeated timeouts or crashes"
 
@@ -118,12 +129,12 @@ class Engine:
         self._done: dict[str, set[str]] = {}  # checks already shrunk, per function
         self._trouble = Trouble()
         self._phase = "edge cases"
+        self._probe_off = probe_off(options)  # why the default-device probe is off (None: on)
 
-    def run(self) -> EngineResult:
-        self._started = time.monotonic()
-        devices = ("cuda",) if self.options.device != "cpu" else ()
+    def _sandbox(self, devices: tuple[str, ...] = ()) -> Sandbox:
+        """A sandbox of the candidate with the run's settings (not yet started)."""
         options = self.options
-        sandbox = Sandbox(
+        return Sandbox(
             self.spec,
             timeout=options.timeout,
             devices=devices,
@@ -131,9 +142,23 @@ class Engine:
             policy=options.policy,
             fresh_instance=options.fresh_instance,
         )
-        self.result.api.requested = options.api
+
+    def run(self) -> EngineResult:
+        self._started = time.monotonic()
+        devices = ("cuda",) if self.options.device != "cpu" else ()
+        sandbox = self._sandbox(devices)
+        # the default-device probe calls on CPU inputs, in a worker of its own
+        probe = self._sandbox((PROBE_DEVICE,)) if self._probe_off is None else None
         baseline = self._baseline_sandbox(devices)
-        with sandbox, baseline or contextlib.nullcontext(), self.hooks.guard():
+        self.result.api.requested = self.options.api
+        with (
+            sandbox,
+            probe or contextlib.nullcontext(),
+            baseline or contextlib.nullcontext(),
+            self.hooks.guard(),
+        ):
+            if probe is not None:
+                probe.launch()  # it loads beside the checked calls, awaited at the first probe
             baseline_info = self._start_baseline(baseline)
             info = sandbox.start()
             self.result.api.loaded(info.profile, info.profile_notes)
@@ -144,7 +169,7 @@ class Engine:
             wanted = tuple(fn for fn in functions if fn in self.options.functions)
             self.result.functions = wanted
             gate = self._gate(sandbox, info, baseline, baseline_info, wanted)
-            evaluator = Evaluator(sandbox, info, self.options, gate)
+            evaluator = Evaluator(sandbox, info, self.options, gate, probe=probe)
             self._note_devices(evaluator)
             try:
                 self._phases(evaluator, wanted)
@@ -152,6 +177,7 @@ class Engine:
                 if not self.hooks.absorb_interrupt():
                     raise
             finally:
+                self._note_probe_failure(evaluator)
                 self.result.elapsed = time.monotonic() - self._started
                 self.result.worker_restarts = sandbox.restarts
                 self.hooks.finish(self.result)
@@ -219,9 +245,22 @@ class Engine:
     def _note(self, note: str) -> None:
         self.hooks.note(self.result, note)
 
+    def _note_probe_failure(self, evaluator: Evaluator) -> None:
+        """The probe's sandbox could not load the candidate: say so, and that it did not run."""
+        if evaluator.probe_failure:
+            self.result.devices.probe.turned_off("it could not load the candidate")
+            self._note(
+                f"the default-device probe could not load the candidate: {evaluator.probe_failure}"
+            )
+
     def _note_devices(self, evaluator: Evaluator) -> None:
         if self.options.device == "all" and not evaluator.cuda:
             self._note("CUDA is not available: the CPU/CUDA differential was skipped")
+        cuda: CudaUse = "not requested"
+        if self.options.device != "cpu":
+            cuda = "unavailable" if not evaluator.cuda else "checked calls"
+            cuda = "differential" if evaluator.cuda and self.options.device == "all" else cuda
+        self.result.devices.started(evaluator.primary_device, cuda, self._probe_off)
 
     def _abandoned(self, function: str) -> bool:
         abandoned = self._trouble.abandoned(function)

@@ -222,6 +222,7 @@ class FuzzResult:
             "baseline": checked["baseline"],  # worse / equal / better, the worst ratio
             "api": checked["api"],  # the API profile and migration
             "migration": checked["migration"],
+            "devices": checked["devices"],  # real CUDA, the default-device probe, or CPU only
             "corpus_added": self.corpus_added,
             "notes": self.notes + checked["notes"],
         }

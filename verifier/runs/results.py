@@ -14,6 +14,7 @@ from verifier.model.findings import Finding
 from verifier.model.instances import Instance, canonical_json, num_items, num_layers
 from verifier.model.options import EngineOptions
 from verifier.runs.baseline_record import BaselineRecord
+from verifier.runs.device_paths import DevicePaths
 from verifier.runs.run_record import ApiRecord
 
 
@@ -62,6 +63,7 @@ class EngineResult:
     worker_restarts: int = 0
     api: ApiRecord = field(default_factory=ApiRecord)  # profile, adaptations, migration
     baseline: BaselineRecord = field(default_factory=BaselineRecord)  # the quality comparison
+    devices: DevicePaths = field(default_factory=DevicePaths)  # CUDA, the probe, or CPU only
 
     @property
     def violations(self) -> list[FindingRecord]:
@@ -94,6 +96,7 @@ class EngineResult:
             counts.edge += 1
         self.api.record(case.function, case.outcome.adapted, case.metrics)
         self.baseline.record(case.function, case.metrics.get("baseline"))
+        self.devices.record(case.metrics)
         seen: set[tuple[str, str, str]] = set()
         for finding in case.findings:
             key = (finding.severity, finding.function or case.function, finding.check)
@@ -129,6 +132,7 @@ class EngineResult:
         self.functions = self.functions or other.functions
         self.api.merge(other.api)
         self.baseline.merge(other.baseline)
+        self.devices.merge(other.devices)
 
     def to_dict(self) -> dict[str, Any]:
         """The machine-readable form (`--json`)."""
@@ -154,10 +158,12 @@ class EngineResult:
                 "baseline": self.options.baseline,
                 "max_regression": self.options.max_regression,
                 "baseline_api": self.options.baseline_api,
+                "device_probe": self.options.device_probe,
             },
             "baseline": self.baseline.to_dict(),
             "api": self.api.to_dict(),
             "migration": self.api.migration.to_dict(),
+            "devices": self.devices.to_dict(),
             "exit_code": self.exit_code,
             "elapsed_seconds": round(self.elapsed, 3),
             "cases": {

@@ -11,7 +11,7 @@ def replicate_experts(
     phy2log, rank, logcnt = reference_replication(weight, num_phy)
     logcnt = logcnt.clone()
     busiest = logcnt.argmax(dim=-1)
-    rows = torch.arange(logcnt.shape[0])
+    rows = torch.arange(logcnt.shape[0], device=logcnt.device)
     logcnt[rows, busiest] -= 1
     logcnt[:, 0] += 1
     return phy2log, rank, logcnt

@@ -6,8 +6,8 @@ import torch
 def balanced_packing(weight: torch.Tensor, num_packs: int) -> tuple[torch.Tensor, torch.Tensor]:
     layers, n = weight.shape
     capacity = n // num_packs
-    pack_index = torch.empty(layers, n, dtype=torch.int64)
-    rank_in_pack = torch.empty(layers, n, dtype=torch.int64)
+    pack_index = torch.empty(layers, n, dtype=torch.int64, device=weight.device)
+    rank_in_pack = torch.empty(layers, n, dtype=torch.int64, device=weight.device)
     for layer in range(layers):
         loads = [0.0] * num_packs
         counts = [0] * num_packs

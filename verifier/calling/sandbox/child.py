@@ -1,19 +1,22 @@
 """The child side of the sandbox: the loop inside `python -m verifier.calling.sandbox.child`.
 
 It loads candidates (by spec, once each, bound to their API profile), turns each call request into
-a torch tensor, has the profile build the call, calls the candidate function, has the profile adapt
-the result, and answers with the outcome as plain data; it also reports whether the call changed
-its input tensor. The protocol runs on private copies of stdin/stdout, so candidate prints never
-reach it.
+a torch tensor, has the profile build the call, calls the candidate function (under another default
+device when the request asks for one: the default-device probe), has the profile adapt the result,
+and answers with the outcome as plain data; it also reports whether the call changed its input
+tensor and, when the call raised, the deepest line of the candidate's own file in the traceback.
+The protocol runs on private copies of stdin/stdout, so candidate prints never reach it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import os
 import time
 import traceback
+from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Any
 
 from verifier.calling.sandbox.outcomes import LoadInfo, result_reply
@@ -50,12 +53,16 @@ def _unchanged(weight: Any, snapshot: Any) -> bool:
 
 
 def _warm_up(devices: tuple[str, ...]) -> None:
-    """Set torch up for calls: one intra-op thread, and each device's context created now."""
+    """Set torch up for calls: one intra-op thread, and each device's context created now; for
+    `meta` (the default-device probe), torch's device checks of mixed devices, whose first use
+    imports about a second of torch (they would otherwise count against a call's time limit)."""
     import torch
 
     torch.set_num_threads(1)
     for device in devices:
         with contextlib.suppress(Exception):  # an unusable device shows up at the first call
+            if device == "meta":
+                torch.zeros(1, device=device) + torch.zeros(1)  # raises: devices differ
             torch.zeros(1, device=device).sum().item()
 
 
@@ -71,6 +78,40 @@ def _old_placement(old: list[list[int]] | None, weight: Any) -> Any:
     import torch
 
     return None if old is None else torch.tensor(old, dtype=torch.int64, device=weight.device)
+
+
+def _default_device(device: str | None) -> contextlib.AbstractContextManager[Any]:
+    """torch's default device for the call (`with torch.device(...)`: factories without
+    `device=` land there, e.g. on `meta`); no change when `device` is None."""
+    if device is None:
+        return contextlib.nullcontext()
+    import torch
+
+    return torch.device(device)
+
+
+def _source_file(function: Callable[..., Any]) -> str | None:
+    """The file that defines a candidate function (a bound method's function too)."""
+    try:
+        source = inspect.getsourcefile(inspect.unwrap(getattr(function, "__func__", function)))
+    except (TypeError, ValueError):
+        return None
+    return os.path.realpath(source) if source else None
+
+
+def candidate_frame(error: BaseException, function: Callable[..., Any]) -> str:
+    """`FILE:LINE in NAME: CODE` of the deepest traceback frame in the file that defines
+    `function` (where the candidate's own code was when it failed); "" when there is none."""
+    source = _source_file(function)
+    if source is None:
+        return ""
+    for frame in reversed(traceback.extract_tb(error.__traceback__)):
+        if os.path.realpath(frame.filename) == source:
+            code = (frame.line or "").strip()
+            return f"{frame.filename}:{frame.lineno} in {frame.name}" + (
+                f": {code}" if code else ""
+            )
+    return ""
 
 
 def _adapt(profile: Profile, function: str, result: Any, weight: Any) -> tuple[Any, Notes]:
@@ -95,11 +136,13 @@ def _call(request: CallRequest, loaded: Loaded) -> dict[str, Any]:
     _synchronize(device)  # the input copy and snapshot are done before the clock starts
     started = time.perf_counter()
     try:
-        result = function(*parts.args, **parts.kwargs)
+        with _default_device(request.default_device):
+            result = function(*parts.args, **parts.kwargs)
         _synchronize(device)
     except BaseException as error:  # untrusted code: SystemExit and friends are findings too
         return {
             **_error_reply(error),
+            "candidate_frame": candidate_frame(error, function),
             "input_device": str(weight.device),
             "seconds": time.perf_counter() - started,
             "mutated": not _unchanged(weight, snapshot),

@@ -49,6 +49,7 @@ class CallOutcome:
     seconds: float = 0.0
     error: str = ""  # "ExcType: message", or what happened to the worker
     traceback: str = ""  # the exception's traceback, or the tail of the worker's stderr
+    candidate_frame: str = ""  # where in the candidate's own file an exception was raised
     adapted: tuple[str, ...] = ()  # what the API profile adapted (verifier.calling.profiles)
 
     def same_result(self, other: CallOutcome) -> bool:
@@ -127,6 +128,7 @@ def outcome_from_reply(reply: dict[str, Any]) -> CallOutcome:
             "error",
             error=reply.get("error", ""),
             traceback=reply.get("traceback", ""),
+            candidate_frame=reply.get("candidate_frame", ""),
             input_device=reply.get("input_device", "cpu"),
             mutated=bool(reply.get("mutated", False)),
             seconds=float(reply.get("seconds", 0.0)),

@@ -155,6 +155,7 @@ class Sandbox:
         self.restarts = 0
         self.info: LoadInfo | None = None
         self._process: _Process | None = None
+        self._awaiting_load = False  # launched: the load request is sent, its answer not read
 
     def __enter__(self) -> Sandbox:
         return self
@@ -162,16 +163,30 @@ class Sandbox:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def launch(self) -> None:
+        """Start the worker and ask it to load the candidate, without waiting for the answer
+        (`start()` waits for it): several sandboxes load side by side."""
+        self._discard()
+        self._process = _Process(self.python)
+        self._awaiting_load = True
+        if not self._process.send(LoadRequest(self.binding, self.devices)):
+            self._discard()  # `start()` reports it
+
     def start(self) -> LoadInfo:
-        """Start the worker and load the candidate."""
-        self.info = self._spawn()
+        """Start the worker (unless `launch()` just did) and load the candidate."""
+        if not self._awaiting_load:
+            self.launch()
+        self.info = self._loaded()
         return self.info
 
     def _spawn(self) -> LoadInfo:
-        self._discard()
-        process = _Process(self.python)
-        self._process = process
-        if not process.send(LoadRequest(self.binding, self.devices)):
+        self.launch()
+        return self._loaded()
+
+    def _loaded(self) -> LoadInfo:
+        """The launched worker's answer to the load request."""
+        process, self._awaiting_load = self._process, False
+        if process is None:
             raise CandidateError(f"candidate {self.spec!r}: the worker could not be started")
         line = process.read_line(time.monotonic() + self.load_timeout)
         if line is None:
@@ -192,6 +207,7 @@ class Sandbox:
         return LoadInfo.from_data(reply)
 
     def _discard(self, kill: bool = False) -> None:
+        self._awaiting_load = False
         if self._process is not None:
             self._process.close(kill)
             self._process = None
@@ -208,11 +224,13 @@ class Sandbox:
         timeout: float | None = None,
         old: list[list[int]] | None = None,
         hierarchical: bool = False,
+        default_device: str | None = None,
     ) -> CallOutcome:
         """`function(tensor(weights, dtype, device), *args)` of the candidate (or of `spec`, a
         reference variant called through DeepSeek's API), through its API profile; `old` is an
         old placement for functions that accept one, `hierarchical` whether the hierarchical
-        contract applies (SGLang's `enable_hierarchical`)."""
+        contract applies (SGLang's `enable_hierarchical`), `default_device` torch's default
+        device during the call (None: unchanged)."""
         if self._process is None:
             self.restarts += 1
             try:
@@ -222,7 +240,9 @@ class Sandbox:
         process = self._process
         assert process is not None
         binding = self.binding if spec is None or spec == self.spec else Binding(spec)
-        request = CallRequest(binding, function, weights, args, dtype, device, hierarchical, old)
+        request = CallRequest(
+            binding, function, weights, args, dtype, device, hierarchical, old, default_device
+        )
         limit = self.timeout if timeout is None else timeout
         started = time.monotonic()
         line = process.read_line(started + limit) if process.send(request) else b""

@@ -56,6 +56,8 @@ class CallRequest:
     device: str = "cpu"
     hierarchical: bool = False  # the hierarchical contract applies (SGLang's enable_hierarchical)
     old: list[list[int]] | None = None  # an old placement, for functions that accept one
+    # torch's default device during the call (the default-device probe); None: left as it is
+    default_device: str | None = None
 
     def to_data(self) -> dict[str, Any]:
         return {
@@ -68,6 +70,7 @@ class CallRequest:
             "device": self.device,
             "hierarchical": self.hierarchical,
             "old": self.old,
+            "default_device": self.default_device,
         }
 
     @classmethod
@@ -81,6 +84,7 @@ class CallRequest:
             data["device"],
             bool(data["hierarchical"]),
             data["old"],
+            data["default_device"],
         )
 
 
