@@ -9,8 +9,8 @@ def balanced_packing(weight: torch.Tensor, num_packs: int) -> tuple[torch.Tensor
     layers, n = weight.shape
     capacity = n // num_packs
     balanced = n - n // 4  # the heaviest items, placed greedily
-    pack_index = torch.empty(layers, n, dtype=torch.int64)
-    rank_in_pack = torch.empty(layers, n, dtype=torch.int64)
+    pack_index = torch.empty(layers, n, dtype=torch.int64, device=weight.device)
+    rank_in_pack = torch.empty(layers, n, dtype=torch.int64, device=weight.device)
     for layer in range(layers):
         order = torch.sort(weight[layer].double(), descending=True, stable=True).indices.tolist()
         loads = [0.0] * num_packs

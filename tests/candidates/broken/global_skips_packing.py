@@ -19,8 +19,8 @@ def rebalance_experts(
     layers, num_log = weight.shape
     _, _, logcnt = _replicate(weight, num_replicas)
     width = num_replicas - num_log + 1
-    phy2log = torch.empty(layers, num_replicas, dtype=torch.int64)
-    log2phy = torch.full((layers, num_log, width), -1, dtype=torch.int64)
+    phy2log = torch.empty(layers, num_replicas, dtype=torch.int64, device=weight.device)
+    log2phy = torch.full((layers, num_log, width), -1, dtype=torch.int64, device=weight.device)
     for layer in range(layers):
         counts = logcnt[layer].tolist()
         order = list(range(num_log)) + [e for e in range(num_log) for _ in range(counts[e] - 1)]
