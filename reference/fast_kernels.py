@@ -658,6 +658,7 @@ def _rebalance(
     slot_rank = np.empty((num_nodes, slots_per_node), dtype=np.int64)
     local_count = np.empty((num_nodes, experts_per_node), dtype=np.int64)
     node_work = _place_workspace(num_nodes, experts_per_node, slots_per_node, gpus_per_node)
+    count_of_ordered = local_count.reshape(num_log)  # a view: no division per expert
     for layer in range(layers):
         row = loads[layer]
         if grouped:
@@ -699,8 +700,7 @@ def _rebalance(
                 rank[layer, slot] = slot_rank[node, s]
                 log2phy[layer, expert * width + slot_rank[node, s]] = slot
         for e in range(num_log):
-            ordered = log2ordered[e]
-            logcnt[layer, e] = local_count[ordered // experts_per_node, ordered % experts_per_node]
+            logcnt[layer, e] = count_of_ordered[log2ordered[e]]
 
 
 @jit
