@@ -144,10 +144,8 @@ def _argsort_descending(values: np.ndarray, order: np.ndarray) -> None:
     for i in range(n):
         value = values[i]
         rank = 0
-        for j in range(i):  # ties before i go first
-            rank += values[j] >= value
-        for j in range(i + 1, n):
-            rank += values[j] > value
+        for j in range(n):  # one full-length loop (it vectorizes best); ties before i go first
+            rank += (values[j] > value) | ((values[j] == value) & (j < i))
         order[rank] = i
 
 
@@ -161,10 +159,8 @@ def _argsort_ascending(values: np.ndarray, order: np.ndarray) -> None:
     for i in range(n):
         value = values[i]
         rank = 0
-        for j in range(i):
-            rank += values[j] <= value
-        for j in range(i + 1, n):
-            rank += values[j] < value
+        for j in range(n):
+            rank += (values[j] < value) | ((values[j] == value) & (j < i))
         order[rank] = i
 
 
