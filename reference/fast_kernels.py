@@ -61,7 +61,7 @@ def jit(function: Any) -> Any:
     """numba.njit with the on-disk cache; the plain function when numba is missing."""
     if numba is None:
         return function
-    return numba.njit(cache=True, nogil=True)(function)
+    return numba.njit(cache=True, nogil=True, error_model="numpy")(function)
 
 
 # --- small helpers -------------------------------------------------------------------------
