@@ -208,40 +208,47 @@ def _greedy_counts(
 
 
 @jit
-def _order_by_replica_load(
+def _replicas_by_load(
     sorted_load: np.ndarray,
     by_load: np.ndarray,
     counts: np.ndarray,
     head: int,
-    order: np.ndarray,
-    values: np.ndarray,
     head_load: np.ndarray,
     head_order: np.ndarray,
+    replica_expert: np.ndarray,
+    replica_rank: np.ndarray,
+    replica_load: np.ndarray,
 ) -> None:
-    """`reference.fast.order_by_replica_load` of one row: the head re-sorted (stably) by load
-    per replica and merged into the tail, the tail first on equal values. `head_load` and
-    `head_order` are `head` entries of scratch."""
+    """`reference.fast.order_by_replica_load` of one row, each expert then repeated c times:
+    the expert, replica rank and load of every replica, by load per replica (largest first).
+    The head (the `head` heaviest experts, the only ones with more than one replica) is
+    re-sorted stably by load per replica and merged into the tail, the tail first on equal
+    values; a tail expert is one replica. `head_load`/`head_order`: `head` entries of scratch."""
     n = sorted_load.shape[0]
-    if head == 0:
-        for i in range(n):
-            order[i] = by_load[i]
-            values[i] = sorted_load[i]
-        return
     for i in range(head):
         head_load[i] = sorted_load[i] / counts[by_load[i]]
-    _argsort_descending(head_load, head_order)
-    h = 0
+    _argsort_descending(head_load[:head], head_order[:head])
+    slot = 0
     t = head
-    for out in range(n):
-        take_tail = t < n and (h >= head or sorted_load[t] >= head_load[head_order[h]])
-        if take_tail:
-            order[out] = by_load[t]
-            values[out] = sorted_load[t]
+    for h in range(head):
+        value = head_load[head_order[h]]
+        while t < n and sorted_load[t] >= value:
+            replica_expert[slot] = by_load[t]
+            replica_rank[slot] = 0
+            replica_load[slot] = sorted_load[t]
+            slot += 1
             t += 1
-        else:
-            order[out] = by_load[head_order[h]]
-            values[out] = head_load[head_order[h]]
-            h += 1
+        expert = by_load[head_order[h]]
+        for j in range(counts[expert]):
+            replica_expert[slot] = expert
+            replica_rank[slot] = j
+            replica_load[slot] = value
+            slot += 1
+    offset = slot - t
+    for i in range(t, n):
+        replica_expert[i + offset] = by_load[i]
+        replica_rank[i + offset] = 0
+        replica_load[i + offset] = sorted_load[i]
 
 
 @jit
@@ -547,8 +554,6 @@ def _place_workspace(rows: int, n: int, num_slots: int, num_packs: int) -> tuple
     return (
         np.empty(n, dtype=np.float64),  # sorted_load
         np.empty(n, dtype=np.int64),  # by_load
-        np.empty(n, dtype=np.int64),  # order
-        np.empty(n, dtype=np.float64),  # values
         np.empty(n, dtype=np.float64),  # head_load
         np.empty(n, dtype=np.int64),  # head_order
         np.empty(max(num_slots - n, 1), dtype=np.int64),  # touched
@@ -582,8 +587,8 @@ def _place_layer(
     rows, n = node_loads.shape
     spare = min(n, num_slots - n)
     (
-        sorted_load, by_load, order, values, head_load, head_order, touched, replica_expert,
-        replica_rank, replica_load, slot_item, pack_work,
+        sorted_load, by_load, head_load, head_order, touched, replica_expert, replica_rank,
+        replica_load, slot_item, pack_work,
     ) = work  # fmt: skip
     for row in range(rows):
         loads = node_loads[row]
@@ -591,18 +596,10 @@ def _place_layer(
         for i in range(n):
             sorted_load[i] = loads[by_load[i]] + 0.0  # as the torch path: no -0.0
         _greedy_counts(loads, by_load, num_slots, counts[row], touched)
-        _order_by_replica_load(
-            sorted_load, by_load, counts[row], spare, order, values, head_load[:spare],
-            head_order[:spare],
+        _replicas_by_load(
+            sorted_load, by_load, counts[row], spare, head_load, head_order,
+            replica_expert[row], replica_rank[row], replica_load[row],
         )  # fmt: skip
-        slot = 0
-        for i in range(n):
-            expert = order[i]
-            for j in range(counts[row, expert]):
-                replica_expert[row, slot] = expert
-                replica_rank[row, slot] = j
-                replica_load[row, slot] = values[i]
-                slot += 1
     _pack_layer(
         replica_load, num_packs, schedules, refine, swap_rounds, swap_partners, swap_candidates,
         near_optimal, slot_item, pack_work,
