@@ -17,6 +17,11 @@ to match the torch path bit for bit, and how:
 - the replica counts are the greedy replication's (exact (q, s) keys, ties to the lower expert),
   which is what `reference.replica_counts.greedy_counts` computes by threshold selection.
 
+Speed (same plans): scratch arrays are allocated once per call (`_pack_workspace`,
+`_place_workspace`), not per layer; the swap score's first minimum is found on the scores' int64
+bits (non-negative finite floats order like them, and an integer minimum vectorizes);
+`error_model="numpy"` drops the zero-division checks (no divisor here can be zero).
+
 Used for CPU tensors when numba imports and `EPLB_FAST_KERNELS` is not `0` (`use_kernels`);
 `reference.fast`'s torch path stays for CUDA tensors and as the fallback.
 """
