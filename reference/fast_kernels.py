@@ -17,6 +17,11 @@ to match the torch path bit for bit, and how:
 - the replica counts are the greedy replication's (exact (q, s) keys, ties to the lower expert),
   which is what `reference.replica_counts.greedy_counts` computes by threshold selection.
 
+Speed (same plans): scratch arrays are allocated once per call (`_pack_workspace`,
+`_place_workspace`), not per layer; the swap score's first minimum is found on the scores' int64
+bits (non-negative finite floats order like them, and an integer minimum vectorizes);
+`error_model="numpy"` drops the zero-division checks (no divisor here can be zero).
+
 Used for CPU tensors when numba imports and `EPLB_FAST_KERNELS` is not `0` (`use_kernels`);
 `reference.fast`'s torch path stays for CUDA tensors and as the fallback.
 """
@@ -48,6 +53,8 @@ ENABLED = os.environ.get("EPLB_FAST_KERNELS", "1") != "0"
 
 _VELTKAMP = float(2**27 + 1)
 RANK_SORT_BELOW = 128  # rows up to this length are sorted by counting ranks
+# Below this heavy-pack load every swap score (at most 4x it) is finite: the fast first minimum.
+_SCORES_FINITE_BELOW = 2.0**1021
 
 
 def use_kernels(tensor: torch.Tensor) -> bool:
@@ -59,7 +66,7 @@ def jit(function: Any) -> Any:
     """numba.njit with the on-disk cache; the plain function when numba is missing."""
     if numba is None:
         return function
-    return numba.njit(cache=True, nogil=True)(function)
+    return numba.njit(cache=True, nogil=True, error_model="numpy")(function)
 
 
 # --- small helpers -------------------------------------------------------------------------
@@ -142,10 +149,8 @@ def _argsort_descending(values: np.ndarray, order: np.ndarray) -> None:
     for i in range(n):
         value = values[i]
         rank = 0
-        for j in range(i):  # ties before i go first
-            rank += values[j] >= value
-        for j in range(i + 1, n):
-            rank += values[j] > value
+        for j in range(n):  # one full-length loop (it vectorizes best); ties before i go first
+            rank += (values[j] > value) | ((values[j] == value) & (j < i))
         order[rank] = i
 
 
@@ -159,10 +164,8 @@ def _argsort_ascending(values: np.ndarray, order: np.ndarray) -> None:
     for i in range(n):
         value = values[i]
         rank = 0
-        for j in range(i):
-            rank += values[j] <= value
-        for j in range(i + 1, n):
-            rank += values[j] < value
+        for j in range(n):
+            rank += (values[j] < value) | ((values[j] == value) & (j < i))
         order[rank] = i
 
 
@@ -173,15 +176,17 @@ def _ahead(q: float, s: float, expert: int, best_q: float, best_s: float, best: 
 
 
 @jit
-def _greedy_counts(row: np.ndarray, order: np.ndarray, num_slots: int, counts: np.ndarray) -> None:
+def _greedy_counts(
+    row: np.ndarray, order: np.ndarray, num_slots: int, counts: np.ndarray, touched: np.ndarray
+) -> None:
     """The greedy replication's counts: each redundant slot to the highest load per replica
     (exact key), ties to the lower expert. `order`: the experts heaviest first (stable), so the
-    next untouched expert in it is the best of all experts that still have one replica."""
+    next untouched expert in it is the best of all experts that still have one replica.
+    `touched`: scratch of at least `num_slots - n` entries."""
     n = row.shape[0]
     for e in range(n):
         counts[e] = 1
     spare = num_slots - n
-    touched = np.empty(max(spare, 1), dtype=np.int64)
     num_touched = 0
     pointer = 0
     for _ in range(spare):
@@ -208,39 +213,47 @@ def _greedy_counts(row: np.ndarray, order: np.ndarray, num_slots: int, counts: n
 
 
 @jit
-def _order_by_replica_load(
+def _replicas_by_load(
     sorted_load: np.ndarray,
     by_load: np.ndarray,
     counts: np.ndarray,
     head: int,
-    order: np.ndarray,
-    values: np.ndarray,
+    head_load: np.ndarray,
+    head_order: np.ndarray,
+    replica_expert: np.ndarray,
+    replica_rank: np.ndarray,
+    replica_load: np.ndarray,
 ) -> None:
-    """`reference.fast.order_by_replica_load` of one row: the head re-sorted (stably) by load
-    per replica and merged into the tail, the tail first on equal values."""
+    """`reference.fast.order_by_replica_load` of one row, each expert then repeated c times:
+    the expert, replica rank and load of every replica, by load per replica (largest first).
+    The head (the `head` heaviest experts, the only ones with more than one replica) is
+    re-sorted stably by load per replica and merged into the tail, the tail first on equal
+    values; a tail expert is one replica. `head_load`/`head_order`: `head` entries of scratch."""
     n = sorted_load.shape[0]
-    if head == 0:
-        for i in range(n):
-            order[i] = by_load[i]
-            values[i] = sorted_load[i]
-        return
-    head_load = np.empty(head, dtype=np.float64)
     for i in range(head):
         head_load[i] = sorted_load[i] / counts[by_load[i]]
-    head_order = np.empty(head, dtype=np.int64)
-    _argsort_descending(head_load, head_order)
-    h = 0
+    _argsort_descending(head_load[:head], head_order[:head])
+    slot = 0
     t = head
-    for out in range(n):
-        take_tail = t < n and (h >= head or sorted_load[t] >= head_load[head_order[h]])
-        if take_tail:
-            order[out] = by_load[t]
-            values[out] = sorted_load[t]
+    for h in range(head):
+        value = head_load[head_order[h]]
+        while t < n and sorted_load[t] >= value:
+            replica_expert[slot] = by_load[t]
+            replica_rank[slot] = 0
+            replica_load[slot] = sorted_load[t]
+            slot += 1
             t += 1
-        else:
-            order[out] = by_load[head_order[h]]
-            values[out] = head_load[head_order[h]]
-            h += 1
+        expert = by_load[head_order[h]]
+        for j in range(counts[expert]):
+            replica_expert[slot] = expert
+            replica_rank[slot] = j
+            replica_load[slot] = value
+            slot += 1
+    offset = slot - t
+    for i in range(t, n):
+        replica_expert[i + offset] = by_load[i]
+        replica_rank[i + offset] = 0
+        replica_load[i + offset] = sorted_load[i]
 
 
 @jit
@@ -252,15 +265,16 @@ def _deal(
     ascending: np.ndarray,
     pack_at: np.ndarray,
     keys: np.ndarray,
+    spare_load: np.ndarray,
+    spare_pack: np.ndarray,
 ) -> None:
     """`reference.fast.deal_in_rounds` of one row: `dealt_to[r * m + i]` is the pack of the
     item at position i of round r; `pack_load` the packs' loads. The packs are kept in ascending
-    load order by the same distinct integer keys as the torch path."""
+    load order by the same distinct integer keys as the torch path (the arrays after `dealt_to`:
+    `num_packs` entries each, scratch but `pack_load`)."""
     n = dealt.shape[0]
     capacity = n // num_packs
     low_bits = (1 << max(1, _bit_length(num_packs - 1))) - 1
-    spare_load = np.empty(num_packs, dtype=np.float64)
-    spare_pack = np.empty(num_packs, dtype=np.int64)
     for i in range(num_packs):
         ascending[i] = dealt[num_packs - 1 - i]
         pack_at[i] = num_packs - 1 - i
@@ -315,6 +329,32 @@ def _bit_length(value: int) -> int:
 
 
 @jit
+def _pack_workspace(rows: int, n: int, num_packs: int) -> tuple[Any, ...]:
+    """The scratch arrays of `_pack_layer` for `rows` rows of n items in `num_packs` packs,
+    allocated once per call of an entry point (not once per layer)."""
+    m = max(num_packs, 1)
+    return (
+        np.empty(n, dtype=np.float64),  # dealt: a row in dealing order
+        np.empty(n, dtype=np.int64),  # dealt_to
+        np.empty(n, dtype=np.int64),  # best_to: the best schedule's dealt_to
+        np.empty((rows, m), dtype=np.float64),  # pack_load
+        np.empty(m, dtype=np.float64),  # loads_now: the packs' loads after one deal
+        np.empty(m, dtype=np.float64),  # ascending (the deal's packs in load order)
+        np.empty(m, dtype=np.int64),  # pack_at
+        np.empty(m, dtype=np.int64),  # keys
+        np.empty(m, dtype=np.float64),  # spare_load (the deal's re-sorted row)
+        np.empty(m, dtype=np.int64),  # spare_pack
+        np.empty(n, dtype=np.int64),  # round_item
+        np.empty((rows, n), dtype=np.float64),  # slot_load (the refinement's)
+        np.empty(m, dtype=np.int64),  # light: the heavy pack's partners
+        np.empty(m, dtype=np.int64),  # by_load
+        np.empty(n, dtype=np.float64),  # target
+        np.empty(n, dtype=np.float64),  # partner_load
+        np.empty(n, dtype=np.float64),  # score of one heavy item (or all: the rare fallback)
+    )
+
+
+@jit
 def _pack_layer(
     sorted_loads: np.ndarray,
     num_packs: int,
@@ -325,31 +365,31 @@ def _pack_layer(
     swap_candidates: int,
     near_optimal: float,
     slot_item: np.ndarray,
+    work: tuple[Any, ...],
 ) -> None:
     """`reference.fast.pack_sorted` of one layer (`sorted_loads` `[rows_per_layer, n]`, each row
     heaviest first): the best deal of each row, then the layer's swap rounds. Writes the sorted
-    position of each slot's item to `slot_item` `[rows_per_layer, n]`."""
+    position of each slot's item to `slot_item` `[rows_per_layer, n]`; `work` is
+    `_pack_workspace(rows_per_layer, n, num_packs)`."""
     rows, n = sorted_loads.shape
     if n == 0:
         return
     capacity = n // num_packs
     tried = schedules.shape[0]
-    dealt = np.empty(n, dtype=np.float64)
-    dealt_to = np.empty(n, dtype=np.int64)
-    best_to = np.empty(n, dtype=np.int64)
-    pack_load = np.empty((rows, num_packs), dtype=np.float64)
-    loads_now = np.empty(num_packs, dtype=np.float64)
-    ascending = np.empty(num_packs, dtype=np.float64)
-    pack_at = np.empty(num_packs, dtype=np.int64)
-    keys = np.empty(num_packs, dtype=np.int64)
-    round_item = np.empty(n, dtype=np.int64)
+    (
+        dealt, dealt_to, best_to, pack_load, loads_now, ascending, pack_at, keys, spare_load,
+        spare_pack, round_item,
+    ) = work[:11]  # fmt: skip
     for row in range(rows):
         best = -1
         best_peak = 0.0
         for s in range(tried):
             for i in range(n):
                 dealt[i] = sorted_loads[row, schedules[s, i]]
-            _deal(dealt, num_packs, dealt_to, loads_now, ascending, pack_at, keys)
+            _deal(
+                dealt, num_packs, dealt_to, loads_now, ascending, pack_at, keys, spare_load,
+                spare_pack,
+            )  # fmt: skip
             peak = loads_now[0]
             for p in range(1, num_packs):
                 if loads_now[p] > peak:
@@ -370,7 +410,7 @@ def _pack_layer(
     if refine:
         _refine_layer(
             sorted_loads, slot_item, pack_load, num_packs, swap_rounds, swap_partners,
-            swap_candidates, near_optimal,
+            swap_candidates, near_optimal, work,
         )  # fmt: skip
 
 
@@ -384,6 +424,7 @@ def _refine_layer(
     swap_partners: int,
     swap_candidates: int,
     near_optimal: float,
+    work: tuple[Any, ...],
 ) -> None:
     """`reference.fast.refine_heaviest` of one layer: swap rounds on its heaviest pack."""
     rows, n = slot_item.shape
@@ -392,11 +433,11 @@ def _refine_layer(
     every_pack = partners == num_packs - 1
     if every_pack:
         partners = num_packs
-    slot_load = np.empty((rows, n), dtype=np.float64)
+    scratch = work[4]
+    slot_load, light, by_load, target, partner_load, score = work[11:]
     for row in range(rows):
         for i in range(n):
             slot_load[row, i] = sorted_loads[row, slot_item[row, i]]
-    scratch = np.empty(num_packs, dtype=np.float64)
     good_enough = 0.0
     for row in range(rows):
         bound = _pairwise_sum(pack_load[row], scratch) / num_packs
@@ -406,11 +447,7 @@ def _refine_layer(
         if row == 0 or bound > good_enough:
             good_enough = bound
     good_enough = good_enough * (1 + near_optimal)
-    light = np.empty(num_packs, dtype=np.int64)
-    by_load = np.empty(num_packs, dtype=np.int64)
-    target = np.empty(partners * capacity, dtype=np.float64)
-    partner_load = np.empty(partners * capacity, dtype=np.float64)
-    score = np.empty(capacity * partners * capacity, dtype=np.float64)
+    width = partners * capacity
     for round_number in range(swap_rounds):
         last = round_number + 1 == swap_rounds
         peak = pack_load[0, 0]
@@ -428,8 +465,6 @@ def _refine_layer(
             _argsort_ascending(row_loads, by_load)
             for q in range(partners):
                 light[q] = by_load[q]
-        # every (heavy item u, partner q, item v) score, u-major as the torch path flattens
-        # them; the first minimum wins (one pass for the minimum, one for its first index)
         for qi in range(partners):
             q = light[qi]
             light_load = row_loads[q]
@@ -437,17 +472,11 @@ def _refine_layer(
             for v in range(capacity):
                 target[qi * capacity + v] = slot_load[heavy_row, q * capacity + v] * 2 + gap
                 partner_load[qi * capacity + v] = light_load
-        width = partners * capacity
-        for u in range(capacity):
-            twice = slot_load[heavy_row, heavy * capacity + u] * 2
-            for i in range(width):
-                score[u * width + i] = abs(twice - target[i]) + partner_load[i]
-        lowest = score[0]
-        for i in range(1, capacity * width):
-            lowest = min(lowest, score[i])
-        best = 0
-        while best + 1 < capacity * width and score[best] != lowest:  # (NaN: the first)
-            best += 1
+        heavy_loads = slot_load[heavy_row, heavy * capacity : (heavy + 1) * capacity]
+        if peak < _SCORES_FINITE_BELOW:
+            best = _first_lowest_score(heavy_loads, target, partner_load, width, score)
+        else:
+            best = _first_lowest_score_plain(heavy_loads, target, partner_load, width)
         best_u = best // width
         best_q = light[(best % width) // capacity]
         best_v = best % capacity
@@ -469,6 +498,79 @@ def _refine_layer(
 
 
 @jit
+def _first_lowest_score(
+    heavy_loads: np.ndarray,
+    target: np.ndarray,
+    partner_load: np.ndarray,
+    width: int,
+    score: np.ndarray,
+) -> int:
+    """The flat index u * width + i of the first smallest swap score
+    |2 heavy_loads[u] - target[i]| + partner_load[i], as the torch path's `min(dim).indices`
+    (u-major). With the heavy pack's load below `_SCORES_FINITE_BELOW` every score is finite
+    and >= +0, so scores order like their bits read as int64, whose minimum over a heavy item's
+    row vectorizes (a float minimum does not); the first row reaching the smallest, then the
+    first entry of that row equal to it, is the first minimum. `score`: `width` of scratch."""
+    bits = score.view(np.int64)
+    best_u = 0
+    best_bits = -1
+    for u in range(heavy_loads.shape[0]):
+        twice = heavy_loads[u] * 2
+        for i in range(width):
+            score[i] = abs(twice - target[i]) + partner_load[i]
+        lowest = bits[0]
+        for i in range(1, width):
+            lowest = min(lowest, bits[i])
+        if best_bits < 0 or lowest < best_bits:
+            best_u, best_bits = u, lowest
+    twice = heavy_loads[best_u] * 2
+    for i in range(width):
+        score[i] = abs(twice - target[i]) + partner_load[i]
+    first = 0
+    while bits[first] != best_bits:
+        first += 1
+    return best_u * width + first
+
+
+@jit
+def _first_lowest_score_plain(
+    heavy_loads: np.ndarray, target: np.ndarray, partner_load: np.ndarray, width: int
+) -> int:
+    """`_first_lowest_score` for loads near the float64 limit (scores may overflow): every
+    score, their minimum, then its first index."""
+    capacity = heavy_loads.shape[0]
+    score = np.empty(capacity * width, dtype=np.float64)
+    for u in range(capacity):
+        twice = heavy_loads[u] * 2
+        for i in range(width):
+            score[u * width + i] = abs(twice - target[i]) + partner_load[i]
+    lowest = score[0]
+    for i in range(1, capacity * width):
+        lowest = min(lowest, score[i])
+    best = 0
+    while best + 1 < capacity * width and score[best] != lowest:  # (NaN: the first)
+        best += 1
+    return best
+
+
+@jit
+def _place_workspace(rows: int, n: int, num_slots: int, num_packs: int) -> tuple[Any, ...]:
+    """The scratch arrays of `_place_layer` (and its `_pack_layer`), allocated once per call."""
+    return (
+        np.empty(n, dtype=np.float64),  # sorted_load
+        np.empty(n, dtype=np.int64),  # by_load
+        np.empty(n, dtype=np.float64),  # head_load
+        np.empty(n, dtype=np.int64),  # head_order
+        np.empty(max(num_slots - n, 1), dtype=np.int64),  # touched
+        np.empty((rows, num_slots), dtype=np.int64),  # replica_expert
+        np.empty((rows, num_slots), dtype=np.int64),  # replica_rank
+        np.empty((rows, num_slots), dtype=np.float64),  # replica_load
+        np.empty((rows, num_slots), dtype=np.int64),  # slot_item
+        _pack_workspace(rows, num_slots, num_packs),
+    )
+
+
+@jit
 def _place_layer(
     node_loads: np.ndarray,
     num_slots: int,
@@ -482,37 +584,30 @@ def _place_layer(
     slot_expert: np.ndarray,
     slot_rank: np.ndarray,
     counts: np.ndarray,
+    work: tuple[Any, ...],
 ) -> None:
     """`reference.fast.place_replicas` of one layer's rows (`node_loads` `[rows, n]`): the
-    greedy's counts, the replicas by load per replica, then `_pack_layer`."""
+    greedy's counts, the replicas by load per replica, then `_pack_layer`; `work` is
+    `_place_workspace(rows, n, num_slots, num_packs)`."""
     rows, n = node_loads.shape
     spare = min(n, num_slots - n)
-    sorted_load = np.empty(n, dtype=np.float64)
-    by_load = np.empty(n, dtype=np.int64)
-    order = np.empty(n, dtype=np.int64)
-    values = np.empty(n, dtype=np.float64)
-    replica_expert = np.empty((rows, num_slots), dtype=np.int64)
-    replica_rank = np.empty((rows, num_slots), dtype=np.int64)
-    replica_load = np.empty((rows, num_slots), dtype=np.float64)
-    slot_item = np.empty((rows, num_slots), dtype=np.int64)
+    (
+        sorted_load, by_load, head_load, head_order, touched, replica_expert, replica_rank,
+        replica_load, slot_item, pack_work,
+    ) = work  # fmt: skip
     for row in range(rows):
         loads = node_loads[row]
         _argsort_descending(loads, by_load)
         for i in range(n):
             sorted_load[i] = loads[by_load[i]] + 0.0  # as the torch path: no -0.0
-        _greedy_counts(loads, by_load, num_slots, counts[row])
-        _order_by_replica_load(sorted_load, by_load, counts[row], spare, order, values)
-        slot = 0
-        for i in range(n):
-            expert = order[i]
-            for j in range(counts[row, expert]):
-                replica_expert[row, slot] = expert
-                replica_rank[row, slot] = j
-                replica_load[row, slot] = values[i]
-                slot += 1
+        _greedy_counts(loads, by_load, num_slots, counts[row], touched)
+        _replicas_by_load(
+            sorted_load, by_load, counts[row], spare, head_load, head_order,
+            replica_expert[row], replica_rank[row], replica_load[row],
+        )  # fmt: skip
     _pack_layer(
         replica_load, num_packs, schedules, refine, swap_rounds, swap_partners, swap_candidates,
-        near_optimal, slot_item,
+        near_optimal, slot_item, pack_work,
     )  # fmt: skip
     for row in range(rows):
         for s in range(num_slots):
@@ -551,6 +646,7 @@ def _rebalance(
     group_load = np.empty((1, num_groups), dtype=np.float64)
     scratch = np.empty(max(group_size, 1), dtype=np.float64)
     group_slot = np.empty((1, num_groups), dtype=np.int64)
+    group_work = _pack_workspace(1, num_groups, num_nodes)
     values = np.empty(num_groups, dtype=np.float64)
     by_load = np.empty(num_groups, dtype=np.int64)
     log2ordered = np.empty(num_log, dtype=np.int64)
@@ -559,6 +655,8 @@ def _rebalance(
     slot_local = np.empty((num_nodes, slots_per_node), dtype=np.int64)
     slot_rank = np.empty((num_nodes, slots_per_node), dtype=np.int64)
     local_count = np.empty((num_nodes, experts_per_node), dtype=np.int64)
+    node_work = _place_workspace(num_nodes, experts_per_node, slots_per_node, gpus_per_node)
+    count_of_ordered = local_count.reshape(num_log)  # a view: no division per expert
     for layer in range(layers):
         row = loads[layer]
         if grouped:
@@ -569,7 +667,7 @@ def _rebalance(
                 group_load[0, g] = values[by_load[g]]
             _pack_layer(
                 group_load, num_nodes, group_schedules, group_refine, swap_rounds,
-                swap_partners, swap_candidates, near_optimal, group_slot,
+                swap_partners, swap_candidates, near_optimal, group_slot, group_work,
             )  # fmt: skip
             for s in range(num_groups):
                 # slot s = pack * groups_per_node + rank: the node-major position of its group
@@ -588,6 +686,7 @@ def _rebalance(
         _place_layer(
             node_loads, slots_per_node, gpus_per_node, node_schedules, node_refine, swap_rounds,
             swap_partners, swap_candidates, near_optimal, slot_local, slot_rank, local_count,
+            node_work,
         )  # fmt: skip
         for e in range(num_log * width):
             log2phy[layer, e] = -1
@@ -599,8 +698,7 @@ def _rebalance(
                 rank[layer, slot] = slot_rank[node, s]
                 log2phy[layer, expert * width + slot_rank[node, s]] = slot
         for e in range(num_log):
-            ordered = log2ordered[e]
-            logcnt[layer, e] = local_count[ordered // experts_per_node, ordered % experts_per_node]
+            logcnt[layer, e] = count_of_ordered[log2ordered[e]]
 
 
 @jit
@@ -622,13 +720,14 @@ def _packing(
     sorted_loads = np.empty((1, n), dtype=np.float64)
     slot_item = np.empty((1, n), dtype=np.int64)
     order = np.empty(n, dtype=np.int64)
+    work = _pack_workspace(1, n, num_packs)
     for row in range(rows):
         _argsort_descending(loads[row], order)
         for i in range(n):
             sorted_loads[0, i] = loads[row, order[i]]
         _pack_layer(
             sorted_loads, num_packs, schedules, refine, swap_rounds, swap_partners,
-            swap_candidates, near_optimal, slot_item,
+            swap_candidates, near_optimal, slot_item, work,
         )  # fmt: skip
         for s in range(n):
             item = order[slot_item[0, s]]

@@ -175,6 +175,28 @@ def test_kernels_take_float32_int_and_negative_zero_loads(monkeypatch: pytest.Mo
         assert_identical(*packings)
 
 
+def test_kernels_equal_the_torch_path_near_the_float64_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Heavy packs above `_SCORES_FINITE_BELOW` take the kernels' plain swap-score search (the
+    int64-bits one assumes finite scores): still the torch path's plans."""
+    generator = torch.Generator().manual_seed(7)
+    weight = (torch.rand(3, 16, generator=generator, dtype=torch.float64) + 1) * 2.0**1019
+    sizes = (24, 1, 1, 4)  # 6 replicas per GPU on 4 GPUs: refined, sums stay finite
+    plans = both_paths(monkeypatch, functools.partial(_fast_rebalance, weight, sizes))
+    assert_identical(*plans)
+    phy2log = plans[0][0]
+    counts = torch.zeros_like(weight).scatter_add_(
+        1, phy2log, torch.ones_like(phy2log, dtype=weight.dtype)
+    )
+    gpu_load = (weight / counts).gather(1, phy2log).view(3, 4, -1).sum(-1)
+    assert float(gpu_load.max()) >= fast_kernels._SCORES_FINITE_BELOW  # the plain search ran
+    packings = both_paths(
+        monkeypatch, functools.partial(balanced_packing, weight, 2, method="fast")
+    )
+    assert_identical(*packings)
+
+
 def _fast_rebalance(
     weight: torch.Tensor, sizes: tuple[int, int, int, int]
 ) -> tuple[torch.Tensor, ...]:
