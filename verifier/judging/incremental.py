@@ -22,6 +22,7 @@ from verifier.calling.sandbox import CallOutcome
 from verifier.judging.case import JudgedCase
 from verifier.model.findings import Finding, violation
 from verifier.model.instances import Number, RebalanceInstance, instance_hash
+from verifier.model.objectives import gpu_replica_counts, moves
 
 INCREMENTAL_CHECKS: dict[str, str] = {
     "incremental.gpu_multiset": "with an old placement, a GPU holds other experts than without it",
@@ -44,22 +45,11 @@ def perturbed_instance(instance: RebalanceInstance) -> RebalanceInstance:
     return replace(instance, weights=rows)
 
 
-def _gpu_counts(row: list[int], per_gpu: int) -> list[Counter[int]]:
-    return [Counter(row[start : start + per_gpu]) for start in range(0, len(row), per_gpu)]
-
-
 def migration(old: Matrix, new: Matrix, num_gpus: int) -> int:
-    """Replicas whose GPU changes between two plans (summed over layers)."""
-    per_gpu = len(old[0]) // num_gpus if old and num_gpus else 0
-    if not per_gpu:
+    """Replicas whose GPU changes between two plans: `objectives.moves` summed over layers."""
+    if not old or not old[0] or not num_gpus:
         return 0
-    moved = 0
-    for old_row, new_row in zip(old, new, strict=True):
-        for before, after in zip(
-            _gpu_counts(old_row, per_gpu), _gpu_counts(new_row, per_gpu), strict=True
-        ):
-            moved += sum((after - before).values())
-    return moved
+    return sum(moves(a, b, num_gpus) for a, b in zip(old, new, strict=True))
 
 
 def rewritten_slots(old: Matrix, new: Matrix) -> int:
@@ -73,10 +63,10 @@ def gpu_multiset_violation(
     instance: RebalanceInstance, plain: Matrix, with_old: Matrix, details: dict[str, Any]
 ) -> Finding | None:
     """vLLM: the old placement may only reorder slots within a GPU."""
-    per_gpu = instance.num_replicas // instance.num_gpus
+    gpus = instance.num_gpus
     for layer, (left, right) in enumerate(zip(plain, with_old, strict=True)):
         for gpu, (a, b) in enumerate(
-            zip(_gpu_counts(left, per_gpu), _gpu_counts(right, per_gpu), strict=True)
+            zip(gpu_replica_counts(left, gpus), gpu_replica_counts(right, gpus), strict=True)
         ):
             if a != b:
                 return violation(
