@@ -20,6 +20,7 @@ from typing import Any
 
 from verifier.calling.sandbox import CallOutcome
 from verifier.judging.case import JudgedCase
+from verifier.judging.migration_quality import MIGRATION_QUALITY_CHECKS, migration_against_front
 from verifier.model.findings import Finding, violation
 from verifier.model.instances import Number, RebalanceInstance, instance_hash
 from verifier.model.objectives import gpu_replica_counts, moves
@@ -27,6 +28,7 @@ from verifier.model.objectives import gpu_replica_counts, moves
 INCREMENTAL_CHECKS: dict[str, str] = {
     "incremental.gpu_multiset": "with an old placement, a GPU holds other experts than without it",
     "incremental.slot_preservation": "an expert that stays on its GPU does not keep its old slot",
+    **MIGRATION_QUALITY_CHECKS,
 }
 Matrix = list[list[int]]
 OldCall = Callable[[RebalanceInstance, Matrix], CallOutcome]
@@ -130,10 +132,16 @@ def incremental_checks(
                 slot_preservation_violation(instance, old, new, details),
             ):
                 found += [finding] if finding else []
-    metric = {
+    metric: dict[str, Any] = {
         "moved": migration(old, new, instance.num_gpus),
         "rewritten": rewritten_slots(old, new),
         "replicas": instance.num_replicas * len(plain),
         "with_old_placement": old_call is not None,
     }
+    if old_call is not None:  # the plan was made knowing the old placement: judge its moves
+        details = {**case.context, "role": "incremental", "old_placement": old}
+        dominated, layers = migration_against_front(instance, old, new, details, case.policy)
+        found += dominated
+        if layers:
+            metric["front"] = layers
     return found, metric
