@@ -4,6 +4,11 @@ Prints, per layer, the best objective found, its status ("optimal" when proven),
 bound, the gap between them and the time taken; `--json` gives the same (plus the assignment and the
 exact values as "p/q" strings) as one JSON object. The time limit is a deterministic budget per
 layer (see `verifier.oracle`), so the same file gives the same answer on every run.
+
+A rebalance instance with an old placement (`old_phy2log`) is a migration problem: with
+`max_moves` it is solved under that move budget, `--front` gives OPT(K) for every budget up to the
+fewest moves of an unconstrained optimum (see `solve_budgets`), and without either the plain optimum
+is printed with the `moves` it needs from the old placement.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import Any
 
 from verifier.cli.exit_codes import EXIT_OK, EXIT_USAGE
 from verifier.cli.scale_options import add_solve_distribution_options
+from verifier.model.instances import Instance, RebalanceInstance
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,6 +36,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="deterministic CP-SAT budget per layer (about seconds; reproducible) [10]",
     )
     parser.add_argument("--seed", type=int, default=0, help="CP-SAT random seed [0]")
+    parser.add_argument(
+        "--front",
+        action="store_true",
+        help="rebalance instances with old_phy2log: the balance-vs-moves front, the exact "
+        "OPT(K) (least max GPU load within K moves) for K = 0 up to the fewest moves of an "
+        "unconstrained optimum, per layer (--time-limit per point)",
+    )
     add_solve_distribution_options(parser)  # --workers N, --ray ADDRESS
 
 
@@ -102,6 +115,28 @@ def _print_tables(path: str, problem: str, records: list[dict[str, Any]]) -> Non
         console.print(table)
 
 
+def _add_moves(instance: Instance, records: list[dict[str, Any]]) -> None:
+    """The moves each layer's plan needs from the instance's old placement."""
+    from verifier.model.objectives import moves
+
+    assert isinstance(instance, RebalanceInstance) and instance.old_phy2log is not None
+    for record, old in zip(records, instance.old_phy2log, strict=True):
+        record["moves"] = moves(old, record["assignment"], instance.num_gpus)
+
+
+def _solve_budgets(args: argparse.Namespace, instance: RebalanceInstance, distributor: Any) -> int:
+    from verifier.cli.solve_budgets import print_budgets, solve_budgets
+
+    records = solve_budgets(
+        instance, distributor, front=args.front, time_limit=args.time_limit, seed=args.seed
+    )
+    if args.json:
+        print(json.dumps({"problem": instance.problem, "front": args.front, "layers": records}))
+    else:
+        print_budgets(args.instance, records, front=args.front)
+    return EXIT_OK
+
+
 def run(args: argparse.Namespace) -> int:
     from verifier.model.errors import InstanceError
     from verifier.model.instances import load_instance
@@ -117,6 +152,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"eplb-verify solve: {error}", file=sys.stderr)
         return EXIT_USAGE
 
+    old_placement = isinstance(instance, RebalanceInstance) and instance.old_phy2log is not None
+    if args.front and not old_placement:
+        print(
+            "eplb-verify solve: --front needs a rebalance instance with field 'old_phy2log'",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     # the layers are solved by a Distributor (local processes or Ray)
     from functools import partial
 
@@ -124,14 +166,20 @@ def run(args: argparse.Namespace) -> int:
     from verifier.oracle import solve_layer
     from verifier.oracle.distribute import DistributeError
 
+    budgeted = isinstance(instance, RebalanceInstance) and instance.max_moves is not None
     solve = partial(solve_layer, instance, time_limit=args.time_limit, seed=args.seed)
     try:
         with open_distributor(args, args.instance) as distributor:
+            if args.front or budgeted:
+                assert isinstance(instance, RebalanceInstance)
+                return _solve_budgets(args, instance, distributor)
             solutions = distributor.map(solve, range(len(instance.weights)))
     except DistributeError as error:
         print(f"eplb-verify solve: {error}", file=sys.stderr)
         return EXIT_USAGE
     records = [layer_record(layer, solution) for layer, solution in enumerate(solutions)]
+    if old_placement:
+        _add_moves(instance, records)
     if args.json:
         print(json.dumps({"problem": instance.problem, "layers": records}))
     else:

@@ -25,6 +25,10 @@ Families (the `family` field of a record's provenance):
   Mixtral-like 32 x 8), a few hot experts per layer over a log-normal heavy tail. Large shapes
   ship a subset of the model's layers (provenance.extra.params.layers) to keep replay fast; the
   stage problems at the same scale (replication 256 -> 288, per-node packing 72 -> 8 GPUs) too.
+- migration-budget: small rebalance instances with an old placement (`old_phy2log`) and a move
+  budget (`max_moves`), flat and hierarchical, whose OPT(K) the migration-aware oracle proves;
+  replay re-proves them, so a regression of that oracle fails `corpus verify` (they carry no
+  variant baselines: the variants plan from scratch).
 - drift-trace: ONE MoE layer observed over consecutive time windows: row t of `weights` is the
   load of window t (not a different layer). Popularity follows a mean-reverting random walk with
   occasional hot-expert turnover; provenance.extra.rows is "time-windows". This is what the
@@ -514,6 +518,35 @@ def drift_specs() -> list[Spec]:
     ]
 
 
+def migration_specs() -> list[Spec]:
+    flat = _rebalance([[90, 132, 40, 61, 104, 165, 39, 4], [20, 107, 104, 64, 19, 197, 187, 157]],
+                      12, 1, 1, 4)  # fmt: skip
+    hierarchical = _rebalance([[90, 132, 40, 61, 104, 165, 39, 4]], 12, 4, 2, 4)
+    tiny = _rebalance([[8, 5, 3, 0]], 6, 1, 1, 2)
+    return [
+        _literal(
+            "migration-budget",
+            "two layers, 8 experts -> 12 replicas on 4 GPUs (global), 3 and 2 moves allowed",
+            {
+                **flat,
+                "old_phy2log": [[0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3]] * 2,
+                "max_moves": [3, 2],
+            },
+        ),
+        _literal(
+            "migration-budget",
+            "8 experts in 4 groups on 2 nodes, 4 GPUs (hierarchical), old plan keeps the groups, "
+            "2 moves allowed",
+            {**hierarchical, "old_phy2log": [[0, 1, 2, 3, 0, 1, 4, 5, 6, 7, 4, 5]], "max_moves": 2},
+        ),
+        _literal(
+            "migration-budget",
+            "4 experts -> 6 replicas on 2 GPUs, one move allowed (small enough to enumerate)",
+            {**tiny, "old_phy2log": [[3, 2, 1, 0, 1, 2]], "max_moves": 1},
+        ),
+    ]
+
+
 def corpus_specs() -> list[Spec]:
     """Every instance the shipped corpus is generated from, in a fixed order."""
     return [
@@ -525,6 +558,7 @@ def corpus_specs() -> list[Spec]:
         *phase_transition_specs(),
         *moe_specs(),
         *drift_specs(),
+        *migration_specs(),
     ]
 
 

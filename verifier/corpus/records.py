@@ -29,7 +29,14 @@ from verifier.corpus.schema import (
 from verifier.corpus.store import record_path, save_new_entry
 from verifier.judging.judge import Verdict, judge
 from verifier.model.contract import function_for
-from verifier.model.instances import Instance, PackingInstance, num_items, num_layers
+from verifier.model.errors import InstanceError
+from verifier.model.instances import (
+    Instance,
+    PackingInstance,
+    RebalanceInstance,
+    num_items,
+    num_layers,
+)
 from verifier.oracle.distribute import Distributor, map_in_order
 
 DEFAULT_TIME_LIMIT = 10.0  # deterministic seconds per layer
@@ -37,7 +44,9 @@ ORACLE_SEED = 0
 # Beyond this many items per layer a packing solve is pointless; the record keeps the cheap bound.
 MAX_SOLVED_PACKING_ITEMS = 512
 # What of the oracle's details a record keeps (small, JSON-ready; the report reads them).
-KEPT_DETAILS = ("method", "contract", "global_optimum", "global", "cheap_bounds", "exact_scaling")
+KEPT_DETAILS = (
+    "method", "contract", "global_optimum", "global", "cheap_bounds", "exact_scaling", "moves",
+)  # fmt: skip
 
 Report = Callable[[str], None]
 
@@ -131,15 +140,40 @@ def should_solve(instance: Instance) -> bool:
 def solved_layer(
     instance: Instance, layer: int, time_limit: float, seed: int = ORACLE_SEED
 ) -> OracleLayer:
-    """The oracle's exact solve of one layer (deterministic budget, fixed seed), as recorded."""
+    """The oracle's exact solve of one layer (deterministic budget, fixed seed), as recorded;
+    OPT(max_moves) for an instance with a move budget."""
     from verifier.oracle import solve_layer
 
+    if has_move_budget(instance):
+        return budgeted_layer(instance, layer, time_limit, seed)
     solution = solve_layer(instance, layer, time_limit=time_limit, seed=seed)
     objective = None if solution.status == "unknown" else Fraction(solution.objective)
     details = {key: solution.details[key] for key in KEPT_DETAILS if key in solution.details}
     return OracleLayer(
         objective, Fraction(solution.bound), solution.status, solution.seconds, details
     )
+
+
+def has_move_budget(instance: Instance) -> bool:
+    """A rebalance instance with an old placement and `max_moves`: its oracle layers are OPT(K),
+    which bounds only plans within the budget (the reference variants plan from scratch, so such
+    a record carries no variant baselines)."""
+    return isinstance(instance, RebalanceInstance) and instance.max_moves is not None
+
+
+def budgeted_layer(instance: Instance, layer: int, time_limit: float, seed: int) -> OracleLayer:
+    """OPT(max_moves) of one layer as recorded (details: the plan's `moves`, contract, method)."""
+    from verifier.oracle import solve_budgeted_layer
+
+    plan = solve_budgeted_layer(instance, layer, time_limit=time_limit, seed=seed)
+    if plan.objective is None:
+        raise InstanceError(
+            f"layer {layer}: no plan within max_moves found ({plan.status}); not recorded"
+        )
+    details = {key: plan.details[key] for key in KEPT_DETAILS if key in plan.details}
+    details["moves"] = plan.moves
+    seconds = float(plan.details.get("seconds", 0.0))
+    return OracleLayer(plan.objective, plan.bound, plan.status, seconds, details)
 
 
 def bound_layer(instance: Instance, layer: int) -> OracleLayer:
@@ -194,9 +228,12 @@ def baseline_records(
     breaks the contract or beats the oracle's bound gets no baseline (reported instead).
 
     `variants` default to every reference variant; `pool` (holding their specs) is reused when
-    given, else one is started for this call."""
+    given, else one is started for this call. None for a record with a move budget (see
+    `has_move_budget`)."""
     chosen = variant_specs() if variants is None else variants
     baselines: dict[str, Baseline] = {}
+    if has_move_budget(instance):
+        return baselines
     with variant_pool(chosen, pool) as boxes:
         for name, spec in chosen.items():
             verdict = run_variant(boxes, spec, instance)

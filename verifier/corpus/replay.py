@@ -22,12 +22,15 @@ from verifier.calling.pool import SandboxPool
 from verifier.corpus.records import (
     Variants,
     baseline_records,
+    budgeted_layer,
     call_failure,
+    has_move_budget,
     run_variant,
     variant_pool,
     variant_specs,
     violation_messages,
 )
+from verifier.corpus.reprove import same_result
 from verifier.corpus.schema import Baseline, CorpusEntry
 from verifier.corpus.store import BrokenRecord
 from verifier.model.instances import Instance
@@ -198,9 +201,27 @@ def _cheap_bound_problems(entry: CorpusEntry) -> list[str]:
     return problems
 
 
+def _move_budget_problems(entry: CorpusEntry) -> list[str]:
+    """A record with a move budget: today's OPT(max_moves) must equal the recorded one (same
+    deterministic limit and seed), so a regression of the migration-aware oracle fails."""
+    if not has_move_budget(entry.instance) or entry.oracle.time_limit is None:
+        return []
+    problems = []
+    for layer, record in enumerate(entry.oracle.layers):
+        now = budgeted_layer(entry.instance, layer, entry.oracle.time_limit, entry.oracle.seed)
+        if not same_result(record, now):
+            problems.append(
+                f"layer {layer}: OPT(max_moves) is now {now.objective} (bound {now.bound}, "
+                f"{now.status}); recorded {record.objective} (bound {record.bound}, "
+                f"{record.status})"
+            )
+    return problems
+
+
 def check_record(entry: CorpusEntry) -> list[Outcome]:
     """Checks of the record itself (oracle consistency), independent of any variant."""
     problems = _closed_form_problems(entry) + _cheap_bound_problems(entry)
+    problems += _move_budget_problems(entry)
     return [Outcome(entry, "", "oracle", problem) for problem in problems]
 
 
@@ -221,7 +242,8 @@ def replay(
     with variant_pool(candidates, pool) as boxes:
         for entry in entries:
             report.outcomes.extend(check_record(entry))
-            for name, spec in candidates.items():
+            scratch = not has_move_budget(entry.instance)  # variants plan without a budget
+            for name, spec in candidates.items() if scratch else ():
                 report.outcomes.append(replay_variant(entry, name, spec, boxes))
             if progress is not None:
                 progress(entry)

@@ -20,12 +20,15 @@ from typing import Any
 
 from verifier.calling.sandbox import CallOutcome
 from verifier.judging.case import JudgedCase
+from verifier.judging.migration_quality import MIGRATION_QUALITY_CHECKS, migration_against_front
 from verifier.model.findings import Finding, violation
 from verifier.model.instances import Number, RebalanceInstance, instance_hash
+from verifier.model.objectives import gpu_replica_counts, moves
 
 INCREMENTAL_CHECKS: dict[str, str] = {
     "incremental.gpu_multiset": "with an old placement, a GPU holds other experts than without it",
     "incremental.slot_preservation": "an expert that stays on its GPU does not keep its old slot",
+    **MIGRATION_QUALITY_CHECKS,
 }
 Matrix = list[list[int]]
 OldCall = Callable[[RebalanceInstance, Matrix], CallOutcome]
@@ -44,22 +47,11 @@ def perturbed_instance(instance: RebalanceInstance) -> RebalanceInstance:
     return replace(instance, weights=rows)
 
 
-def _gpu_counts(row: list[int], per_gpu: int) -> list[Counter[int]]:
-    return [Counter(row[start : start + per_gpu]) for start in range(0, len(row), per_gpu)]
-
-
 def migration(old: Matrix, new: Matrix, num_gpus: int) -> int:
-    """Replicas whose GPU changes between two plans (summed over layers)."""
-    per_gpu = len(old[0]) // num_gpus if old and num_gpus else 0
-    if not per_gpu:
+    """Replicas whose GPU changes between two plans: `objectives.moves` summed over layers."""
+    if not old or not old[0] or not num_gpus:
         return 0
-    moved = 0
-    for old_row, new_row in zip(old, new, strict=True):
-        for before, after in zip(
-            _gpu_counts(old_row, per_gpu), _gpu_counts(new_row, per_gpu), strict=True
-        ):
-            moved += sum((after - before).values())
-    return moved
+    return sum(moves(a, b, num_gpus) for a, b in zip(old, new, strict=True))
 
 
 def rewritten_slots(old: Matrix, new: Matrix) -> int:
@@ -73,10 +65,10 @@ def gpu_multiset_violation(
     instance: RebalanceInstance, plain: Matrix, with_old: Matrix, details: dict[str, Any]
 ) -> Finding | None:
     """vLLM: the old placement may only reorder slots within a GPU."""
-    per_gpu = instance.num_replicas // instance.num_gpus
+    gpus = instance.num_gpus
     for layer, (left, right) in enumerate(zip(plain, with_old, strict=True)):
         for gpu, (a, b) in enumerate(
-            zip(_gpu_counts(left, per_gpu), _gpu_counts(right, per_gpu), strict=True)
+            zip(gpu_replica_counts(left, gpus), gpu_replica_counts(right, gpus), strict=True)
         ):
             if a != b:
                 return violation(
@@ -140,10 +132,16 @@ def incremental_checks(
                 slot_preservation_violation(instance, old, new, details),
             ):
                 found += [finding] if finding else []
-    metric = {
+    metric: dict[str, Any] = {
         "moved": migration(old, new, instance.num_gpus),
         "rewritten": rewritten_slots(old, new),
         "replicas": instance.num_replicas * len(plain),
         "with_old_placement": old_call is not None,
     }
+    if old_call is not None:  # the plan was made knowing the old placement: judge its moves
+        details = {**case.context, "role": "incremental", "old_placement": old}
+        dominated, layers = migration_against_front(instance, old, new, details, case.policy)
+        found += dominated
+        if layers:
+            metric["front"] = layers
     return found, metric

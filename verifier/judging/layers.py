@@ -9,12 +9,11 @@ policies that mean to look across layers).
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from verifier.judging.case import JudgedCase
 from verifier.model.findings import Finding, observation, violation
-from verifier.model.instances import Instance, num_layers
+from verifier.model.instances import Instance, num_layers, one_layer
 
 LAYER_CHECKS: dict[str, str] = {
     "metamorphic.layer_independence": "the plan of a layer in a batch differs from its plan alone",
@@ -42,7 +41,7 @@ def layer_independence(case: JudgedCase, *, allow_cross_layer: bool) -> list[Fin
     make = observation if allow_cross_layer else violation
     instance, outputs = case.instance, case.outputs
     for layer in probed_layers(instance):
-        alone = replace(instance, weights=[list(instance.weights[layer])])
+        alone = one_layer(instance, layer)
         further = case.call_again(alone, layer_alone=layer)
         found += further.findings
         single = further.outputs

@@ -7,6 +7,12 @@ An instance file is one JSON object, one of::
     {"problem": "rebalance", "weights": [[...], ...], "num_replicas": R,
      "num_groups": G, "num_nodes": N, "num_gpus": K}
 
+A rebalance instance may also carry a running cluster's placement and a move budget (the
+migration-aware oracle): `"old_phy2log": [[...], ...]` (per layer, the expert in each of the R
+slots; slot s on GPU s // (R / K)) and `"max_moves": M` (an integer >= 0, or one per layer), the
+most replica weight copies a new placement may make (see `objectives.moves`). An instance without
+them prints, serialises and hashes exactly as before.
+
 `weights` is a list of layers, each a list of non-negative finite numbers (integers stay integers).
 Parsing checks everything a solver or a candidate would otherwise trip over and raises
 `InstanceError` with a message naming the offending field. A field the format does not know is an
@@ -20,7 +26,7 @@ import hashlib
 import json
 import math
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -66,6 +72,8 @@ class RebalanceInstance:
     num_nodes: int
     num_gpus: int
     problem: ProblemName = "rebalance"
+    old_phy2log: list[list[int]] | None = None  # the running placement, per layer
+    max_moves: int | list[int] | None = None  # move budget: one for all layers, or per layer
 
     def sizes(self) -> dict[str, int]:
         return {
@@ -74,6 +82,21 @@ class RebalanceInstance:
             "num_nodes": self.num_nodes,
             "num_gpus": self.num_gpus,
         }
+
+    def migration_fields(self) -> dict[str, Any]:
+        """The optional migration fields that are set (nothing for a from-scratch instance)."""
+        fields: dict[str, Any] = {}
+        if self.old_phy2log is not None:
+            fields["old_phy2log"] = self.old_phy2log
+        if self.max_moves is not None:
+            fields["max_moves"] = self.max_moves
+        return fields
+
+    def move_budget(self, layer: int) -> int | None:
+        """The move budget of one layer (None: unlimited)."""
+        if isinstance(self.max_moves, list):
+            return self.max_moves[layer]
+        return self.max_moves
 
 
 Instance = PackingInstance | ReplicationInstance | RebalanceInstance
@@ -84,6 +107,12 @@ SIZE_FIELDS: dict[ProblemName, tuple[str, ...]] = {
     "rebalance": ("num_replicas", "num_groups", "num_nodes", "num_gpus"),
 }
 METADATA_FIELD = "metadata"  # free-form notes in an instance file: accepted, ignored
+# Optional fields beyond the sizes (rebalance only: the migration-aware oracle's inputs).
+OPTIONAL_FIELDS: dict[ProblemName, tuple[str, ...]] = {
+    "packing": (),
+    "replication": (),
+    "rebalance": ("old_phy2log", "max_moves"),
+}
 
 
 def num_layers(instance: Instance) -> int:
@@ -133,7 +162,7 @@ def _check_divides(numerator: int, denominator: int, what: str) -> None:
 
 
 def _reject_unknown_fields(data: dict[str, Any], problem: ProblemName) -> None:
-    known = ("problem", "weights", *SIZE_FIELDS[problem], METADATA_FIELD)
+    known = ("problem", "weights", *SIZE_FIELDS[problem], *OPTIONAL_FIELDS[problem], METADATA_FIELD)
     unknown = [str(field) for field in data if field not in known]
     if unknown:
         raise InstanceError(
@@ -174,12 +203,67 @@ def instance_from_dict(data: Any) -> Instance:
     _check_divides(num_replicas, num_gpus, "num_replicas must divide evenly into num_gpus")
     if num_replicas < n:
         raise InstanceError(f"impossible shape: num_replicas ({num_replicas}) < experts ({n})")
-    return RebalanceInstance(weights, num_replicas, num_groups, num_nodes, num_gpus)
+    old = _parse_old_placement(data, len(weights), n, num_replicas)
+    budget = _parse_move_budget(data, len(weights))
+    if budget is not None and old is None:
+        raise InstanceError("field 'max_moves' needs field 'old_phy2log' (moves from what?)")
+    return RebalanceInstance(
+        weights, num_replicas, num_groups, num_nodes, num_gpus, old_phy2log=old, max_moves=budget
+    )
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _parse_old_placement(
+    data: dict[str, Any], layers: int, experts: int, replicas: int
+) -> list[list[int]] | None:
+    """`old_phy2log`: one row of `replicas` expert ids per layer, every expert present."""
+    if "old_phy2log" not in data:
+        return None
+    rows = data["old_phy2log"]
+    field = "field 'old_phy2log'"
+    if not isinstance(rows, list) or not all(isinstance(row, list) for row in rows):
+        raise InstanceError(f"{field} must be a list of layers, each a list of expert ids")
+    if len(rows) != layers:
+        raise InstanceError(f"{field} has {len(rows)} layers, 'weights' has {layers}")
+    for layer, row in enumerate(rows):
+        if len(row) != replicas:
+            raise InstanceError(
+                f"{field} layer {layer}: {len(row)} slots, num_replicas is {replicas}"
+            )
+        for slot, expert in enumerate(row):
+            if not _is_int(expert) or not 0 <= expert < experts:
+                raise InstanceError(
+                    f"{field} layer {layer} slot {slot}: not an expert id in 0..{experts - 1}: "
+                    f"{expert!r}"
+                )
+        missing = sorted(set(range(experts)) - set(row))
+        if missing:
+            raise InstanceError(f"{field} layer {layer}: expert {missing[0]} has no slot")
+    return [list(row) for row in rows]
+
+
+def _parse_move_budget(data: dict[str, Any], layers: int) -> int | list[int] | None:
+    """`max_moves`: an integer >= 0, or a list of them, one per layer."""
+    if "max_moves" not in data:
+        return None
+    value = data["max_moves"]
+    field = "field 'max_moves'"
+    values = value if isinstance(value, list) else [value]
+    if isinstance(value, list) and len(value) != layers:
+        raise InstanceError(f"{field} has {len(value)} entries, 'weights' has {layers} layers")
+    for budget in values:
+        if not _is_int(budget) or budget < 0:
+            raise InstanceError(f"{field} must be an integer >= 0 or one per layer, got {budget!r}")
+    return list(value) if isinstance(value, list) else value
 
 
 def instance_to_dict(instance: Instance) -> dict[str, Any]:
     """The JSON object for an instance (the inverse of `instance_from_dict`)."""
-    return {"problem": instance.problem, "weights": instance.weights, **instance.sizes()}
+    fields = instance.migration_fields() if isinstance(instance, RebalanceInstance) else {}
+    return {"problem": instance.problem, "weights": instance.weights, **instance.sizes(), **fields}
 
 
 def read_json(path: Path, error: type[ValueError]) -> Any:
@@ -219,6 +303,10 @@ def instance_json(instance: Instance) -> str:
     parts += [f'  "{key}": {value}' for key, value in instance.sizes().items()]
     rows = ",\n    ".join(json.dumps(row) for row in instance.weights)
     parts.append(f'  "weights": [\n    {rows}\n  ]' if instance.weights else '  "weights": []')
+    if isinstance(instance, RebalanceInstance):
+        parts += [
+            f'  "{key}": {json.dumps(value)}' for key, value in instance.migration_fields().items()
+        ]
     return "{\n" + ",\n".join(parts) + "\n}"
 
 
@@ -226,3 +314,14 @@ def float32(value: float) -> float:
     """`value` rounded to the nearest float32 (returned as a Python float)."""
     result: float = struct.unpack("f", struct.pack("f", value))[0]
     return result
+
+
+def one_layer(instance: Instance, layer: int) -> Instance:
+    """The instance restricted to one layer (layers are independent problems), its old placement
+    and move budget included."""
+    alone = replace(instance, weights=[list(instance.weights[layer])])
+    if isinstance(alone, RebalanceInstance) and alone.old_phy2log is not None:
+        assert isinstance(instance, RebalanceInstance)
+        budget = instance.move_budget(layer)
+        alone = replace(alone, old_phy2log=[list(alone.old_phy2log[layer])], max_moves=budget)
+    return alone

@@ -8,6 +8,7 @@ so two objectives compare exactly and a "gap" is a true gap.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Sequence
 from fractions import Fraction
 
@@ -73,6 +74,19 @@ def rebalance_objective(
 ) -> Fraction:
     """The largest GPU load of a placement (the quantity EPLB minimises end to end)."""
     return max(gpu_loads(weights, phy2log, num_gpus), default=Fraction(0))
+
+
+def gpu_replica_counts(phy2log: Sequence[int], num_gpus: int) -> list[Counter[int]]:
+    """n[g][e]: how many replicas of each expert GPU g holds (slot p on GPU p // slots_per_gpu)."""
+    per_gpu = len(phy2log) // num_gpus
+    return [Counter(phy2log[g * per_gpu : (g + 1) * per_gpu]) for g in range(num_gpus)]
+
+
+def moves(old: Sequence[int], new: Sequence[int], num_gpus: int) -> int:
+    """The replica weight copies one layer's new placement needs from the old one: the sum over
+    GPUs g and experts e of max(0, n_new[g][e] - n_old[g][e]). Order inside a GPU is free."""
+    before, after = gpu_replica_counts(old, num_gpus), gpu_replica_counts(new, num_gpus)
+    return sum(sum((a - b).values()) for a, b in zip(after, before, strict=True))
 
 
 def balance_ratio(ideal: Fraction, peak: Fraction) -> float:

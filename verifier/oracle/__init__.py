@@ -13,6 +13,8 @@ gives the same answer on every machine and every run. It is roughly, not exactly
     solve_rebalance_layer(weights, R, G, N, K)       min max GPU load, end to end
     solve_layer(instance, layer)                     any of the above for an instance file's layer
     lower_bound(instance, layer)                     cheap certified bound at any size
+    solve_budgeted_layer(instance, layer, budget)    OPT(K): min max GPU load within K moves
+    solve_front_layer(instance, layer)               OPT(K) for K = 0 .. an optimum's moves
 """
 
 from __future__ import annotations
@@ -21,16 +23,27 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from verifier.model.contract import hierarchical_rules_apply
-from verifier.model.instances import Instance, PackingInstance, ReplicationInstance
+from verifier.model.contract import Policy, hierarchical_rules_apply
+from verifier.model.instances import (
+    Instance,
+    PackingInstance,
+    RebalanceInstance,
+    ReplicationInstance,
+)
 from verifier.model.objectives import relative_gap
 from verifier.oracle.scaling import Load
+
+if TYPE_CHECKING:
+    from verifier.oracle.layout import Shape
+    from verifier.oracle.migration import BudgetedPlan, Front
 
 __all__ = [
     "Solution",
     "lower_bound",
+    "solve_budgeted_layer",
+    "solve_front_layer",
     "solve_layer",
     "solve_packing_layer",
     "solve_rebalance_layer",
@@ -252,7 +265,6 @@ def solve_layer(
 def lower_bound(instance: Instance, layer: int) -> Fraction:
     """A cheap certified lower bound on one layer's optimum (no search; fine at any size)."""
     from verifier.oracle.bounds import rational_packing_bound
-    from verifier.oracle.layout import Shape
     from verifier.oracle.replication import optimal_max_per_replica
     from verifier.oracle.scaling import exact_loads
     from verifier.oracle.staged import rebalance_bounds
@@ -263,12 +275,83 @@ def lower_bound(instance: Instance, layer: int) -> Fraction:
         return rational_packing_bound(weights, instance.num_packs)
     if isinstance(instance, ReplicationInstance):
         return optimal_max_per_replica(exact_loads(weights), instance.num_phy)
-    hierarchical = hierarchical_rules_apply(instance, "auto")
-    shape = Shape(
-        len(weights),
-        instance.num_replicas,
-        instance.num_groups if hierarchical else 1,
-        instance.num_nodes if hierarchical else 1,
-        instance.num_gpus,
-    )
+    shape = instance_shape(instance)
     return max(rebalance_bounds(exact_loads(weights), shape).values())
+
+
+def instance_shape(instance: RebalanceInstance, policy: Policy = "auto") -> Shape:
+    """The shape a rebalance instance is solved on: hierarchical when the contract applies to it
+    (`hierarchical_rules_apply`), else flat (one group, one node)."""
+    from verifier.oracle.layout import Shape
+
+    n = len(instance.weights[0])
+    if hierarchical_rules_apply(instance, policy):
+        groups, nodes = instance.num_groups, instance.num_nodes
+        return Shape(n, instance.num_replicas, groups, nodes, instance.num_gpus)
+    return Shape.flat(n, instance.num_replicas, instance.num_gpus)
+
+
+def _old_placement(instance: Instance, layer: int) -> list[int]:
+    if not isinstance(instance, RebalanceInstance) or instance.old_phy2log is None:
+        raise ValueError("a move budget needs a rebalance instance with an old placement")
+    _check_layer(instance, layer)
+    return instance.old_phy2log[layer]
+
+
+def solve_budgeted_layer(
+    instance: Instance,
+    layer: int,
+    budget: int | None = None,
+    *,
+    time_limit: float = 10.0,
+    seed: int = 0,
+) -> BudgetedPlan:
+    """OPT(K) of one layer: the least max GPU load within `budget` moves of the instance's old
+    placement (default: the instance's `max_moves` for that layer), under the instance's contract
+    (policy "auto"). Proven on small shapes, a certified interval above; `moves` of the plan."""
+    from verifier.oracle.migration import solve_budgeted, unconstrained_plan
+
+    old = _old_placement(instance, layer)
+    assert isinstance(instance, RebalanceInstance)
+    budget = instance.move_budget(layer) if budget is None else budget
+    if budget is None or budget < 0:
+        raise ValueError(f"a move budget must be an integer >= 0, got {budget!r}")
+    shape = instance_shape(instance)
+    weights = instance.weights[layer]
+    start = time.perf_counter()
+    free, nearest = unconstrained_plan(weights, shape, old, time_limit=time_limit, seed=seed)
+    plan = solve_budgeted(
+        weights, shape, old, budget, time_limit=time_limit, seed=seed,
+        incumbents=[nearest], floor=free.bound,
+    )  # fmt: skip
+    plan.details = _solver_details(
+        {**plan.details, "contract": _contract(shape), "seconds": time.perf_counter() - start},
+        time_limit,
+        seed,
+    )
+    return plan
+
+
+def solve_front_layer(
+    instance: Instance, layer: int, *, time_limit: float = 10.0, seed: int = 0
+) -> Front:
+    """The balance-vs-moves front of one layer: OPT(K) for K = 0 up to the fewest moves that reach
+    the unconstrained optimum (`time_limit` per point, deterministic)."""
+    from verifier.oracle.migration import solve_front
+
+    old = _old_placement(instance, layer)
+    assert isinstance(instance, RebalanceInstance)
+    shape = instance_shape(instance)
+    start = time.perf_counter()
+    front = solve_front(instance.weights[layer], shape, old, time_limit=time_limit, seed=seed)
+    front.unconstrained = _solver_details(
+        {**front.unconstrained, "contract": _contract(shape),
+         "seconds": time.perf_counter() - start},
+        time_limit,
+        seed,
+    )  # fmt: skip
+    return front
+
+
+def _contract(shape: Shape) -> str:
+    return "hierarchical" if shape.num_nodes > 1 else "global"

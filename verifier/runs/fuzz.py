@@ -29,7 +29,7 @@ import signal
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,7 @@ from verifier.model.instances import (
     instance_hash,
     instance_to_dict,
     num_items,
+    one_layer,
 )
 from verifier.model.objectives import gap_float, relative_gap
 from verifier.model.options import EngineOptions, RunOptions
@@ -98,7 +99,7 @@ class GapCase:
 
 def single_layer(instance: Instance, layer: int) -> Instance:
     """The instance restricted to one layer (layers are independent problems)."""
-    return replace(instance, weights=[list(instance.weights[layer])])
+    return one_layer(instance, layer)
 
 
 def exact_solvable(instance: Instance) -> bool:
