@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import time
 from collections.abc import Iterator
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from verifier.calling.pool import SandboxPool
 from verifier.calling.sandbox import CallOutcome, LoadInfo, OtherValue, Sandbox, TensorValue
 from verifier.calling.sandbox.requests import (
     Binding,
@@ -221,3 +223,31 @@ def test_requests_and_load_info_cross_as_plain_data() -> None:
         assert request_from_data(json.loads(json.dumps(request.to_data()))) == request
     info = LoadInfo("x.py", ("balanced_packing",), "v", {"balanced_packing": "y"}, "vllm", ("n",))
     assert LoadInfo.from_data(json.loads(json.dumps(info.to_data()))) == info
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("numba") is None,
+    reason="numba is not installed: reference:fast has no compile step to prepare",
+)
+def test_a_shared_reference_worker_prepares_every_variant_at_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """reference:fast shares greedy's worker: its kernels compile at pool start (a cold cache
+    here), not in its first call."""
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))  # the worker inherits it
+    with SandboxPool(["reference:greedy", "reference:fast"], timeout=60.0) as pool:
+        pool.start()
+        assert pool["reference:fast"] is pool["reference:greedy"]
+        assert any(tmp_path.rglob("*.nbi")), "the kernels were not compiled at load"
+        outcome = pool["reference:fast"].call(
+            "balanced_packing", WEIGHTS, (4,), spec="reference:fast"
+        )
+    assert outcome.status == "ok"
+    assert outcome.seconds < 1.0  # a compile in the call takes seconds
+
+
+def test_a_shared_worker_refuses_an_unknown_variant_at_load() -> None:
+    with Sandbox("reference:greedy") as box:
+        box.start()
+        with pytest.raises(CandidateError, match="nosuch"):
+            box.load_variant("reference:nosuch")

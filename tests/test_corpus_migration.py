@@ -48,3 +48,15 @@ def test_a_record_the_oracle_no_longer_reproduces_fails_corpus_verify(
     assert main(["corpus", "verify", "--corpus", str(tmp_path)]) == 1
     shutil.copy(source, target)
     assert main(["corpus", "verify", "--corpus", str(tmp_path)]) == 0
+
+
+def test_corpus_runs_skip_budget_records_a_plan_from_scratch_could_beat() -> None:
+    """OPT(max_moves) bounds only plans within the budget: the gap tables do not score a
+    from-scratch plan against it (it would 'beat a certified bound')."""
+    from verifier.runs.corpus_runs import run_corpus
+
+    entries, _ = load_corpus(default_corpus_dir())
+    budgeted = [entry for entry in entries if has_move_budget(entry.instance)]
+    results = run_corpus(["reference:greedy"], budgeted, timeout=30.0)
+    assert len(results) == len(budgeted)
+    assert {result.status for result in results} == {"skipped"}

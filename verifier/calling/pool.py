@@ -42,6 +42,7 @@ class SandboxPool:
                     progress(f"loading {spec}")
                 reference = is_reference_variant(spec)
                 if reference and shared is not None:
+                    shared.load_variant(spec)
                     self._boxes[spec] = shared
                     continue
                 api = "deepseek" if reference else self.api  # the reference speaks DeepSeek's API

@@ -25,6 +25,7 @@ from verifier.calling.caller import call_on
 from verifier.calling.pool import SandboxPool
 from verifier.calling.sandbox import CallOutcome
 from verifier.corpus import CorpusEntry
+from verifier.corpus.records import has_move_budget
 from verifier.judging.incremental import migration, perturbed_instance, rewritten_slots
 from verifier.judging.invariants import checked_outputs
 from verifier.judging.judge import judge
@@ -182,7 +183,9 @@ def run_corpus(
     api: str = "auto",  # the user's candidates' API profile
     fresh: bool = True,
 ) -> list[RunResult]:
-    """Every candidate on every record (records whose function a candidate lacks are skipped).
+    """Every candidate on every record. Skipped: records whose function a candidate lacks, and
+    move-budget records (their optimum is OPT(max_moves), no bound on a plan made from scratch;
+    the report's migration section judges plans against them).
 
     Raises `CandidateError` when a candidate cannot be loaded.
     """
@@ -197,7 +200,7 @@ def run_corpus(
             for spec in pool.specs:
                 if progress is not None:
                     progress(f"{spec} on {entry.family} {entry.name}", done)
-                if function not in pool.functions(spec):
+                if function not in pool.functions(spec) or has_move_budget(instance):
                     results.append(_skipped(spec, entry))
                 elif troubles[spec] >= MAX_TROUBLE:
                     results.append(_given_up(spec, entry))

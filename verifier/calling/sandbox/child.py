@@ -24,6 +24,7 @@ from verifier.calling.sandbox.requests import Binding, CallRequest, LoadRequest,
 from verifier.model.errors import CandidateError
 
 if TYPE_CHECKING:
+    from verifier.calling.candidates import Candidate
     from verifier.calling.profiles.base import Notes, Profile
     from verifier.calling.profiles.binding import BoundCandidate
 
@@ -168,34 +169,40 @@ def _error_reply(error: BaseException) -> dict[str, Any]:
     }
 
 
+def _prepare(candidate: Candidate) -> None:
+    """Run the candidate's `eplb_prepare()` hook, if it has one (`CandidateError` when it fails)."""
+    if candidate.prepare is None:
+        return
+    try:
+        candidate.prepare()
+    except Exception as error:  # untrusted code: its own preparation failing is a load error
+        message = f"{type(error).__name__}: {error}"
+        raise CandidateError(
+            f"candidate {candidate.spec!r}: eplb_prepare() failed: {message}"
+        ) from None
+
+
 def _candidate(binding: Binding, loaded: Loaded) -> BoundCandidate:
-    """The candidate bound to its API profile (`verifier.calling.profiles`), loaded once per
-    spec."""
+    """The candidate bound to its API profile (`verifier.calling.profiles`), loaded and prepared
+    once per spec (a worker shared by several reference variants binds each on first use)."""
     from verifier.calling.candidates import resolve_candidate
     from verifier.calling.profiles.binding import bind
 
     if binding.spec not in loaded:
         candidate = resolve_candidate(binding.spec)
-        loaded[binding.spec] = bind(candidate, binding.api, binding.fresh_instance)
+        bound = bind(candidate, binding.api, binding.fresh_instance)
+        _prepare(candidate)
+        loaded[binding.spec] = bound
     return loaded[binding.spec]
 
 
 def _load(request: LoadRequest, loaded: Loaded) -> dict[str, Any]:
+    _warm_up(request.devices)
     try:
         bound = _candidate(request.binding, loaded)
     except CandidateError as error:
         return {"ok": False, "error": str(error)}
-    _warm_up(request.devices)
     candidate = bound.candidate
-    if candidate.prepare is not None:
-        try:
-            candidate.prepare()
-        except Exception as error:  # untrusted code: its own preparation failing is a load error
-            message = f"{type(error).__name__}: {error}"
-            return {
-                "ok": False,
-                "error": f"candidate {candidate.spec!r}: eplb_prepare() failed: {message}",
-            }
     info = LoadInfo(
         request.binding.spec,
         tuple(candidate.functions),

@@ -179,6 +179,20 @@ class Sandbox:
         self.info = self._loaded()
         return self.info
 
+    def load_variant(self, spec: str) -> None:
+        """Load (and prepare) another reference variant in this started worker, under the load
+        time limit, so that its first call pays no set-up (the pool's shared worker)."""
+        process = self._process
+        if process is None or not process.send(LoadRequest(Binding(spec), self.devices)):
+            raise CandidateError(f"candidate {spec!r}: the shared worker is not running")
+        line = process.read_line(time.monotonic() + self.load_timeout)
+        if not line:
+            self._discard(kill=line is None)
+            raise CandidateError(f"candidate {spec!r}: loading it in the shared worker failed")
+        reply = json.loads(line)
+        if not reply["ok"]:
+            raise CandidateError(reply["error"])
+
     def _spawn(self) -> LoadInfo:
         self.launch()
         return self._loaded()
