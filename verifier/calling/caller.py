@@ -9,6 +9,7 @@ from typing import Protocol
 
 from verifier.calling.sandbox import CallOutcome, Sandbox
 from verifier.model.contract import call_args, function_for, hierarchical_rules_apply, natural_dtype
+from verifier.model.elastic import mask_value
 from verifier.model.instances import Instance
 
 
@@ -37,7 +38,8 @@ def call_on(
     the same sandbox (a reference variant); `old` is an old placement for a rebalance function
     that accepts one (`verifier.judging.incremental`); `default_device` is torch's default device
     during the call (`verifier.judging.default_device`). The call is told whether the
-    hierarchical contract applies under the sandbox's policy."""
+    hierarchical contract applies under the sandbox's policy, and given the instance's
+    active-ranks mask when it has one (`verifier.calling.profiles.elastic`)."""
     return sandbox.call(
         function_for(instance),
         instance.weights,
@@ -49,4 +51,5 @@ def call_on(
         old=old,
         hierarchical=hierarchical_rules_apply(instance, sandbox.policy),
         default_device=default_device,
+        active_ranks=mask_value(instance),
     )

@@ -42,6 +42,7 @@ from verifier.judging.relations import (
     scaling_relation,
 )
 from verifier.model.contract import natural_dtype
+from verifier.model.elastic import has_dead_ranks
 from verifier.model.errors import CandidateError
 from verifier.model.findings import Finding
 from verifier.model.instances import Instance, RebalanceInstance, canonical_json
@@ -161,7 +162,7 @@ class Evaluator:
             found += self._relations(case)
         extra, metrics = self._replan_checks(case)
         found += extra
-        if self.gate is not None:
+        if self.gate is not None and not has_dead_ranks(instance):  # baselines take no mask
             against, comparison = compare(case, self.gate)
             found += against
             if comparison is not None:
@@ -214,7 +215,8 @@ class Evaluator:
         metrics: dict[str, Any] = {}
         if not isinstance(case.instance, RebalanceInstance):
             return found, metrics
-        old_call = self._old_call(case) if case.function in self.info.accepts_old else None
+        takes_old = case.function in self.info.accepts_old and not has_dead_ranks(case.instance)
+        old_call = self._old_call(case) if takes_old else None
         more, migration = incremental_checks(
             case, old_call=old_call, vllm_contract=self.info.profile == "vllm"
         )

@@ -17,7 +17,9 @@ from collections.abc import Callable
 from typing import Any
 
 from verifier.calling.sandbox import CallOutcome, TensorValue
+from verifier.judging.elastic import ELASTIC_CHECKS, check_masked_rebalance
 from verifier.model.contract import Policy, contract_for, hierarchical_rules_apply, output_names
+from verifier.model.elastic import has_dead_ranks
 from verifier.model.findings import Finding, violation
 from verifier.model.instances import (
     Instance,
@@ -60,6 +62,7 @@ CHECKS: dict[str, str] = {
     "rebalance.log2phy": "log2phy[e] does not list exactly e's slots (each once, then -1)",
     "rebalance.group_split": "the replicas of one expert group lie on more than one node",
     "rebalance.groups_per_node": "a node does not host exactly num_groups/num_nodes groups",
+    **ELASTIC_CHECKS,  # under an active-ranks mask (verifier.judging.elastic)
 }
 
 
@@ -465,6 +468,11 @@ def check_rebalance(
 ) -> list[Finding]:
     num_log = num_items(instance)
     phy2log, log2phy, logcnt = outputs["phy2log"], outputs["log2phy"], outputs["logcnt"]
+    if has_dead_ranks(instance):  # elastic EP: judged on the live ranks' slots
+        width = check_log2phy_width(report, log2phy, logcnt)
+        return check_masked_rebalance(report.per_layer, instance, outputs) + (
+            [width] if width else []
+        )
     found = _replica_structure(report, "rebalance", phy2log, logcnt, num_log, instance.num_replicas)
     if not found:
         width = check_log2phy_width(report, log2phy, logcnt)

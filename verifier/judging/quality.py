@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from fractions import Fraction
 from typing import Any
 
+from verifier.judging.elastic import live_view
 from verifier.judging.invariants import node_of_slot
 from verifier.judging.precision import distinct_digits, given_loads, within_rounding
 from verifier.model.contract import Policy, hierarchical_rules_apply
@@ -42,7 +43,9 @@ QUALITY_CHECKS: dict[str, str] = {
 
 
 def layer_objectives(function: str, instance: Instance, outputs: dict[str, Any]) -> list[Fraction]:
-    """The exact objective of every layer: max pack load, max load per replica, max GPU load."""
+    """The exact objective of every layer: max pack load, max load per replica, max GPU load
+    (over the live GPUs under an active-ranks mask)."""
+    instance, outputs = live_view(instance, outputs)
     result = []
     for layer, weights in enumerate(instance.weights):
         if isinstance(instance, PackingInstance):
@@ -102,13 +105,14 @@ def replication_optimality(
     explains is rounding, not a loss (`verifier.judging.precision`)."""
     if isinstance(instance, PackingInstance):
         return []
+    judged, outputs = live_view(instance, outputs)  # the live slots under a mask
     worst: tuple[Fraction, int, Fraction, Fraction] | None = None
     excess_layers = 0
     for layer, row in enumerate(instance.weights):
         weights = given_loads(row, dtype)
         phy2log = outputs["phy2log"][layer]
         value = replication_objective(weights, replica_counts(phy2log, len(weights)))
-        optimum = _layer_optimum(instance, phy2log, policy, weights)
+        optimum = _layer_optimum(judged, phy2log, policy, weights)
         if value > optimum:
             excess = (value - optimum) / optimum
             if within_rounding(excess, dtype):
@@ -144,9 +148,10 @@ def replication_optimality(
 
 def anti_affinity(function: str, instance: Instance, outputs: dict[str, Any]) -> list[Finding]:
     """Two replicas of one expert on one GPU: the second buys no balance."""
-    if not isinstance(instance, RebalanceInstance):
+    judged, outputs = live_view(instance, outputs)  # live GPUs only under a mask
+    if not isinstance(judged, RebalanceInstance):
         return []
-    slots_per_gpu = instance.num_replicas // instance.num_gpus
+    slots_per_gpu = judged.num_replicas // judged.num_gpus
     collisions = 0
     first: tuple[int, int, int] | None = None
     for layer, phy2log in enumerate(outputs["phy2log"]):

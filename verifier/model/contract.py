@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from verifier.model import edge_cases
+from verifier.model.elastic import has_dead_ranks
 from verifier.model.instances import (
     Instance,
     PackingInstance,
@@ -125,12 +126,14 @@ def output_names(function: str) -> tuple[str, ...]:
 
 def hierarchical_rules_apply(instance: Instance, policy: Policy) -> bool:
     """True when a call on `instance` is judged under the hierarchical contract: a rebalance
-    instance whose groups divide evenly into its nodes, under policy "auto" ("global" drops it)."""
+    instance whose groups divide evenly into its nodes, under policy "auto" ("global" drops it).
+    With dead ranks (an active-ranks mask) the plan is global, as SGLang's elastic EP plans it."""
     return (
         policy == "auto"
         and isinstance(instance, RebalanceInstance)
         and instance.num_nodes > 0
         and instance.num_groups % instance.num_nodes == 0
+        and not has_dead_ranks(instance)
     )
 
 

@@ -13,6 +13,11 @@ slots; slot s on GPU s // (R / K)) and `"max_moves": M` (an integer >= 0, or one
 most replica weight copies a new placement may make (see `objectives.moves`). An instance without
 them prints, serialises and hashes exactly as before.
 
+A rebalance instance may also carry an elastic cluster's active-ranks mask (SGLang's elastic EP):
+`"active_ranks": [1, 0, 1, 1]`, one entry per GPU, 1 live and 0 dead, at least one live, and the
+live GPUs' slots enough for every expert; it cannot be combined with `old_phy2log`. What it means
+for a plan is in `verifier.model.elastic`.
+
 `weights` is a list of layers, each a list of non-negative finite numbers (integers stay integers).
 Parsing checks everything a solver or a candidate would otherwise trip over and raises
 `InstanceError` with a message naming the offending field. A field the format does not know is an
@@ -74,6 +79,7 @@ class RebalanceInstance:
     problem: ProblemName = "rebalance"
     old_phy2log: list[list[int]] | None = None  # the running placement, per layer
     max_moves: int | list[int] | None = None  # move budget: one for all layers, or per layer
+    active_ranks: list[int] | None = None  # elastic EP: 1 live, 0 dead, one entry per GPU
 
     def sizes(self) -> dict[str, int]:
         return {
@@ -90,6 +96,13 @@ class RebalanceInstance:
             fields["old_phy2log"] = self.old_phy2log
         if self.max_moves is not None:
             fields["max_moves"] = self.max_moves
+        return fields
+
+    def optional_fields(self) -> dict[str, Any]:
+        """Every optional field that is set: the migration fields and the active-ranks mask."""
+        fields = self.migration_fields()
+        if self.active_ranks is not None:
+            fields["active_ranks"] = self.active_ranks
         return fields
 
     def move_budget(self, layer: int) -> int | None:
@@ -111,7 +124,7 @@ METADATA_FIELD = "metadata"  # free-form notes in an instance file: accepted, ig
 OPTIONAL_FIELDS: dict[ProblemName, tuple[str, ...]] = {
     "packing": (),
     "replication": (),
-    "rebalance": ("old_phy2log", "max_moves"),
+    "rebalance": ("old_phy2log", "max_moves", "active_ranks"),
 }
 
 
@@ -207,8 +220,18 @@ def instance_from_dict(data: Any) -> Instance:
     budget = _parse_move_budget(data, len(weights))
     if budget is not None and old is None:
         raise InstanceError("field 'max_moves' needs field 'old_phy2log' (moves from what?)")
+    mask = _parse_active_ranks(data, n, num_replicas, num_gpus)
+    if mask is not None and old is not None:
+        raise InstanceError("field 'active_ranks' cannot be combined with field 'old_phy2log'")
     return RebalanceInstance(
-        weights, num_replicas, num_groups, num_nodes, num_gpus, old_phy2log=old, max_moves=budget
+        weights,
+        num_replicas,
+        num_groups,
+        num_nodes,
+        num_gpus,
+        old_phy2log=old,
+        max_moves=budget,
+        active_ranks=mask,
     )
 
 
@@ -260,9 +283,33 @@ def _parse_move_budget(data: dict[str, Any], layers: int) -> int | list[int] | N
     return list(value) if isinstance(value, list) else value
 
 
+def _parse_active_ranks(
+    data: dict[str, Any], experts: int, replicas: int, gpus: int
+) -> list[int] | None:
+    """`active_ranks`: one 0/1 entry per GPU, at least one 1, live slots enough for every expert."""
+    if "active_ranks" not in data:
+        return None
+    mask = data["active_ranks"]
+    field = "field 'active_ranks'"
+    if not isinstance(mask, list) or len(mask) != gpus:
+        raise InstanceError(f"{field} must be a list of {gpus} entries (one per GPU), got {mask!r}")
+    for rank, value in enumerate(mask):
+        if not _is_int(value) or value not in (0, 1):
+            raise InstanceError(f"{field} rank {rank}: must be 1 (live) or 0 (dead), got {value!r}")
+    live = sum(mask)
+    if live == 0:
+        raise InstanceError(f"{field}: every rank is dead (at least one must be live)")
+    live_slots = live * (replicas // gpus)
+    if live_slots < experts:
+        raise InstanceError(
+            f"{field}: the {live} live ranks hold {live_slots} slots, fewer than the {experts} experts"
+        )
+    return list(mask)
+
+
 def instance_to_dict(instance: Instance) -> dict[str, Any]:
     """The JSON object for an instance (the inverse of `instance_from_dict`)."""
-    fields = instance.migration_fields() if isinstance(instance, RebalanceInstance) else {}
+    fields = instance.optional_fields() if isinstance(instance, RebalanceInstance) else {}
     return {"problem": instance.problem, "weights": instance.weights, **instance.sizes(), **fields}
 
 
@@ -305,7 +352,7 @@ def instance_json(instance: Instance) -> str:
     parts.append(f'  "weights": [\n    {rows}\n  ]' if instance.weights else '  "weights": []')
     if isinstance(instance, RebalanceInstance):
         parts += [
-            f'  "{key}": {json.dumps(value)}' for key, value in instance.migration_fields().items()
+            f'  "{key}": {json.dumps(value)}' for key, value in instance.optional_fields().items()
         ]
     return "{\n" + ",\n".join(parts) + "\n}"
 

@@ -26,6 +26,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 from verifier.model.contract import Policy, hierarchical_rules_apply
+from verifier.model.elastic import live_instance
 from verifier.model.instances import (
     Instance,
     PackingInstance,
@@ -257,8 +258,10 @@ def _check_layer(instance: Instance, layer: int) -> None:
 def solve_layer(
     instance: Instance, layer: int, *, time_limit: float = 10.0, seed: int = 0
 ) -> Solution:
-    """Solve one layer of an instance (packing, replication or rebalance, policy "auto")."""
+    """Solve one layer of an instance (packing, replication or rebalance, policy "auto"); under
+    an active-ranks mask, the instance on its live ranks only (`verifier.model.elastic`)."""
     _check_layer(instance, layer)
+    instance = _live(instance)
     return _layer_solver(instance)(instance.weights[layer], time_limit, seed)
 
 
@@ -270,6 +273,7 @@ def lower_bound(instance: Instance, layer: int) -> Fraction:
     from verifier.oracle.staged import rebalance_bounds
 
     _check_layer(instance, layer)
+    instance = _live(instance)
     weights = instance.weights[layer]
     if isinstance(instance, PackingInstance):
         return rational_packing_bound(weights, instance.num_packs)
@@ -277,6 +281,14 @@ def lower_bound(instance: Instance, layer: int) -> Fraction:
         return optimal_max_per_replica(exact_loads(weights), instance.num_phy)
     shape = instance_shape(instance)
     return max(rebalance_bounds(exact_loads(weights), shape).values())
+
+
+def _live(instance: Instance) -> Instance:
+    """A rebalance instance with dead ranks as the same loads on its live ranks only: slot p of
+    the solution is the p-th live slot (the live GPUs' slots in order)."""
+    if isinstance(instance, RebalanceInstance):
+        return live_instance(instance)
+    return instance
 
 
 def instance_shape(instance: RebalanceInstance, policy: Policy = "auto") -> Shape:

@@ -24,6 +24,7 @@ from verifier.judging.baseline import GREEDY, Gate, baseline_gate, greedy_gate
 from verifier.judging.default_device import PROBE_DEVICE
 from verifier.judging.evaluator import CaseResult, Evaluator
 from verifier.model.contract import FUNCTIONS, contract_for, function_for
+from verifier.model.elastic import has_dead_ranks
 from verifier.model.errors import CandidateError
 from verifier.model.instances import Instance
 from verifier.model.options import EngineOptions
@@ -303,6 +304,9 @@ class Engine:
             if function not in functions:
                 self._note(f"replayed {function} case skipped: the candidate does not define it")
                 continue
+            if has_dead_ranks(instance) and function not in evaluator.info.takes_mask:
+                self._note(f"replayed {function} case skipped: it has dead ranks, no mask axis")
+                continue
             case = evaluator.evaluate(function, instance)
             self._record(case, generated=False)
             self.hooks.after_case(case, in_test=False)
@@ -351,15 +355,18 @@ class Engine:
     def _chunk(self, evaluator: Evaluator, function: str, round_: int, deadline: float) -> None:
         from hypothesis import given, seed
 
+        from verifier.model.elastic_strategies import instances_with_masks
         from verifier.model.strategies import instances_for
 
+        masks = function in evaluator.info.takes_mask  # the active-ranks axis: masked cases too
+        strategy = instances_with_masks(function) if masks else instances_for(function)
         hooks = self.hooks
         shrink_allowance = max(hooks.min_shrink_seconds, 0.25 * self.options.budget)
         chunk = Chunk(function, deadline, shrink_allowance)
 
         @hooks.settings(function)
         @seed(derived_seed(self.options.seed, *hooks.seed_tag, function, round_))
-        @given(instances_for(function))
+        @given(strategy)
         def cases(instance: Instance) -> None:
             self._one_case(evaluator, chunk, instance)
 

@@ -6,7 +6,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from verifier.calling.profiles.signature import old_placement_parameter, unbindable
+from verifier.calling.profiles.signature import (
+    mask_parameter,
+    old_placement_parameter,
+    unbindable,
+)
 from verifier.model.contract import contract_for
 
 Notes = list[str]
@@ -52,7 +56,8 @@ class Profile:
         """Why a function cannot be called under this profile (required unknown parameters)."""
         problems = []
         for function, fn in functions.items():
-            missing = unbindable(fn, self.known_names(function) | {"self", "cls"})
+            mask = {mask_parameter(fn)} - {None}  # the active-ranks axis, under every profile
+            missing = unbindable(fn, self.known_names(function) | {"self", "cls"} | mask)
             if missing and self.binds_by_name:
                 problems.append(
                     f"{function} has required parameter(s) {', '.join(missing)} that the "

@@ -11,8 +11,14 @@ from typing import Any
 from verifier.calling.candidates import Candidate, CandidateError
 from verifier.calling.profiles.base import Profile
 from verifier.calling.profiles.deepseek import DeepSeekProfile
+from verifier.calling.profiles.elastic import mask_note
 from verifier.calling.profiles.sglang import SglangProfile
-from verifier.calling.profiles.signature import SGLANG_NAMES, VLLM_NAMES, parameter_names
+from verifier.calling.profiles.signature import (
+    SGLANG_NAMES,
+    VLLM_NAMES,
+    mask_parameter,
+    parameter_names,
+)
 from verifier.calling.profiles.vllm import VllmProfile
 
 PROFILE_CLASSES: dict[str, type[Profile]] = {
@@ -54,6 +60,12 @@ class BoundCandidate:
     notes: list[str]
     fresh_instance: bool = True
     _shared: Any = None
+
+    @property
+    def takes_mask(self) -> list[str]:
+        """Functions with the active-ranks mask axis (`verifier.calling.profiles.elastic`)."""
+        functions = self.candidate.functions
+        return [name for name, fn in functions.items() if mask_parameter(fn) is not None]
 
     @property
     def accepts_old(self) -> list[str]:
@@ -105,4 +117,5 @@ def bind(candidate: Candidate, api: str, fresh_instance: bool = True) -> BoundCa
     bound = BoundCandidate(candidate, profile, notes, fresh_instance)
     for name in bound.accepts_old:
         notes.append(f"{name} takes an old placement: it is also called with one")
+    notes += mask_note(candidate.functions)
     return bound

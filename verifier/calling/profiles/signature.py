@@ -6,6 +6,8 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
+from verifier.model.elastic import MASK_NAME
+
 SGLANG_NAMES = frozenset(
     {
         "tokens_per_expert",
@@ -46,6 +48,12 @@ def old_placement_parameter(function: Callable[..., Any]) -> str | None:
     """The name of the parameter that takes an old placement, if the function has one."""
     names = parameter_names(function)
     return next((name for name in OLD_PLACEMENT_NAMES if name in names), None)
+
+
+def mask_parameter(function: Callable[..., Any]) -> str | None:
+    """The parameter that takes an active-ranks mask (its name contains SGLang's `active_ranks`,
+    e.g. `active_ranks_cpu`), if the function has one (`verifier.calling.profiles.elastic`)."""
+    return next((name for name in sorted(parameter_names(function)) if MASK_NAME in name), None)
 
 
 def unbindable(function: Callable[..., Any], known: set[str]) -> list[str]:

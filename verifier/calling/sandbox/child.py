@@ -19,6 +19,7 @@ import traceback
 from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Any
 
+from verifier.calling.profiles.elastic import with_mask
 from verifier.calling.sandbox.outcomes import LoadInfo, result_reply
 from verifier.calling.sandbox.requests import Binding, CallRequest, LoadRequest, request_from_data
 from verifier.model.errors import CandidateError
@@ -133,6 +134,8 @@ def _call(request: CallRequest, loaded: Loaded) -> dict[str, Any]:
     parts = bound.profile.call_parts(
         request.function, function, weight, request.args, old, request.hierarchical
     )
+    if request.function == "rebalance_experts":
+        parts = with_mask(parts, function, request.active_ranks, weight, request.args[-1])
     snapshot = weight.clone()
     _synchronize(device)  # the input copy and snapshot are done before the clock starts
     started = time.perf_counter()
@@ -211,6 +214,7 @@ def _load(request: LoadRequest, loaded: Loaded) -> dict[str, Any]:
         bound.profile.name,
         tuple(bound.notes),
         tuple(bound.accepts_old),
+        tuple(bound.takes_mask),
     )
     return info.to_data()
 

@@ -89,6 +89,7 @@ class LoadInfo:
     profile: str = "deepseek"  # the API profile the worker called it through
     profile_notes: tuple[str, ...] = ()  # why that profile, and how a policy class is called
     accepts_old: tuple[str, ...] = ()  # functions that take an old placement (incremental)
+    takes_mask: tuple[str, ...] = ()  # functions that take an active-ranks mask (elastic EP)
 
     def to_data(self) -> dict[str, Any]:
         """The child's reply to a load request that succeeded."""
@@ -101,6 +102,7 @@ class LoadInfo:
             "profile": self.profile,
             "profile_notes": list(self.profile_notes),
             "accepts_old": list(self.accepts_old),
+            "takes_mask": list(self.takes_mask),
         }
 
     @classmethod
@@ -113,6 +115,7 @@ class LoadInfo:
             data["profile"],
             tuple(data["profile_notes"]),
             tuple(data["accepts_old"]),
+            tuple(data.get("takes_mask", ())),
         )
 
 

@@ -58,6 +58,7 @@ class CallRequest:
     old: list[list[int]] | None = None  # an old placement, for functions that accept one
     # torch's default device during the call (the default-device probe); None: left as it is
     default_device: str | None = None
+    active_ranks: list[int] | None = None  # elastic EP's mask, for functions that take one
 
     def to_data(self) -> dict[str, Any]:
         return {
@@ -71,6 +72,7 @@ class CallRequest:
             "hierarchical": self.hierarchical,
             "old": self.old,
             "default_device": self.default_device,
+            "active_ranks": self.active_ranks,
         }
 
     @classmethod
@@ -85,6 +87,7 @@ class CallRequest:
             bool(data["hierarchical"]),
             data["old"],
             data["default_device"],
+            data.get("active_ranks"),
         )
 
 
