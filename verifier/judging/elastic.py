@@ -66,7 +66,8 @@ def check_masked_rebalance(
     def out_of_range(layer: int) -> str | None:
         bad = [s for s in live if not 0 <= phy2log[layer][s] < num_log]
         if bad:
-            return f"live slot {bad[0]} holds expert {phy2log[layer][bad[0]]}, outside 0..{num_log - 1}"
+            expert = phy2log[layer][bad[0]]
+            return f"live slot {bad[0]} holds expert {expert}, outside 0..{num_log - 1}"
         return None
 
     in_range = per_layer("rebalance.expert_range", layers, out_of_range)
@@ -111,21 +112,20 @@ def check_masked_rebalance(
         return None
 
     loaded = per_layer("elastic.dead_rank_load", layers, dead_load)
-    found = [loaded] if loaded else []
-    for check, problem in (("elastic.expert_lost", lost), ("elastic.log2phy_dead", points_dead)):
-        finding = per_layer(check, layers, problem)
-        found += [finding] if finding else []
-    if not loaded:
+    routed = per_layer("elastic.log2phy_dead", layers, points_dead)
+    missing = per_layer("elastic.expert_lost", layers, lost)
+    found = [finding for finding in (loaded, missing, routed) if finding]
+    if not loaded:  # a dead slot counted as a replica is no placeholder, and breaks the counts
         parked = per_layer("elastic.placeholder", layers, placeholder)
         found += [parked] if parked else []
-        found += _live_counting(per_layer, instance, outputs)
+        found += _live_counting(per_layer, instance, outputs, mapping=routed is None)
     return found
 
 
 def _live_counting(
-    per_layer: PerLayer, instance: RebalanceInstance, outputs: dict[str, Any]
+    per_layer: PerLayer, instance: RebalanceInstance, outputs: dict[str, Any], mapping: bool
 ) -> list[Finding]:
-    """logcnt and log2phy against the live slots (logcnt counts no dead slot here)."""
+    """logcnt, and log2phy when `mapping` (it lists no dead slot), against the live slots."""
     phy2log, log2phy, logcnt = outputs["phy2log"], outputs["log2phy"], outputs["logcnt"]
     layers, live = len(phy2log), live_slots(instance)
 
@@ -167,9 +167,9 @@ def _live_counting(
         ("rebalance.logcnt_count", wrong_count),
     )
     found = [finding for check, rule in rules if (finding := per_layer(check, layers, rule))]
-    if not found:
-        mapping = per_layer("rebalance.log2phy", layers, wrong_slots)
-        found += [mapping] if mapping else []
+    if mapping and not found:
+        listed = per_layer("rebalance.log2phy", layers, wrong_slots)
+        found += [listed] if listed else []
     return found
 
 

@@ -39,9 +39,7 @@ def masked_rebalance_instances(draw: st.DrawFn, family: str | None = None) -> Re
     )
 
 
-def instances_with_masks(
-    function: str, family: str | None = None
-) -> st.SearchStrategy[Instance]:
+def instances_with_masks(function: str, family: str | None = None) -> st.SearchStrategy[Instance]:
     """For a function that takes a mask: plain instances and masked ones, half and half."""
     plain = instances_for(function, family=family)
     if function != "rebalance_experts":

@@ -302,7 +302,8 @@ def _parse_active_ranks(
     live_slots = live * (replicas // gpus)
     if live_slots < experts:
         raise InstanceError(
-            f"{field}: the {live} live ranks hold {live_slots} slots, fewer than the {experts} experts"
+            f"{field}: the {live} live ranks hold {live_slots} slots, "
+            f"fewer than the {experts} experts"
         )
     return list(mask)
 

@@ -27,7 +27,7 @@ def rebalance_experts(
         groups, nodes = (num_groups, num_nodes) if enable_hierarchical else (1, 1)
         return reference_rebalance(weight, num_replicas, groups, nodes, num_gpus)
     phy2log, log2phy, logcnt = reference_rebalance(weight, per_gpu * len(live), 1, 1, len(live))
-    # survivor slot i (on survivor GPU i // per_gpu) is slot live[i // per_gpu] * per_gpu + i % per_gpu
+    # survivor slot i is slot live[i // per_gpu] * per_gpu + i % per_gpu
     index = torch.arange(per_gpu * len(live), device=weight.device)
     ranks = torch.tensor(live, dtype=torch.int64, device=weight.device)
     where = ranks[index // per_gpu] * per_gpu + index % per_gpu

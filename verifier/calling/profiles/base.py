@@ -56,8 +56,9 @@ class Profile:
         """Why a function cannot be called under this profile (required unknown parameters)."""
         problems = []
         for function, fn in functions.items():
-            mask = {mask_parameter(fn)} - {None}  # the active-ranks axis, under every profile
-            missing = unbindable(fn, self.known_names(function) | {"self", "cls"} | mask)
+            mask = mask_parameter(fn)  # the active-ranks axis, under every profile
+            known = self.known_names(function) | {"self", "cls"} | ({mask} if mask else set())
+            missing = unbindable(fn, known)
             if missing and self.binds_by_name:
                 problems.append(
                     f"{function} has required parameter(s) {', '.join(missing)} that the "

@@ -46,6 +46,5 @@ def with_mask(
         return parts
     values = mask if mask is not None else [1] * gpus
     tensor = torch.tensor(values, dtype=torch.int32, device=weight.device)
-    live = sum(values)
-    note = f"{name} passed: {live} of {len(values)} ranks live"
+    note = f"the active-ranks mask passed as {name} (int32, 1 live, 0 dead)"
     return replace(parts, kwargs={**parts.kwargs, name: tensor}, notes=[*parts.notes, note])
