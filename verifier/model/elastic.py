@@ -17,7 +17,6 @@ solves `live_instance`, the same loads on the live GPUs' slots only, so the gap 
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
 
 from verifier.model.instances import Instance, RebalanceInstance
 
@@ -89,8 +88,3 @@ def live_instance(instance: RebalanceInstance) -> RebalanceInstance:
 def mask_value(instance: Instance) -> list[int] | None:
     """The mask a call passes (the instance's, or None when it has none)."""
     return instance.active_ranks if isinstance(instance, RebalanceInstance) else None
-
-
-def describe(mask: list[int]) -> dict[str, Any]:
-    """A mask for a finding's details."""
-    return {"active_ranks": mask, "dead_ranks": [r for r, live in enumerate(mask) if not live]}

@@ -7,8 +7,6 @@ families as every other instance (`verifier.model.strategies.weights`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from hypothesis import strategies as st
 
 from verifier.model.instances import Instance, RebalanceInstance
@@ -45,6 +43,3 @@ def instances_with_masks(function: str, family: str | None = None) -> st.SearchS
     if function != "rebalance_experts":
         return plain
     return st.one_of(plain, masked_rebalance_instances(family=family))
-
-
-MaskStrategy = Callable[[str], st.SearchStrategy[Instance]]

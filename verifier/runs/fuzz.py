@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from verifier.judging.evaluator import CaseResult
+from verifier.model.elastic import has_dead_ranks
 from verifier.model.instances import (
     Instance,
     PackingInstance,
@@ -436,6 +437,9 @@ def add_to_corpus(
     added = []
     with variant_pool(variant_specs()) as pool:  # one sandbox for every record's baselines
         for family, instance, description in corpus_candidates(result):
+            if has_dead_ranks(instance):  # its baselines (the reference variants) take no mask
+                report(f"not added: {family} {instance_hash(instance)} has dead ranks")
+                continue
             provenance = Provenance(
                 family=family,
                 source="fuzz",
