@@ -61,6 +61,8 @@ API_VIOLATIONS = {
     "vllm_slots_lost/policy.py:SlotLosingPolicy": ("vllm", "incremental.slot_preservation"),
     "sglang_layer_mixing.py": ("sglang", "metamorphic.layer_independence"),
     "stateful_class_state.py:LeakyPolicy": ("vllm", "behaviour.nondeterministic"),
+    # SGLang's elastic EP with the active-ranks mask axis (verifier.judging.elastic)
+    "elastic_dead_slots.py": ("sglang", "elastic.dead_rank_load"),
 }
 # Runs are bounded by case counts, not time, so the verdicts do not depend on the machine's load.
 NEEDS_MORE_CASES = {"float32_rounding": 400, "half_precision": 150}
