@@ -135,6 +135,7 @@ def test_functions_with_the_axis_get_masked_and_plain_cases() -> None:
     strategy = instances_with_masks("rebalance_experts")
     masked = find(strategy, lambda i: isinstance(i, RebalanceInstance) and bool(i.active_ranks))
     plain = find(strategy, lambda i: isinstance(i, RebalanceInstance) and not i.active_ranks)
+    assert isinstance(masked, RebalanceInstance) and isinstance(plain, RebalanceInstance)
     assert masked.active_ranks and plain.active_ranks is None
 
 
