@@ -16,6 +16,7 @@ from verifier.calling.sandbox import outcome_of_result
 from verifier.cli.dispatch import main
 from verifier.judging.invariants import check_call
 from verifier.judging.judge import judge
+from verifier.judging.quality import anti_affinity
 from verifier.model.contract import hierarchical_rules_apply
 from verifier.model.elastic import PLACEHOLDER, dead_slots, live_instance, live_slots
 from verifier.model.elastic_strategies import instances_with_masks, masked_rebalance_instances
@@ -184,6 +185,15 @@ def test_log2phy_into_a_dead_rank_is_a_violation() -> None:
     log2phy[0][5][0] = dead_slots(instance)[0]  # expert 5 routed to a dead slot
     found = _checks(instance, (phy2log, log2phy, logcnt))
     assert found == ["elastic.log2phy_dead"]
+
+
+def test_placeholders_are_no_replicas_for_anti_affinity() -> None:
+    shape = {"weights": [[4, 1]], "num_replicas": 6, "num_groups": 1, "num_nodes": 1}
+    instance = instance_from_dict({**MASKED, **shape, "num_gpus": 3, "active_ranks": [1, 0, 1]})
+    spread = {"phy2log": [[0, 1, 0, 0, 0, 1]]}  # dead rank 1 holds two placeholders
+    assert anti_affinity("rebalance_experts", instance, spread) == []
+    (found,) = anti_affinity("rebalance_experts", instance, {"phy2log": [[0, 1, 0, 0, 1, 1]]})
+    assert found.details["gpu"] == 2  # the live rank, numbered as in the full layout
 
 
 def test_the_checks_are_declared() -> None:

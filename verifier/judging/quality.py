@@ -17,6 +17,7 @@ from verifier.judging.elastic import live_view
 from verifier.judging.invariants import node_of_slot
 from verifier.judging.precision import distinct_digits, given_loads, within_rounding
 from verifier.model.contract import Policy, hierarchical_rules_apply
+from verifier.model.elastic import has_dead_ranks, live_ranks
 from verifier.model.findings import Finding, observation
 from verifier.model.instances import (
     Instance,
@@ -163,6 +164,8 @@ def anti_affinity(function: str, instance: Instance, outputs: dict[str, Any]) ->
     if first is None:
         return []
     layer, gpu, expert = first
+    if isinstance(instance, RebalanceInstance) and has_dead_ranks(instance):
+        gpu = live_ranks(instance)[gpu]  # the live view numbers live GPUs only
     return [
         observation(
             "placement.anti_affinity",
