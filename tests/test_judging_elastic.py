@@ -28,7 +28,7 @@ from verifier.model.instances import (
     instance_to_dict,
 )
 from verifier.oracle import lower_bound, solve_layer
-from verifier.runs.check import ALL_CHECKS
+from verifier.runs.check import ALL_CHECKS, EngineOptions, check_candidate
 
 MASKED: dict[str, Any] = {
     "problem": "rebalance",
@@ -247,6 +247,37 @@ def test_check_fails_the_broken_twin_for_serving_load_on_a_dead_rank(
     assert "elastic.dead_rank_load" in findings
     reproducer = instance_from_dict(findings["elastic.dead_rank_load"]["instance"])
     assert isinstance(reproducer, RebalanceInstance) and reproducer.active_ranks is not None
+
+
+DEEPSEEK_NAMED = """
+import importlib.util
+
+spec = importlib.util.spec_from_file_location("elastic_mask", {path!r})
+elastic = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(elastic)
+
+
+def rebalance_experts(weight, num_replicas, num_groups, num_nodes, num_gpus, active_ranks_cpu):
+    return elastic.rebalance_experts(
+        weight, num_replicas, num_groups, num_nodes, num_gpus, True, active_ranks_cpu
+    )
+"""
+
+
+def test_the_axis_is_detected_under_any_profile(tmp_path: Path) -> None:
+    """DeepSeek's positional names and a mask named like SGLang's (`active_ranks_cpu`): the
+    profile stays deepseek, the arguments go positionally and the mask by name."""
+    candidate = tmp_path / "deepseek_elastic.py"
+    candidate.write_text(DEEPSEEK_NAMED.format(path=str(APIS_DIR / "elastic_mask.py")))
+    result = check_candidate(str(candidate), EngineOptions(max_cases=20, device_probe=False))
+    assert result.api.profile == "deepseek" and result.exit_code == 0
+    assert any("takes active_ranks_cpu" in note for note in result.api.notes)
+    assert (
+        result.api.adapted["rebalance_experts"][
+            "the active-ranks mask passed as active_ranks_cpu (int32, 1 live, 0 dead)"
+        ]
+        > 0
+    )
 
 
 def test_a_masked_case_is_skipped_for_a_candidate_without_the_axis(

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from verifier.calling.profiles.base import CallParts
+from verifier.calling.profiles.base import CallParts, named_values
 from verifier.calling.profiles.signature import mask_parameter
 from verifier.model.elastic import PLACEHOLDER
 
@@ -35,15 +35,21 @@ def mask_note(functions: dict[str, Callable[..., Any]]) -> list[str]:
 
 
 def with_mask(
-    parts: CallParts, fn: Callable[..., Any], mask: list[int] | None, weight: Any, gpus: int
+    function: str,
+    parts: CallParts,
+    fn: Callable[..., Any],
+    mask: list[int] | None,
+    weight: Any,
+    args: tuple[int, ...],
 ) -> CallParts:
-    """The call's arguments with the mask added by name (all ranks live when `mask` is None);
-    unchanged for a function without the axis."""
+    """A rebalance call's arguments with the mask added by name (all ranks live when `mask` is
+    None); unchanged for another function or a function without the axis."""
     import torch
 
     name = mask_parameter(fn)
-    if name is None:
+    if function != "rebalance_experts" or name is None:
         return parts
+    gpus = named_values(function, weight, args, False)["num_gpus"]
     values = mask if mask is not None else [1] * gpus
     tensor = torch.tensor(values, dtype=torch.int32, device=weight.device)
     note = f"the active-ranks mask passed as {name} (int32, 1 live, 0 dead)"

@@ -134,8 +134,7 @@ def _call(request: CallRequest, loaded: Loaded) -> dict[str, Any]:
     parts = bound.profile.call_parts(
         request.function, function, weight, request.args, old, request.hierarchical
     )
-    if request.function == "rebalance_experts":
-        parts = with_mask(parts, function, request.active_ranks, weight, request.args[-1])
+    parts = with_mask(request.function, parts, function, request.active_ranks, weight, request.args)
     snapshot = weight.clone()
     _synchronize(device)  # the input copy and snapshot are done before the clock starts
     started = time.perf_counter()
