@@ -239,12 +239,14 @@ class Sandbox:
         old: list[list[int]] | None = None,
         hierarchical: bool = False,
         default_device: str | None = None,
+        window: list[list[list[Any]]] | None = None,
     ) -> CallOutcome:
         """`function(tensor(weights, dtype, device), *args)` of the candidate (or of `spec`, a
         reference variant called through DeepSeek's API), through its API profile; `old` is an
         old placement for functions that accept one, `hierarchical` whether the hierarchical
         contract applies (SGLang's `enable_hierarchical`), `default_device` torch's default
-        device during the call (None: unchanged)."""
+        device during the call (None: unchanged), `window` the steps `weights` sums, for a
+        profile that takes them (`tokens_per_expert`)."""
         if self._process is None:
             self.restarts += 1
             try:
@@ -255,7 +257,16 @@ class Sandbox:
         assert process is not None
         binding = self.binding if spec is None or spec == self.spec else Binding(spec)
         request = CallRequest(
-            binding, function, weights, args, dtype, device, hierarchical, old, default_device
+            binding,
+            function,
+            weights,
+            args,
+            dtype,
+            device,
+            hierarchical,
+            old,
+            default_device,
+            window,
         )
         limit = self.timeout if timeout is None else timeout
         started = time.monotonic()

@@ -58,6 +58,9 @@ class CallRequest:
     old: list[list[int]] | None = None  # an old placement, for functions that accept one
     # torch's default device during the call (the default-device probe); None: left as it is
     default_device: str | None = None
+    # the loads as a window of steps `[steps, layers, experts]` (sequence mode), passed where the
+    # profile takes one (SGLang's tokens_per_expert); None: the loads as one step
+    window: list[list[list[Any]]] | None = None
 
     def to_data(self) -> dict[str, Any]:
         return {
@@ -71,6 +74,7 @@ class CallRequest:
             "hierarchical": self.hierarchical,
             "old": self.old,
             "default_device": self.default_device,
+            "window": self.window,
         }
 
     @classmethod
@@ -85,6 +89,7 @@ class CallRequest:
             bool(data["hierarchical"]),
             data["old"],
             data["default_device"],
+            data.get("window"),
         )
 
 
