@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from candidate_paths import APIS_DIR
+from candidate_paths import APIS_DIR, BROKEN_DIR
 from verifier.corpus.bundled_traces import small_trace_paths
 from verifier.judging.sequence import changes
 from verifier.model.options import EngineOptions
@@ -20,6 +20,9 @@ from verifier.runs.sequence_record import SequenceRecord
 
 WINDOWED = f"{APIS_DIR / 'windowed_policy.py'}:WindowedPolicy"
 SMOOTHING = f"{APIS_DIR / 'stateful_policy.py'}:SmoothingPolicy"
+VLLM = f"{APIS_DIR / 'vllm_policy' / 'default.py'}:GreedyEplbPolicy"
+VLLM_SLOTS_LOST = f"{BROKEN_DIR / 'vllm_slots_lost' / 'policy.py'}:SlotLosingPolicy"
+SMALL_TRACE = str(small_trace_paths()[".npy"])  # 40 steps x 2 layers x 16 experts
 MAX_LAYERS = 2  # the windowed fixture's cap on layers changed per call
 ENGINE = EngineOptions(timeout=10.0)
 
@@ -39,12 +42,27 @@ def test_the_windowed_policy_runs_a_whole_sequence_with_its_window_and_old_plan(
 
 
 def test_a_policy_without_a_window_or_old_placement_keeps_its_state_across_the_sequence() -> None:
-    trace = str(small_trace_paths()[".npy"])  # 40 steps x 2 layers x 16 experts
-    record, findings = run_sequence(SMOOTHING, ENGINE, sequence_input(SequenceOptions(4, trace)))
+    given = sequence_input(SequenceOptions(4, SMALL_TRACE))
+    record, findings = run_sequence(SMOOTHING, ENGINE, given)
     assert findings == []
     assert record.completed == 4 and record.window == 10
     assert record.window_input == "" and not record.old_placement
     assert "loads summed" in record.lines()[0]
+
+
+def test_a_vllm_policy_keeps_its_slot_contract_with_each_previous_plan() -> None:
+    given = sequence_input(SequenceOptions(4, SMALL_TRACE))
+    record, findings = run_sequence(VLLM, ENGINE, given)
+    assert findings == []
+    assert record.completed == 4 and record.old_placement and record.window_input == ""
+
+
+def test_a_vllm_policy_that_loses_its_slots_is_caught_at_the_second_call() -> None:
+    given = sequence_input(SequenceOptions(4, SMALL_TRACE))
+    _, findings = run_sequence(VLLM_SLOTS_LOST, ENGINE, given)
+    assert {finding.check for finding in findings} == {"incremental.slot_preservation"}
+    assert {finding.details["step"] for finding in findings} <= {2, 3, 4}
+    assert findings[0].message.startswith("sequence step 2 of 4: ")
 
 
 def test_changes_count_layers_and_replica_moves_between_consecutive_plans() -> None:
@@ -69,6 +87,5 @@ def test_the_reproducer_names_every_option_that_shapes_the_sequence() -> None:
 
 
 def test_a_trace_too_short_for_the_sequence_is_a_trace_error() -> None:
-    trace = str(small_trace_paths()[".npy"])
     with pytest.raises(TraceError, match="at least 8 are needed"):
-        sequence_input(SequenceOptions(8, trace, window=10))
+        sequence_input(SequenceOptions(8, SMALL_TRACE, window=10))
