@@ -169,8 +169,9 @@ class SequenceRun:
                 vllm_contract=vllm_contract,
                 context=context,
             )
-            notes = [note for note in outcome.adapted if note.startswith(WINDOW_NOTE)]
-            record.window_input = notes[0].removeprefix(WINDOW_NOTE) if notes else ""
+            for note in outcome.adapted:  # how the child passed the window, if it did
+                if note.startswith(WINDOW_NOTE):
+                    record.window_input = note.removeprefix(WINDOW_NOTE)
             differ: list[Finding] = []
             if comparing:
                 again = call_on(second, instance, old=old, window=window)
