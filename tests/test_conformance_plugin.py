@@ -65,3 +65,14 @@ def test_baseline_options_gate_the_quality_item(tmp_path: Path, broken_dir: Path
         tmp_path, str(broken), "--eplb-baseline", "reference", "--eplb-max-regression", "10"
     )
     assert tolerated.returncode == 0, tolerated.stdout[-3000:]
+
+
+def test_sequence_option_drives_one_instance_through_consecutive_calls(
+    tmp_path: Path, broken_dir: Path
+) -> None:
+    spec = f"{broken_dir / 'windowed_unseeded.py'}:UnseededWindowedPolicy"
+    done = _suite(tmp_path, spec, "--eplb-sequence", "4", "--eplb-no-device-probe")
+    assert done.returncode == 1, done.stdout[-3000:]
+    assert "1 failed" in done.stdout and "rebalance_experts-behaviour" in done.stdout
+    assert "sequence step 2 of 4: two identical sequences differ" in done.stdout
+    assert f"reproducer: eplb-verify check {spec} --sequence 4" in done.stdout

@@ -64,6 +64,13 @@ API_VIOLATIONS = {
     # SGLang's elastic EP with the active-ranks mask axis (verifier.judging.elastic)
     "elastic_dead_slots.py": ("sglang", "elastic.dead_rank_load"),
 }
+# Stateful policies whose bug only a sequence of calls on one instance shows (`check --sequence`):
+# spec -> (the profile `auto` must detect, the check that must catch it in sequence mode).
+SEQUENCE_VIOLATIONS = {
+    "windowed_unseeded.py:UnseededWindowedPolicy": ("sglang", "behaviour.nondeterministic"),
+    "windowed_stale_maps.py:StaleMapsWindowedPolicy": ("sglang", "rebalance.logcnt_count"),
+}
+SEQUENCE_CALLS = 4
 # Runs are bounded by case counts, not time, so the verdicts do not depend on the machine's load.
 NEEDS_MORE_CASES = {"float32_rounding": 400, "half_precision": 150}
 BUDGET = 120.0  # a safety net only
@@ -82,9 +89,10 @@ def _check(
 def test_every_broken_module_is_listed(broken_dir: Path) -> None:
     modules = {path.stem for path in broken_dir.glob("*.py")}
     modules |= {path.parent.name for path in broken_dir.glob("*/__init__.py")}
-    api_modules = {spec.split(".py")[0].split("/")[0] for spec in API_VIOLATIONS}
+    api_specs = [*API_VIOLATIONS, *SEQUENCE_VIOLATIONS]
+    api_modules = {spec.split(".py")[0].split("/")[0] for spec in api_specs}
     assert modules == set(VIOLATIONS) | set(OBSERVATIONS) | set(BASELINE_VIOLATIONS) | api_modules
-    api_checks = {check for _, check in API_VIOLATIONS.values()}
+    api_checks = {check for _, check in [*API_VIOLATIONS.values(), *SEQUENCE_VIOLATIONS.values()]}
     listed = set(VIOLATIONS.values()) | set(OBSERVATIONS.values()) | api_checks
     assert listed | set(BASELINE_VIOLATIONS.values()) <= set(ALL_CHECKS)
 
@@ -101,6 +109,28 @@ def test_broken_candidate_of_another_api_is_caught(
     caught = {record.finding.check: record.finding for record in result.violations}
     assert check in caught, f"{spec}: found {sorted(caught)}"
     assert caught[check].instance is not None
+
+
+@pytest.mark.parametrize(("spec", "expected"), sorted(SEQUENCE_VIOLATIONS.items()))
+def test_stateful_bug_is_caught_in_sequence_mode_only(
+    broken_dir: Path, spec: str, expected: tuple[str, str]
+) -> None:
+    """A check of single calls passes it; one instance through a sequence breaks `check`."""
+    from verifier.runs.sequence import SequenceOptions, sequence_input
+
+    profile, check = expected
+    options = EngineOptions(budget=BUDGET, timeout=5.0, max_cases=5, device_probe=False)
+    single = check_candidate(str(broken_dir / spec), options)
+    assert single.api.profile == profile
+    assert single.exit_code == 0, [record.finding.check for record in single.violations]
+    given = sequence_input(SequenceOptions(SEQUENCE_CALLS))
+    result = check_candidate(str(broken_dir / spec), options, sequence=given)
+    assert result.exit_code == 1
+    caught = {record.finding.check: record.finding for record in result.violations}
+    assert check in caught, f"{spec}: found {sorted(caught)}"
+    details = caught[check].details
+    assert details["role"] == "sequence" and 2 <= details["step"] <= SEQUENCE_CALLS
+    assert f"--sequence {SEQUENCE_CALLS}" in details["reproduce"]
 
 
 @pytest.mark.parametrize(("module", "check"), sorted(VIOLATIONS.items()))

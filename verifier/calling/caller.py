@@ -5,7 +5,7 @@ Which function an instance calls and with which arguments is in `verifier.model.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from verifier.calling.sandbox import CallOutcome, Sandbox
 from verifier.model.contract import call_args, function_for, hierarchical_rules_apply, natural_dtype
@@ -31,15 +31,18 @@ def call_on(
     timeout: float | None = None,
     old: list[list[int]] | None = None,
     default_device: str | None = None,
+    window: list[list[list[Any]]] | None = None,
 ) -> CallOutcome:
     """The candidate's function for this instance, called in its sandbox (never raises).
 
     `dtype` defaults to the instance's natural dtype; `spec` names another candidate loaded in
     the same sandbox (a reference variant); `old` is an old placement for a rebalance function
     that accepts one (`verifier.judging.incremental`); `default_device` is torch's default device
-    during the call (`verifier.judging.default_device`). The call is told whether the
-    hierarchical contract applies under the sandbox's policy, and given the instance's
-    active-ranks mask when it has one (`verifier.calling.profiles.elastic`)."""
+    during the call (`verifier.judging.default_device`); `window` the `[steps, layers, experts]`
+    steps the instance's loads sum, passed where the profile takes a window (sequence mode,
+    `verifier.runs.sequence`). The call is told whether the hierarchical contract applies under
+    the sandbox's policy, and given the instance's active-ranks mask when it has one
+    (`verifier.calling.profiles.elastic`)."""
     return sandbox.call(
         function_for(instance),
         instance.weights,
@@ -52,4 +55,5 @@ def call_on(
         hierarchical=hierarchical_rules_apply(instance, sandbox.policy),
         default_device=default_device,
         active_ranks=mask_value(instance),
+        window=window,
     )

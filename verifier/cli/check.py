@@ -2,7 +2,8 @@
 
 Runs the fixed edge-case suite and then Hypothesis-generated cases until the budget is spent,
 with live progress on stderr, a summary table and a minimal reproducer (an instance file the other
-commands accept) for every violation. Exit 0: no violation; 1: violations (or, with --strict,
+commands accept) for every violation; `--sequence N` then drives one instance of a stateful policy
+through N calls (`verifier.runs.sequence`). Exit 0: no violation; 1: violations (or, with --strict,
 observations); 2: usage error or a candidate that cannot be loaded.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from verifier.cli.api_options import add_api_options
 from verifier.cli.baseline_options import add_baseline_options, baseline_problem
@@ -26,8 +28,12 @@ from verifier.cli.options import (
     usage_error,
 )
 from verifier.cli.scale_options import add_campaign_scale_options, check_database, stderr_notify
+from verifier.cli.sequence_options import add_sequence_options, sequence_problem
 from verifier.model.atomic import write_json_atomically
 from verifier.model.instances import Instance
+
+if TYPE_CHECKING:
+    from verifier.runs.sequence import SequenceInput
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -71,6 +77,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_campaign_scale_options(parser, "none: each run is deterministic")
     add_baseline_options(parser)  # --baseline, --max-regression, --baseline-api
     add_api_options(parser)  # --api, --shared-instance, --allow-cross-layer
+    add_sequence_options(parser)  # --sequence, --trace, --window
 
 
 def check_json_path(path: Path) -> str | None:
@@ -90,6 +97,15 @@ def _replayed_instances(paths: list[Path] | None) -> tuple[Instance, ...]:
     return tuple(load_instance(path) for path in paths or ())
 
 
+def _sequence_input(args: argparse.Namespace) -> SequenceInput | None:
+    """The sequence mode's loaded trace (`--sequence N`); None without it."""
+    if args.sequence is None:
+        return None
+    from verifier.runs.sequence import SequenceOptions, sequence_input
+
+    return sequence_input(SequenceOptions(args.sequence, args.trace, args.window))
+
+
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
@@ -100,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
         return usage_error("check", problem)
     if args.replay_files and args.workers > 1:
         return usage_error("check", "--replay checks the given cases once: drop --workers")
-    if problem := baseline_problem(args):
+    if problem := baseline_problem(args) or sequence_problem(args):
         return usage_error("check", problem)
     if args.device == "cuda":
         import torch
@@ -108,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
         if not torch.cuda.is_available():
             return usage_error("check", "--device cuda: CUDA is not available on this machine")
     options = options_from_args(EngineOptions, args, replay=_replayed_instances(args.replay_files))
+    sequence = _sequence_input(args)  # a bad trace is exit 2 before the run
     check_database(args.database)  # before any worker starts
     console = Console(width=None if sys.stdout.isatty() else 120)
     interrupted = False
@@ -128,6 +145,10 @@ def run(args: argparse.Namespace) -> int:
             interrupted = True
             check.result.notes.append("interrupted: the summary covers the cases checked so far")
         result = check.result
+    if sequence is not None and not interrupted:
+        from verifier.runs.sequence import add_sequence
+
+        add_sequence(result, sequence)
     render_result(console, result)
     if args.json is not None:
         try:

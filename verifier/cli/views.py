@@ -104,7 +104,9 @@ def _reproducer(console: Console, record: FindingRecord) -> None:
     if trace:
         lines = str(trace).rstrip().splitlines()[-TRACEBACK_LINES:]
         console.print(Text("\n".join(f"    {line}" for line in lines), style="dim"))
-    if finding.instance is not None:
+    if "reproduce" in finding.details:  # sequence mode: the command replays the sequence
+        console.print(Text(f"  reproducer: {finding.details['reproduce']}"))
+    elif finding.instance is not None:
         console.print(Text("  reproducer (an instance file):"))
         console.out(instance_json(finding.instance), highlight=False)
 
@@ -124,6 +126,8 @@ def render_result(console: Console, result: EngineResult) -> None:
     for line in result.api.lines():  # profile, adaptations, migration
         console.print(Text(line))
     if line := result.baseline.summary():  # worse / equal / better, the worst ratio
+        console.print(Text(line))
+    for line in result.sequence.lines() if result.sequence is not None else ():
         console.print(Text(line))
     devices = result.devices  # real CUDA, the default-device probe, or CPU only
     console.print(Text(devices.summary(), style="" if devices.exercised else "yellow"))

@@ -2,12 +2,14 @@
 
     python -m pytest --pyargs verifier.conformance --eplb-candidate SPEC \
         [--eplb-api auto|deepseek|vllm|sglang] [--eplb-policy auto|global] [--eplb-budget SECONDS]
-        [--eplb-baseline SPEC [--eplb-max-regression R]]
+        [--eplb-baseline SPEC [--eplb-max-regression R]] [--eplb-sequence N [--eplb-trace FILE]]
 
 collects one item per EPLB function and check family (`FAMILIES`); each fails with the findings of
 its family and their reproducer instances. The check runs once per process (a session fixture; one
 per xdist worker) with a fixed number of generated cases, so every worker reaches the same verdict.
-The options come from the `pytest11` entry point `verifier.conformance.plugin`.
+With `--eplb-sequence N`, one instance of the policy is then driven through N
+consecutive calls (`verifier.runs.sequence`); its findings join their families' items. The options
+come from the `pytest11` entry point `verifier.conformance.plugin`.
 """
 
 from __future__ import annotations

@@ -65,3 +65,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="leave out the default-device probe (calls under torch's default device meta)",
     )
+    group.addoption(
+        "--eplb-sequence",
+        type=int,
+        metavar="N",
+        help="sequence mode: also drive one instance of the policy through N consecutive calls "
+        "on drifting loads, each given the previous plan (as `eplb-verify check --sequence N`)",
+    )
+    group.addoption(
+        "--eplb-trace",
+        metavar="FILE",
+        help="the sequence's load trace (default: the bundled DeepSeek-V3-shaped drift trace)",
+    )

@@ -37,9 +37,25 @@ def eplb_result(pytestconfig: pytest.Config) -> Any:
     if options.max_regression < 0:
         pytest.fail("--eplb-max-regression must be at least 0", pytrace=False)
     try:
-        return check_candidate(spec, options)
+        return check_candidate(spec, options, sequence=_sequence(pytestconfig))
     except CandidateError as error:
         pytest.fail(f"cannot load the candidate or its baseline: {error}", pytrace=False)
+
+
+def _sequence(pytestconfig: pytest.Config) -> Any:
+    """The sequence mode's loaded trace (`--eplb-sequence N [--eplb-trace FILE]`), or None."""
+    from verifier.model.traces import TraceError
+    from verifier.runs.sequence import SequenceOptions, sequence_input
+
+    calls = pytestconfig.getoption("--eplb-sequence")
+    if calls is None:
+        return None
+    if calls < 1:
+        pytest.fail("--eplb-sequence must be at least 1", pytrace=False)
+    try:
+        return sequence_input(SequenceOptions(calls, pytestconfig.getoption("--eplb-trace")))
+    except TraceError as error:
+        pytest.fail(f"--eplb-sequence: {error}", pytrace=False)
 
 
 def _explain(record: Any) -> str:
@@ -47,7 +63,9 @@ def _explain(record: Any) -> str:
 
     finding = record.finding
     lines = [f"{finding.severity} {finding.check}: {finding.message} ({record.occurrences} cases)"]
-    if finding.instance is not None:
+    if "reproduce" in finding.details:  # sequence mode: the command replays the sequence
+        lines.append(f"reproducer: {finding.details['reproduce']}")
+    elif finding.instance is not None:
         lines.append("reproducer (eplb-verify instance file):")
         lines.append(instance_json(finding.instance))
     old = finding.details.get("old_placement")

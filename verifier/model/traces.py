@@ -81,11 +81,18 @@ def load_trace(path: str | Path, window: int = DEFAULT_WINDOW, *, min_windows: i
     path = Path(path)
     if window < 1:
         raise TraceError(path, f"the window must be at least 1 step, got {window}")
+    fmt, steps = load_steps(path)
+    return windowed(str(path), fmt, steps, window, min_windows=min_windows)
+
+
+def load_steps(path: str | Path) -> tuple[str, np.ndarray]:
+    """The format and the validated `[steps, layers, experts]` array of a trace file, step by
+    step (not summed into windows: what a windowed policy is given); raises `TraceError`."""
+    path = Path(path)
     if not path.is_file():
         raise TraceError(path, "no such file")
     fmt, raw = _read(path)
-    steps = _validated(path, raw)
-    return windowed(str(path), fmt, steps, window, min_windows=min_windows)
+    return fmt, _validated(path, raw)
 
 
 def windowed(source: str, fmt: str, steps: np.ndarray, window: int, *, min_windows: int) -> Trace:

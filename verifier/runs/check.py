@@ -3,7 +3,8 @@
 The engine (`verifier.runs.engine`) does the work; `CheckHooks` are `check`'s behaviour around it
 (its defaults, plus a live-progress hook). `check_candidate` is the library entry point: it checks
 a candidate and returns the result; `prepare_check` builds the engine of a check without running
-it (for a caller that wants `result` as it fills, e.g. after Ctrl-C).
+it (for a caller that wants `result` as it fills, e.g. after Ctrl-C). Given a sequence,
+`check_candidate` then runs sequence mode on the candidate (`verifier.runs.sequence`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from verifier.model.options import EngineOptions
 from verifier.runs.chunks import chunk_settings
 from verifier.runs.engine import Engine, RunHooks
 from verifier.runs.results import EngineResult, FindingRecord
+from verifier.runs.sequence import SequenceInput, add_sequence
 
 __all__ = [
     "ALL_CHECKS",
@@ -97,8 +99,16 @@ def prepare_check(
 
 
 def check_candidate(
-    spec: str, options: EngineOptions | None = None, *, progress: CheckProgressHook | None = None
+    spec: str,
+    options: EngineOptions | None = None,
+    *,
+    progress: CheckProgressHook | None = None,
+    sequence: SequenceInput | None = None,
 ) -> EngineResult:
     """Check a candidate and return the result; raises `CandidateError` when it cannot be
-    loaded."""
-    return prepare_check(spec, options, progress=progress).run()
+    loaded. `sequence` (`check --sequence N`) then drives one instance of it through the
+    sequence's calls (`verifier.runs.sequence`), its findings and observations in the result."""
+    result = prepare_check(spec, options, progress=progress).run()
+    if sequence is not None:
+        add_sequence(result, sequence)
+    return result

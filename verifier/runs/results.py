@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +17,7 @@ from verifier.model.options import EngineOptions
 from verifier.runs.baseline_record import BaselineRecord
 from verifier.runs.device_paths import DevicePaths
 from verifier.runs.run_record import ApiRecord
+from verifier.runs.sequence_record import SequenceRecord
 
 
 def instance_size(instance: Instance) -> tuple[Any, ...]:
@@ -64,6 +66,7 @@ class EngineResult:
     api: ApiRecord = field(default_factory=ApiRecord)  # profile, adaptations, migration
     baseline: BaselineRecord = field(default_factory=BaselineRecord)  # the quality comparison
     devices: DevicePaths = field(default_factory=DevicePaths)  # CUDA, the probe, or CPU only
+    sequence: SequenceRecord | None = None  # `--sequence N` (`verifier.runs.sequence`)
 
     @property
     def violations(self) -> list[FindingRecord]:
@@ -97,9 +100,14 @@ class EngineResult:
         self.api.record(case.function, case.outcome.adapted, case.metrics)
         self.baseline.record(case.function, case.metrics.get("baseline"))
         self.devices.record(case.metrics)
+        self.add_findings(case.function, case.findings)
+
+    def add_findings(self, function: str, findings: Sequence[Finding]) -> None:
+        """Fold one case's findings in (of `function` unless a finding names its own): each
+        distinct finding counted once, the smaller reproducer kept."""
         seen: set[tuple[str, str, str]] = set()
-        for finding in case.findings:
-            key = (finding.severity, finding.function or case.function, finding.check)
+        for finding in findings:
+            key = (finding.severity, finding.function or function, finding.check)
             if key in seen:
                 continue
             seen.add(key)
@@ -164,6 +172,7 @@ class EngineResult:
             "api": self.api.to_dict(),
             "migration": self.api.migration.to_dict(),
             "devices": self.devices.to_dict(),
+            "sequence": self.sequence.to_dict() if self.sequence is not None else None,
             "exit_code": self.exit_code,
             "elapsed_seconds": round(self.elapsed, 3),
             "cases": {

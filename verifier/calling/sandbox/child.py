@@ -26,7 +26,7 @@ from verifier.model.errors import CandidateError
 
 if TYPE_CHECKING:
     from verifier.calling.candidates import Candidate
-    from verifier.calling.profiles.base import Notes, Profile
+    from verifier.calling.profiles.base import CallParts, Notes, Profile
     from verifier.calling.profiles.binding import BoundCandidate
 
 Loaded = dict[str, "BoundCandidate"]  # by spec
@@ -82,6 +82,23 @@ def _old_placement(old: list[list[int]] | None, weight: Any) -> Any:
     return None if old is None else torch.tensor(old, dtype=torch.int64, device=weight.device)
 
 
+def _with_window(parts: CallParts, window: list[list[list[Any]]] | None, weight: Any) -> CallParts:
+    """The call with the real window of steps as `tokens_per_expert` (sequence mode), where the
+    profile passes one; unchanged otherwise."""
+    if window is None or "tokens_per_expert" not in parts.kwargs:
+        return parts
+    import torch
+
+    from verifier.calling.profiles.base import CallParts
+
+    steps = torch.tensor(window, dtype=weight.dtype).reshape(len(window), *weight.shape)
+    kwargs = {**parts.kwargs, "tokens_per_expert": steps.to(weight.device)}
+    shape = list(steps.shape)
+    notes = [note for note in parts.notes if not note.startswith("loads passed as one step")]
+    notes.append(f"loads passed as a window: tokens_per_expert {shape}")
+    return CallParts(parts.args, kwargs, notes)
+
+
 def _default_device(device: str | None) -> contextlib.AbstractContextManager[Any]:
     """torch's default device for the call (`with torch.device(...)`: factories without
     `device=` land there, e.g. on `meta`); no change when `device` is None."""
@@ -135,6 +152,7 @@ def _call(request: CallRequest, loaded: Loaded) -> dict[str, Any]:
         request.function, function, weight, request.args, old, request.hierarchical
     )
     parts = with_mask(request.function, parts, function, request.active_ranks, weight, request.args)
+    parts = _with_window(parts, request.window, weight)
     snapshot = weight.clone()
     _synchronize(device)  # the input copy and snapshot are done before the clock starts
     started = time.perf_counter()

@@ -240,13 +240,15 @@ class Sandbox:
         hierarchical: bool = False,
         default_device: str | None = None,
         active_ranks: list[int] | None = None,
+        window: list[list[list[Any]]] | None = None,
     ) -> CallOutcome:
         """`function(tensor(weights, dtype, device), *args)` of the candidate (or of `spec`, a
         reference variant called through DeepSeek's API), through its API profile; `old` is an
         old placement for functions that accept one, `hierarchical` whether the hierarchical
         contract applies (SGLang's `enable_hierarchical`), `default_device` torch's default
         device during the call (None: unchanged), `active_ranks` an elastic EP mask for
-        functions that take one."""
+        functions that take one, `window` the steps `weights` sums, for a profile that takes
+        them (`tokens_per_expert`)."""
         if self._process is None:
             self.restarts += 1
             try:
@@ -267,6 +269,7 @@ class Sandbox:
             old,
             default_device,
             active_ranks,
+            window,
         )
         limit = self.timeout if timeout is None else timeout
         started = time.monotonic()

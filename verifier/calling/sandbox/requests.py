@@ -59,6 +59,9 @@ class CallRequest:
     # torch's default device during the call (the default-device probe); None: left as it is
     default_device: str | None = None
     active_ranks: list[int] | None = None  # elastic EP's mask, for functions that take one
+    # the loads as a window of steps `[steps, layers, experts]` (sequence mode), passed where the
+    # profile takes one (SGLang's tokens_per_expert); None: the loads as one step
+    window: list[list[list[Any]]] | None = None
 
     def to_data(self) -> dict[str, Any]:
         return {
@@ -73,6 +76,7 @@ class CallRequest:
             "old": self.old,
             "default_device": self.default_device,
             "active_ranks": self.active_ranks,
+            "window": self.window,
         }
 
     @classmethod
@@ -88,6 +92,7 @@ class CallRequest:
             data["old"],
             data["default_device"],
             data.get("active_ranks"),
+            data.get("window"),
         )
 
 
