@@ -29,7 +29,7 @@ from ortools.sat.python import cp_model
 
 from verifier.model.objectives import gpu_replica_counts, moves, rebalance_objective
 from verifier.oracle.budgeted_counts import search_counts
-from verifier.oracle.cpsat import Budget, integer_bound, status_name
+from verifier.oracle.cpsat import Budget, integer_bound, new_model, status_name
 from verifier.oracle.layout import Shape
 from verifier.oracle.rebalance import Placement, is_small, solve_placement
 from verifier.oracle.scaling import Load, exact_loads, scale_loads
@@ -89,7 +89,7 @@ def relabel_for_fewest_moves(
     gpus, slots = shape.num_gpus, shape.slots_per_gpu
     before, after = gpu_replica_counts(old, gpus), gpu_replica_counts(new, gpus)
     kept = [[sum((b & a).values()) for a in after] for b in before]  # old GPU i <- new GPU j
-    model = cp_model.CpModel()
+    model = new_model()
     node = shape.node_of_gpu
     put = [[model.new_bool_var(f"x{i}_{j}") for j in range(gpus)] for i in range(gpus)]
     nodes = [
@@ -137,7 +137,7 @@ class MigrationModel:
         self.shape = shape
         c_max = shape.max_replicas
         multiplier = math.lcm(*range(1, c_max + 1))
-        model = cp_model.CpModel()
+        model = new_model()
         n, gpus, slots = shape.num_experts, shape.num_gpus, shape.slots_per_gpu
         top = min(slots, c_max)
         share = [[loads[e] * multiplier // c for c in range(1, c_max + 1)] for e in range(n)]
