@@ -269,8 +269,12 @@ def migration_plot(data: ReportData, path: Path) -> Path | None:
     candidates = list(dict.fromkeys(p.candidate for case in run.cases for p in case.points))
     colours = _colours(len(candidates))
     plt = _pyplot()
-    figure, panels = plt.subplots(1, len(groups), figsize=(5.0 * len(groups), 4.4), squeeze=False)
-    for axes, (group, cases) in zip(panels[0], groups.items(), strict=True):
+    columns = min(2, len(groups))
+    rows = math.ceil(len(groups) / columns)
+    figure, panels = plt.subplots(rows, columns, figsize=(5.5 * columns, 4.2 * rows), squeeze=False)
+    for axes in panels.flat[len(groups) :]:
+        axes.set_visible(False)
+    for axes, (group, cases) in zip(panels.flat, groups.items(), strict=False):
         _front_lines(axes, cases)
         for index, candidate in enumerate(candidates):
             shift = 0.12 * (index - (len(candidates) - 1) / 2)  # side by side at equal moves
@@ -282,13 +286,16 @@ def migration_plot(data: ReportData, path: Path) -> Path | None:
             ]
             if found:
                 xs, ys, olds = zip(*found, strict=True)
-                name = short(candidate) + (" (old placement)" if all(olds) else "")
+                name = short(candidate).rsplit("/", 1)[-1] + (
+                    " (old placement)" if all(olds) else ""
+                )
                 axes.scatter(xs, ys, s=16, color=colours[index], label=name)
         axes.set_xlabel("moves (replica copies from the old placement)")
         axes.set_ylabel("balancedness (mean / max GPU load)")
         axes.set_title(group, fontsize="medium")
-        axes.legend(fontsize="x-small")
         axes.grid(alpha=0.3)
+        if axes is panels.flat[0]:
+            axes.legend(fontsize="x-small")
     figure.suptitle("Balance against moves: candidates' points and the exact front")
     return _save(figure, path)
 
