@@ -16,6 +16,7 @@ from fractions import Fraction
 from typing import Any
 
 from verifier.model.objectives import balance_ratio, gap_float
+from verifier.runs.corpus_runs import DRIFT_MARKER
 from verifier.runs.migration_runs import MigrationCase, MigrationRun, MovePoint
 
 DEFINITION = (
@@ -81,17 +82,29 @@ def migration_row(group: str, candidate: str, cases: list[MigrationCase]) -> Mig
     )
 
 
+def grouped_cases(run: MigrationRun | None) -> dict[str, list[MigrationCase]]:
+    """The cases by group: drift traces first, then the move-budget records, smaller first."""
+    groups: dict[str, list[MigrationCase]] = {}
+    for case in [] if run is None else run.cases:
+        groups.setdefault(case.group, []).append(case)
+    order = sorted(groups, key=lambda g: (DRIFT_MARKER not in groups[g][0].family,
+                                          groups[g][0].experts))  # fmt: skip
+    return {group: groups[group] for group in order}
+
+
+def candidates_of(run: MigrationRun) -> list[str]:
+    """The candidates with a point, in the order they first appear."""
+    return list(dict.fromkeys(p.candidate for case in run.cases for p in case.points))
+
+
 def migration_rows(run: MigrationRun | None) -> list[MigrationRow]:
-    """Every (group, candidate) row, groups and candidates in the order they first appear."""
+    """Every (group, candidate) row, groups in `grouped_cases` order."""
     if run is None:
         return []
-    groups: dict[str, list[MigrationCase]] = {}
-    for case in run.cases:
-        groups.setdefault(case.group, []).append(case)
-    candidates = list(dict.fromkeys(p.candidate for case in run.cases for p in case.points))
+    candidates = candidates_of(run)
     return [
         row
-        for group, cases in groups.items()
+        for group, cases in grouped_cases(run).items()
         for candidate in candidates
         if (row := migration_row(group, candidate, cases)) is not None
     ]

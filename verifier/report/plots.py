@@ -23,6 +23,7 @@ from verifier.model.atomic import write_atomically
 from verifier.model.objectives import balance_ratio
 from verifier.report.conclusions import short
 from verifier.report.metrics import ALL, ReportData
+from verifier.report.migration_metrics import candidates_of, grouped_cases
 from verifier.runs.migration_runs import MigrationCase
 
 DPI = 110
@@ -263,10 +264,8 @@ def migration_plot(data: ReportData, path: Path) -> Path | None:
     run = data.migration
     if run is None or not run.cases:
         return None
-    groups: dict[str, list[MigrationCase]] = {}
-    for case in run.cases:
-        groups.setdefault(case.group, []).append(case)
-    candidates = list(dict.fromkeys(p.candidate for case in run.cases for p in case.points))
+    groups = grouped_cases(run)
+    candidates = candidates_of(run)
     colours = _colours(len(candidates))
     plt = _pyplot()
     columns = min(2, len(groups))
