@@ -11,11 +11,12 @@ import pytest
 from candidate_paths import APIS_DIR
 from verifier.calling.pool import SandboxPool
 from verifier.cli.dispatch import main
-from verifier.corpus import Provenance, add_instance
+from verifier.corpus import Provenance, add_instance, load_corpus
 from verifier.model.instances import Instance, PackingInstance, RebalanceInstance
 from verifier.report.conclusions import verdict
 from verifier.report.metrics import Stats, compare, percentile
 from verifier.runs.corpus_runs import LayerScore, RunResult
+from verifier.runs.migration_runs import measure_migration
 
 VLLM = f"{APIS_DIR / 'vllm_policy' / 'default.py'}:GreedyEplbPolicy"
 
@@ -217,3 +218,22 @@ def test_report_sets_slot_preserving_code_against_the_migration_front(
     assert "## Balance against moves" in markdown and "distance to the front" in markdown
     assert (out / "migration.png").read_bytes().startswith(PNG_MAGIC)
     assert "Balance against moves" in capsys.readouterr().out
+
+
+def test_migration_points_on_a_larger_trace_get_certified_intervals(
+    tmp_path: Path, reference_pool: SandboxPool
+) -> None:
+    # 10 experts: past the exact front's sizes, so OPT at each point's moves is only bracketed.
+    rows: list[list[int | float]] = [[9, 1, 5, 2, 7, 3, 8, 1, 4, 6], [2, 8, 5, 9, 1, 6, 3, 7, 4, 5]]
+    provenance = Provenance(family="drift-trace", source="manual", description="drift")
+    add_instance(tmp_path, RebalanceInstance(rows, 12, 1, 1, 4), provenance, time_limit=2.0,
+                 pool=reference_pool)  # fmt: skip
+    entries, _ = load_corpus(tmp_path)
+    run = measure_migration(["reference:greedy", "reference:swap"], entries, timeout=60.0)
+    (case,) = run.cases
+    assert not case.exact and case.front == () and not run.problems
+    assert case.floor == entries[0].oracle.layers[1].bound
+    for point in case.points:
+        assert case.floor <= point.opt_low <= point.opt_high <= point.load
+        low, high = point.distance
+        assert high is not None and 0 <= low <= high and not point.below_front

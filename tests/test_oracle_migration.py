@@ -11,7 +11,8 @@ import pytest
 
 from verifier.model.instances import Number, RebalanceInstance
 from verifier.oracle import solve_budgeted_layer, solve_front_layer
-from verifier.oracle.budgeted_counts import budget_bound
+from verifier.oracle.budgeted_counts import ReplicaTable, budget_bound
+from verifier.oracle.layout import Shape
 
 Plan = tuple[tuple[int, ...], ...]  # the sorted experts of every GPU
 
@@ -151,3 +152,17 @@ def test_budget_bound_is_below_every_plan_within_budget() -> None:
                 have = [sum(gpu.count(e) for gpu in plan) for e in range(4)]
                 if have == counts and _copies(_as_plan(old, 2), plan) <= budget:
                     assert _load(weights, plan) >= bound
+
+
+def test_integer_replica_table_gives_the_rational_bounds() -> None:
+    # The count enumeration ranks vectors by bounds computed on integers; they must be the very
+    # rational bounds (checked against every plan above), just scaled.
+    weights, old = [Fraction(8), Fraction(5, 3), Fraction(3), Fraction(0)], [0, 1, 2, 3, 0, 1]
+    table = ReplicaTable(weights, Shape.flat(4, 6, 2))
+    for counts in ([1, 1, 1, 3], [2, 2, 1, 1], [3, 1, 1, 1]):
+        per_replica = [w / c for w, c in zip(weights, counts, strict=True)]
+        scaled = table.loads(counts)
+        assert [value / table.scale for value in scaled] == per_replica
+        for budget in range(4):
+            rational = budget_bound(per_replica, old, 2, budget)
+            assert budget_bound(scaled, old, 2, budget) / table.scale == rational
