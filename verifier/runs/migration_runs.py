@@ -134,7 +134,7 @@ def measure_migration(
     with SandboxPool([*specs, greedy], timeout=timeout, api=api, fresh=fresh) as pool:
         pool.start(progress)
         planners = [spec for spec in dict.fromkeys(specs) if FUNCTION in pool.functions(spec)]
-        for entry in chosen:
+        for entry in chosen if planners else ():  # no rebalance candidate: no front to solve
             if progress is not None:
                 progress(f"migration on {entry.family} {entry.name}")
             instance = entry.instance
