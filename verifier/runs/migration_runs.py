@@ -145,9 +145,8 @@ def measure_migration(
                 continue
             plans = _candidate_plans(pool, planners, loads, olds, entry.name, run.problems)
             for index, old in enumerate(olds):
-                case_plans = {spec: (rows[index], old_used) for spec, (rows, old_used) in
-                              plans.items()}  # fmt: skip
-                run.cases.append(_case(entry, loads, index, old, case_plans, bounds[index]))
+                row = {spec: (rows[index], given) for spec, (rows, given) in plans.items()}
+                run.cases.append(_case(entry, loads, index, old, row, bounds[index]))
     return run
 
 
