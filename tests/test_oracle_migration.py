@@ -10,9 +10,10 @@ from fractions import Fraction
 import pytest
 
 from verifier.model.instances import Number, RebalanceInstance
-from verifier.oracle import solve_budgeted_layer, solve_front_layer
+from verifier.oracle import instance_shape, solve_budgeted_layer, solve_front_layer
 from verifier.oracle.budgeted_counts import ReplicaTable, budget_bound
 from verifier.oracle.layout import Shape
+from verifier.oracle.migration import solve_front
 
 Plan = tuple[tuple[int, ...], ...]  # the sorted experts of every GPU
 
@@ -166,3 +167,17 @@ def test_integer_replica_table_gives_the_rational_bounds() -> None:
         for budget in range(4):
             rational = budget_bound(per_replica, old, 2, budget)
             assert budget_bound(scaled, old, 2, budget) / table.scale == rational
+
+
+@pytest.mark.parametrize("instance", TINY[1::4], ids=lambda i: f"{i.weights[0]}-{i.num_nodes}n")
+def test_a_known_unconstrained_optimum_gives_the_same_front(instance: RebalanceInstance) -> None:
+    assert instance.old_phy2log is not None
+    shape, old = instance_shape(instance), instance.old_phy2log[0]
+    solved = solve_front(instance.weights[0], shape, old, time_limit=5.0, seed=0)
+    assert solved.unconstrained["status"] == "optimal"
+    optimum = Fraction(solved.unconstrained["objective"])
+    known = solve_front(instance.weights[0], shape, old, time_limit=5.0, seed=0,
+                        known=(optimum, optimum))  # fmt: skip
+    assert [(p.objective, p.bound, p.status) for p in known.points] == [
+        (p.objective, p.bound, p.status) for p in solved.points
+    ]

@@ -360,17 +360,29 @@ class Front:
 
 
 def solve_front(
-    loads: Sequence[Load], shape: Shape, old: Sequence[int], *, time_limit: float, seed: int
+    loads: Sequence[Load],
+    shape: Shape,
+    old: Sequence[int],
+    *,
+    time_limit: float,
+    seed: int,
+    known: tuple[Fraction, Fraction] | None = None,
 ) -> Front:
     """The balance-vs-moves front of one layer: OPT(K) from K = 0 until a plan within budget is as
-    good as the unconstrained optimum (`time_limit` per point, deterministic)."""
+    good as the unconstrained optimum (`time_limit` per point, deterministic). `known` is the
+    unconstrained optimum's (objective, certified bound) when known already (a corpus record's):
+    its solve is skipped, and so is its renamed plan as an incumbent."""
     weights = exact_loads(loads)
-    free, nearest = unconstrained_plan(loads, shape, old, time_limit=time_limit, seed=seed)
-    end = moves(old, nearest, shape.num_gpus)
+    nearest: list[int] | None = None
+    if known is None:
+        free, nearest = unconstrained_plan(loads, shape, old, time_limit=time_limit, seed=seed)
+        known = free.objective, free.bound
+    objective, bound = known
+    end = shape.num_replicas if nearest is None else moves(old, nearest, shape.num_gpus)
     unconstrained: dict[str, Any] = {
-        "objective": free.objective,
-        "bound": free.bound,
-        "status": "optimal" if free.proven else "feasible",
+        "objective": objective,
+        "bound": bound,
+        "status": "optimal" if objective == bound else "feasible",
     }
     points: list[BudgetedPlan] = []
     previous: list[int] | None = None
@@ -383,11 +395,11 @@ def solve_front(
             time_limit=time_limit,
             seed=seed,
             incumbents=[previous, nearest],
-            floor=free.bound,
+            floor=bound,
         )
         points.append(point)
         previous = point.phy2log or previous
-        if point.objective is not None and point.objective <= free.objective:
+        if point.objective is not None and point.objective <= objective:
             break
     for index in range(len(points) - 2, -1, -1):  # OPT(K) >= OPT(K + 1) >= bound(K + 1)
         earlier, later = points[index], points[index + 1]

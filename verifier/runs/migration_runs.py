@@ -12,7 +12,8 @@ The cases (one per window t -> t + 1 of a drift trace, `corpus_runs.is_drift`):
   unconstrained optimum (`oracle.migration.solve_front`), proven on small cases (the sizes of
   `judging.migration_quality.judged_against_front`); on larger ones there is no front, only a
   certified interval of OPT at each point's moves, from cheap bounds and the trace's recorded
-  bound for window t + 1 below, and the best plan known within those moves above (the old
+  bound for window t + 1 below (a proven recorded optimum also spares a small front its
+  unconstrained solve), and the best plan known within those moves above (the old
   placement or any candidate's plan of the case): no search;
 - distance to the front: (load - OPT(moves)) / OPT(moves), an interval where OPT(moves) is only
   bounded (`objectives.gap_interval`). A point below OPT(moves)'s certified bound is an oracle bug.
@@ -150,21 +151,23 @@ def measure_migration(
     return run
 
 
+Recorded = tuple[Fraction | None, Fraction]  # a record's unconstrained optimum: objective, bound
+
+
 def _old_and_loads(
     pool: SandboxPool, greedy: str, entry: CorpusEntry
-) -> tuple[list[list[int]] | None, RebalanceInstance, list[Fraction]]:
-    """The old placements, the instance the candidates plan, and a recorded certified bound on
-    each case's unconstrained optimum."""
+) -> tuple[list[list[int]] | None, RebalanceInstance, list[Recorded]]:
+    """The old placements, the instance the candidates plan, and each case's unconstrained
+    optimum as the record has it (its best objective, None when unknown, and certified bound)."""
     instance = entry.instance
     assert isinstance(instance, RebalanceInstance)
     plain = replace(instance, old_phy2log=None, max_moves=None)
-    if has_move_budget(instance):
-        zero = [Fraction(0)] * len(instance.weights)
-        return instance.old_phy2log, plain, zero  # OPT(K) records bound no unconstrained optimum
+    if has_move_budget(instance):  # its layers are OPT(max_moves): no unconstrained optimum
+        return instance.old_phy2log, plain, [(None, Fraction(0))] * len(instance.weights)
     earlier = replace(plain, weights=instance.weights[:-1])
     olds, _ = valid_plan(pool, greedy, earlier)
     later = replace(plain, weights=instance.weights[1:])
-    return olds, later, [layer.bound for layer in entry.oracle.layers[1:]]
+    return olds, later, [(layer.objective, layer.bound) for layer in entry.oracle.layers[1:]]
 
 
 def _candidate_plans(
@@ -197,15 +200,20 @@ def _case(
     index: int,
     old: list[int],
     plans: dict[str, tuple[list[int], bool]],
-    recorded: Fraction,
+    recorded: Recorded,
 ) -> MigrationCase:
-    """One case: the front (small) or the intervals (large) at every candidate's point."""
+    """One case: the front (small) or the intervals (large) at every candidate's point. A proven
+    recorded optimum spares the front its unconstrained solve."""
     loads = instance.weights[index]
     shape = instance_shape(instance)
     gpus = instance.num_gpus
     exact = judged_against_front(instance)
-    front = solve_front(loads, shape, old, time_limit=FRONT_LIMIT, seed=0) if exact else None
-    floor = max(recorded, front.unconstrained["bound"]) if front is not None else recorded
+    best, floor = recorded
+    known = (best, floor) if best is not None and best == floor else None
+    front = None
+    if exact:
+        front = solve_front(loads, shape, old, time_limit=FRONT_LIMIT, seed=0, known=known)
+        floor = max(floor, front.unconstrained["bound"])
     others = [plan for plan, _ in plans.values()]
     points = []
     for spec, (plan, with_old) in plans.items():
@@ -214,10 +222,10 @@ def _case(
             low, high = _opt_on_front(front, used)
         else:
             within = solve_budgeted(loads, shape, old, used, time_limit=0.0, seed=0,
-                                    incumbents=others, floor=recorded or None)  # fmt: skip
+                                    incumbents=others, floor=floor or None)  # fmt: skip
             low, high = within.bound, within.objective
-        best = load if high is None else min(high, load)
-        points.append(MovePoint(spec, with_old, used, load, low, best))
+        top = load if high is None else min(high, load)
+        points.append(MovePoint(spec, with_old, used, load, low, top))
     return MigrationCase(
         entry.name,
         entry.family,
