@@ -8,13 +8,17 @@ from pathlib import Path
 
 import pytest
 
+from candidate_paths import APIS_DIR
 from verifier.calling.pool import SandboxPool
 from verifier.cli.dispatch import main
-from verifier.corpus import Provenance, add_instance
+from verifier.corpus import Provenance, add_instance, load_corpus
 from verifier.model.instances import Instance, PackingInstance, RebalanceInstance
 from verifier.report.conclusions import verdict
 from verifier.report.metrics import Stats, compare, percentile
 from verifier.runs.corpus_runs import LayerScore, RunResult
+from verifier.runs.migration_runs import measure_migration
+
+VLLM = f"{APIS_DIR / 'vllm_policy' / 'default.py'}:GreedyEplbPolicy"
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -179,3 +183,57 @@ def test_comparison_and_verdict_follow_the_numbers() -> None:
     assert verdict(compare(results, "b", "a")).earns_cost == "no"  # type: ignore[arg-type]
     same = compare([_run("a", [10], 1.0), _run("b", [10], 1.0)], "a", "b")
     assert same is not None and verdict(same).earns_cost == "same"
+
+
+def test_report_sets_slot_preserving_code_against_the_migration_front(
+    corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "report"
+    specs = ["reference:greedy", VLLM]
+    assert main(["report", *specs, "--corpus", str(corpus), "--out", str(out)]) == 0
+    migration = json.loads((out / "report.json").read_text())["migration"]
+    # The drift trace's 3 windows give 2 cases, each with every candidate's point on one front.
+    (case_a, case_b) = migration["cases"]
+    for case in (case_a, case_b):
+        assert case["exact"] and case["group"] == "drift-trace, 4 experts"
+        front = case["front"]
+        assert [p["max_moves"] for p in front] == list(range(len(front)))
+        loads = [Fraction(p["objective"]["exact"]) for p in front]
+        assert loads == sorted(loads, reverse=True)  # the front is monotone
+        assert Fraction(front[-1]["objective"]["exact"]) == Fraction(
+            case["unconstrained_bound"]["exact"]
+        )
+        points = {p["candidate"]: p for p in case["points"]}
+        assert set(points) == set(specs)
+        assert points[VLLM]["with_old_placement"] and not points[specs[0]]["with_old_placement"]
+        for point in points.values():
+            load, low = Fraction(point["load"]["exact"]), Fraction(point["opt_low"]["exact"])
+            assert low <= Fraction(point["opt_high"]["exact"]) <= load and not point["below_front"]
+            at_moves = front[min(point["moves"], len(front) - 1)]
+            assert low == Fraction(at_moves["bound"]["exact"])  # proven: OPT at its moves
+            assert point["distance_low"] == point["distance_high"] == float((load - low) / low)
+    rows = {row["candidate"]: row for row in migration["rows"]}
+    assert rows[VLLM]["points"] == 2 and rows[VLLM]["with_old"] and rows[VLLM]["exact"]
+    markdown = (out / "report.md").read_text()
+    assert "## Balance against moves" in markdown and "distance to the front" in markdown
+    assert (out / "migration.png").read_bytes().startswith(PNG_MAGIC)
+    assert "Balance against moves" in capsys.readouterr().out
+
+
+def test_migration_points_on_a_larger_trace_get_certified_intervals(
+    tmp_path: Path, reference_pool: SandboxPool
+) -> None:
+    # 10 experts: past the exact front's sizes, so OPT at each point's moves is only bracketed.
+    rows: list[list[int | float]] = [[9, 1, 5, 2, 7, 3, 8, 1, 4, 6], [2, 8, 5, 9, 1, 6, 3, 7, 4, 5]]
+    provenance = Provenance(family="drift-trace", source="manual", description="drift")
+    add_instance(tmp_path, RebalanceInstance(rows, 12, 1, 1, 4), provenance, time_limit=2.0,
+                 pool=reference_pool)  # fmt: skip
+    entries, _ = load_corpus(tmp_path)
+    run = measure_migration(["reference:greedy", "reference:swap"], entries, timeout=60.0)
+    (case,) = run.cases
+    assert not case.exact and case.front == () and not run.problems
+    assert case.floor == entries[0].oracle.layers[1].bound
+    for point in case.points:
+        assert case.floor <= point.opt_low <= point.opt_high <= point.load
+        low, high = point.distance
+        assert high is not None and 0 <= low <= high and not point.below_front

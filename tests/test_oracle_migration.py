@@ -10,8 +10,10 @@ from fractions import Fraction
 import pytest
 
 from verifier.model.instances import Number, RebalanceInstance
-from verifier.oracle import solve_budgeted_layer, solve_front_layer
-from verifier.oracle.budgeted_counts import budget_bound
+from verifier.oracle import instance_shape, solve_budgeted_layer, solve_front_layer
+from verifier.oracle.budgeted_counts import ReplicaTable, budget_bound
+from verifier.oracle.layout import Shape
+from verifier.oracle.migration import solve_front
 
 Plan = tuple[tuple[int, ...], ...]  # the sorted experts of every GPU
 
@@ -151,3 +153,31 @@ def test_budget_bound_is_below_every_plan_within_budget() -> None:
                 have = [sum(gpu.count(e) for gpu in plan) for e in range(4)]
                 if have == counts and _copies(_as_plan(old, 2), plan) <= budget:
                     assert _load(weights, plan) >= bound
+
+
+def test_integer_replica_table_gives_the_rational_bounds() -> None:
+    # The count enumeration ranks vectors by bounds computed on integers; they must be the very
+    # rational bounds (checked against every plan above), just scaled.
+    weights, old = [Fraction(8), Fraction(5, 3), Fraction(3), Fraction(0)], [0, 1, 2, 3, 0, 1]
+    table = ReplicaTable(weights, Shape.flat(4, 6, 2))
+    for counts in ([1, 1, 1, 3], [2, 2, 1, 1], [3, 1, 1, 1]):
+        per_replica = [w / c for w, c in zip(weights, counts, strict=True)]
+        scaled = table.loads(counts)
+        assert [value / table.scale for value in scaled] == per_replica
+        for budget in range(4):
+            rational = budget_bound(per_replica, old, 2, budget)
+            assert budget_bound(scaled, old, 2, budget) / table.scale == rational
+
+
+@pytest.mark.parametrize("instance", TINY[1::4], ids=lambda i: f"{i.weights[0]}-{i.num_nodes}n")
+def test_a_known_unconstrained_optimum_gives_the_same_front(instance: RebalanceInstance) -> None:
+    assert instance.old_phy2log is not None
+    shape, old = instance_shape(instance), instance.old_phy2log[0]
+    solved = solve_front(instance.weights[0], shape, old, time_limit=5.0, seed=0)
+    assert solved.unconstrained["status"] == "optimal"
+    optimum = Fraction(solved.unconstrained["objective"])
+    known = solve_front(instance.weights[0], shape, old, time_limit=5.0, seed=0,
+                        known=(optimum, optimum))  # fmt: skip
+    assert [(p.objective, p.bound, p.status) for p in known.points] == [
+        (p.objective, p.bound, p.status) for p in solved.points
+    ]

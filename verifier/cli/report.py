@@ -1,9 +1,11 @@
 """`eplb-verify report [CANDIDATE...] [--corpus DIR] [--out DIR]`: the optimality-gap report.
 
 Runs every candidate (default: every reference variant) on every corpus record in the sandbox,
-scores it exactly against the records' oracle results (no re-solving), and writes report.md,
+scores it exactly against the records' oracle results (no re-solving; only the balance-vs-moves
+section solves small migration fronts, `runs.migration_runs`), and writes report.md,
 report.html (self-contained), report.json and PNG plots. Exit codes: 0 ok; 1 a candidate broke the
-contract, failed, or beat a certified bound, or a record is broken; 2 usage error (no corpus, no
+contract, failed, or beat a certified bound (of the optimum, or of OPT at a plan's moves in the
+balance-vs-moves section), or a record is broken; 2 usage error (no corpus, no
 records, a candidate that cannot be loaded, an unwritable output folder, a malformed --trace).
 With `--trace FILE` the generalisation section plans on the trace's windows instead of the corpus's
 drift traces.
@@ -73,6 +75,23 @@ def _use_trace(data: Any, trace: Any, args: argparse.Namespace, console: Any) ->
     return len(problems)
 
 
+def _measure_migration(
+    specs: list[str], entries: list[Any], args: argparse.Namespace, console: Any
+) -> Any:
+    """The balance-vs-moves section's cases (`runs.migration_runs`)."""
+    from verifier.runs.migration_runs import measure_migration
+
+    with console.status("balance against moves", spinner="dots") as status:
+        return measure_migration(
+            specs,
+            entries,
+            timeout=args.timeout,
+            api=args.api,
+            fresh=not args.shared_instance,
+            progress=lambda text: status.update(text[:60]),
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -80,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
     from verifier.calling.candidates import reference_specs
     from verifier.corpus import default_corpus_dir, load_corpus
     from verifier.report.metrics import build_report_data
+    from verifier.report.migration_metrics import below_front
     from verifier.report.render_markdown import conclusions
     from verifier.report.write import write_report
     from verifier.runs.corpus_runs import run_corpus
@@ -136,6 +156,7 @@ def run(args: argparse.Namespace) -> int:
         specs, results, broken_records=[record.message for record in broken], corpus=str(corpus)
     )
     data.api_profiles = profiles
+    data.migration = _measure_migration(specs, entries, args, console)
     trace_problems = 0 if trace is None else _use_trace(data, trace, args, console)
     try:
         files = write_report(data, out)
@@ -147,4 +168,5 @@ def run(args: argparse.Namespace) -> int:
             print(f"  - {sentence}")
     print("\nwritten: " + ", ".join(str(path) for path in files.values()))
     bad = any(cell.invalid_runs or cell.failed_runs or cell.below_bound for cell in data.cells)
+    bad = bad or bool(data.migration and data.migration.problems) or below_front(data.migration) > 0
     return EXIT_FINDINGS if bad or broken or trace_problems else EXIT_OK

@@ -22,14 +22,17 @@ import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import TypeVar
 
 from ortools.sat.python import cp_model
 
 from verifier.model.objectives import gpu_replica_counts, rebalance_objective, replica_counts
-from verifier.oracle.bounds import rational_packing_bound
-from verifier.oracle.cpsat import Budget, integer_bound
+from verifier.oracle.bounds import packing_lower_bound, rational_packing_bound
+from verifier.oracle.cpsat import LIGHT, Budget, integer_bound, new_model
 from verifier.oracle.layout import Shape
 from verifier.oracle.scaling import scale_loads
+
+Number = TypeVar("Number", int, Fraction)
 
 #: Count vectors examined per deterministic second of budget before the search gives up.
 VECTORS_PER_SECOND = 2_000
@@ -101,7 +104,7 @@ def _place(
     ))  # fmt: skip
     if low > high:
         return None, scaled.unscale(low), True
-    model = cp_model.CpModel()
+    model = new_model()
     y = [[model.new_int_var(0, min(slots, counts[e]), f"y{e}_{g}") for g in range(gpus)]
          for e in range(n)]  # fmt: skip
     cap = model.new_int_var(low, high, "cap")
@@ -118,7 +121,7 @@ def _place(
         model.add(sum(scaled.low[e] * y[e][g] for e in range(n)) <= cap)
     model.add(sum(copies) <= budget)
     model.minimize(cap)
-    solver, status = work.run(model, PLACEMENT_SLICE)
+    solver, status = work.run(model, PLACEMENT_SLICE, LIGHT)
     plan = None
     if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         plan = [e for g in range(gpus) for e in range(n) for _ in range(solver.value(y[e][g]))]
@@ -149,12 +152,13 @@ def search_counts(
     old_counts = replica_counts(old, len(weights))
     max_vectors = max(100, int(VECTORS_PER_SECOND * work.remaining))
     ranked: list[tuple[Fraction, list[int]]] = []
+    table = ReplicaTable(weights, shape)
     for counts in count_vectors(weights, shape, old_counts, budget, result.objective):
         result.vectors += 1
         if result.vectors > max_vectors:
             result.complete = False
             return result
-        ranked.append((_cheap_bound(weights, counts, old, gpus, budget), counts))
+        ranked.append((_cheap_bound(table, counts, old, gpus, budget), counts))
     ranked.sort()  # best first: once a vector's cheap bound reaches the incumbent, so do the rest
     for cheap, counts in ranked:
         if result.objective is not None and cheap >= result.objective:
@@ -178,30 +182,47 @@ def search_counts(
     return result
 
 
+class ReplicaTable:
+    """Every expert's load per replica at every count, as integers on one common scale: the
+    cheap bounds of many count vectors without rational arithmetic. Exact when the loads scale
+    exactly (then every bound equals its rational value); else the loads are rounded down first
+    and every quotient too, so a bound computed on the table stays certified."""
+
+    def __init__(self, weights: Sequence[Fraction], shape: Shape) -> None:
+        most = max(1, shape.num_replicas - len(weights) + 1)
+        scaled = scale_loads(weights, multiplier=math.lcm(*range(1, most + 1)))
+        self.scale = scaled.scale
+        self.per_replica = [[w // c if c else 0 for c in range(most + 1)] for w in scaled.low]
+
+    def loads(self, counts: Sequence[int]) -> list[int]:
+        """Each expert's scaled load per replica at these counts."""
+        return [row[c] for row, c in zip(self.per_replica, counts, strict=True)]
+
+
 def _cheap_bound(
-    weights: Sequence[Fraction], counts: Sequence[int], old: Sequence[int], gpus: int, budget: int
+    table: ReplicaTable, counts: Sequence[int], old: Sequence[int], gpus: int, budget: int
 ) -> Fraction:
     """A certified bound on every placement with these counts within `budget` copies: the packing
     bound of its replicas, and the budget bound (see the module's docstring)."""
-    per_replica = [w / c for w, c in zip(weights, counts, strict=True)]
+    per_replica = table.loads(counts)
     replicas = [load for load, c in zip(per_replica, counts, strict=True) for _ in range(c)]
-    return max(max(replicas), rational_packing_bound(replicas, gpus),
-               budget_bound(per_replica, old, gpus, budget))  # fmt: skip
+    best = max(packing_lower_bound(replicas, gpus), budget_bound(per_replica, old, gpus, budget))
+    return Fraction(best) / table.scale
 
 
 def budget_bound(
-    per_replica: Sequence[Fraction], old: Sequence[int], gpus: int, budget: int
-) -> Fraction:
+    per_replica: Sequence[Number], old: Sequence[int], gpus: int, budget: int
+) -> Number:
     """The least T such that every GPU can get its load to T or less with at most `budget` copies
     in all, where a GPU with k copies carries at least its lightest slots - k old replicas plus k
     of the lightest replica (`per_replica[e]`: expert e's load per replica at the new counts)."""
     slots = len(old) // gpus
     lightest = min(per_replica)
-    floors: list[list[Fraction]] = []  # floors[g][k]: GPU g's least load with k copies
+    floors: list[list[Number]] = []  # floors[g][k]: GPU g's least load with k copies
     for g in range(gpus):
         kept = sorted(per_replica[e] for e in old[g * slots : (g + 1) * slots])
         floors.append(
-            [sum(kept[: slots - k], Fraction(0)) + k * lightest for k in range(slots + 1)]
+            [sum(kept[: slots - k], lightest * 0) + k * lightest for k in range(slots + 1)]
         )
     for threshold in sorted({value for row in floors for value in row}):
         needed = sum(next(k for k, v in enumerate(row) if v <= threshold) for row in floors

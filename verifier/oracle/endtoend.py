@@ -21,6 +21,7 @@ from fractions import Fraction
 
 from ortools.sat.python import cp_model
 
+from verifier.oracle.cpsat import new_model
 from verifier.oracle.layout import Shape
 
 
@@ -32,7 +33,7 @@ class EndToEndModel:
         self.c_max = shape.max_replicas
         self.multiplier = math.lcm(*range(1, self.c_max + 1))
         big = [w * self.multiplier for w in loads]
-        model = cp_model.CpModel()
+        model = new_model()
         self.model = model
         self.node_vars = self._group_nodes()
         n, gpus, slots = shape.num_experts, shape.num_gpus, shape.slots_per_gpu

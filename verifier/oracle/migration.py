@@ -29,7 +29,7 @@ from ortools.sat.python import cp_model
 
 from verifier.model.objectives import gpu_replica_counts, moves, rebalance_objective
 from verifier.oracle.budgeted_counts import search_counts
-from verifier.oracle.cpsat import Budget, integer_bound, status_name
+from verifier.oracle.cpsat import Budget, integer_bound, new_model, status_name
 from verifier.oracle.layout import Shape
 from verifier.oracle.rebalance import Placement, is_small, solve_placement
 from verifier.oracle.scaling import Load, exact_loads, scale_loads
@@ -89,7 +89,7 @@ def relabel_for_fewest_moves(
     gpus, slots = shape.num_gpus, shape.slots_per_gpu
     before, after = gpu_replica_counts(old, gpus), gpu_replica_counts(new, gpus)
     kept = [[sum((b & a).values()) for a in after] for b in before]  # old GPU i <- new GPU j
-    model = cp_model.CpModel()
+    model = new_model()
     node = shape.node_of_gpu
     put = [[model.new_bool_var(f"x{i}_{j}") for j in range(gpus)] for i in range(gpus)]
     nodes = [
@@ -137,7 +137,7 @@ class MigrationModel:
         self.shape = shape
         c_max = shape.max_replicas
         multiplier = math.lcm(*range(1, c_max + 1))
-        model = cp_model.CpModel()
+        model = new_model()
         n, gpus, slots = shape.num_experts, shape.num_gpus, shape.slots_per_gpu
         top = min(slots, c_max)
         share = [[loads[e] * multiplier // c for c in range(1, c_max + 1)] for e in range(n)]
@@ -360,17 +360,29 @@ class Front:
 
 
 def solve_front(
-    loads: Sequence[Load], shape: Shape, old: Sequence[int], *, time_limit: float, seed: int
+    loads: Sequence[Load],
+    shape: Shape,
+    old: Sequence[int],
+    *,
+    time_limit: float,
+    seed: int,
+    known: tuple[Fraction, Fraction] | None = None,
 ) -> Front:
     """The balance-vs-moves front of one layer: OPT(K) from K = 0 until a plan within budget is as
-    good as the unconstrained optimum (`time_limit` per point, deterministic)."""
+    good as the unconstrained optimum (`time_limit` per point, deterministic). `known` is the
+    unconstrained optimum's (objective, certified bound) when known already (a corpus record's):
+    its solve is skipped, and so is its renamed plan as an incumbent."""
     weights = exact_loads(loads)
-    free, nearest = unconstrained_plan(loads, shape, old, time_limit=time_limit, seed=seed)
-    end = moves(old, nearest, shape.num_gpus)
+    nearest: list[int] | None = None
+    if known is None:
+        free, nearest = unconstrained_plan(loads, shape, old, time_limit=time_limit, seed=seed)
+        known = free.objective, free.bound
+    objective, bound = known
+    end = shape.num_replicas if nearest is None else moves(old, nearest, shape.num_gpus)
     unconstrained: dict[str, Any] = {
-        "objective": free.objective,
-        "bound": free.bound,
-        "status": "optimal" if free.proven else "feasible",
+        "objective": objective,
+        "bound": bound,
+        "status": "optimal" if objective == bound else "feasible",
     }
     points: list[BudgetedPlan] = []
     previous: list[int] | None = None
@@ -383,11 +395,11 @@ def solve_front(
             time_limit=time_limit,
             seed=seed,
             incumbents=[previous, nearest],
-            floor=free.bound,
+            floor=bound,
         )
         points.append(point)
         previous = point.phy2log or previous
-        if point.objective is not None and point.objective <= free.objective:
+        if point.objective is not None and point.objective <= objective:
             break
     for index in range(len(points) - 2, -1, -1):  # OPT(K) >= OPT(K + 1) >= bound(K + 1)
         earlier, later = points[index], points[index + 1]

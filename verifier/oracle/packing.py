@@ -30,7 +30,7 @@ from ortools.sat.python import cp_model
 from verifier.model.objectives import packing_objective
 from verifier.oracle.bisection import pack_under_cap
 from verifier.oracle.bounds import packing_bounds
-from verifier.oracle.cpsat import Budget, integer_bound
+from verifier.oracle.cpsat import Budget, integer_bound, new_model
 from verifier.oracle.heuristics import improve_by_pairs, lpt_cardinality, pack_loads_int
 from verifier.oracle.patterns import (
     ENUMERATION_COST,
@@ -96,7 +96,7 @@ class _StrongModel:
         n, m = len(w), num_packs
         k = n // m
         total = sum(w)
-        model = cp_model.CpModel()
+        model = new_model()
         self.model = model
         # x[i][p]: sorted item i in pack p; packs are labelled by their first item, so p <= i.
         self.x = [

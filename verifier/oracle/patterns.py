@@ -18,6 +18,7 @@ from itertools import accumulate
 from ortools.sat.python import cp_model
 
 from verifier.oracle.bounds import ceil_div
+from verifier.oracle.cpsat import new_model
 
 #: Most patterns enumerated for one model.
 PATTERN_LIMIT = 60_000
@@ -109,7 +110,7 @@ class PatternModel:
         self.values = Values(weights)
         self.patterns = patterns
         total = sum(weights)
-        model = cp_model.CpModel()
+        model = new_model()
         self.model = model
         self.cap = model.new_int_var(low, high, "cap")
         self.uses: list[cp_model.IntVar] = []

@@ -2,7 +2,8 @@
 
 Which candidate wins on each family (lowest mean certified gap, then lowest mean low end), whether
 each refinement earns its cost (layer-by-layer wins and losses against the variant it refines, the
-mean objective change and the time ratio), how plans generalise over time, and any violations.
+mean objective change and the time ratio), how plans generalise over time, how far plans lie from
+the balance-vs-moves front, and any violations.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 
 from verifier.calling.candidates import variant_of
 from verifier.report.metrics import ALL, CellMetrics, Comparison, ReportData
+from verifier.report.migration_metrics import MigrationRow, below_front, migration_rows
 
 TIE = 1e-12  # relative differences below this are ties
 
@@ -159,6 +161,46 @@ def generalisation_sentences(data: ReportData) -> list[str]:
     return sentences
 
 
+def distance_text(low: float, high: float) -> str:
+    """A distance to the front: one figure when exact, else its certified interval."""
+    return (
+        percent(high)
+        if math.isclose(low, high, abs_tol=1e-12)
+        else (f"[{percent(low)}, {percent(high)}]")
+    )
+
+
+def _migration_phrase(row: MigrationRow) -> str:
+    given = "with the old placement" if row.with_old else "from scratch"
+    return (
+        f"{short(row.candidate)} ({given}) {row.mean_moves:.1f} moves, "
+        f"{distance_text(*row.distance_mean)} above the front"
+    )
+
+
+def _cases(rows: list[MigrationRow]) -> str:
+    count = max(row.points for row in rows)
+    return f"{count} case{'' if count == 1 else 's'}"
+
+
+def migration_sentences(data: ReportData) -> list[str]:
+    """One sentence per group of cases: every candidate's mean moves and mean distance to the
+    front, closest first."""
+    groups: dict[str, list[MigrationRow]] = {}
+    for row in migration_rows(data.migration):
+        groups.setdefault(row.group, []).append(row)
+    sentences = []
+    for group, rows in groups.items():
+        ranked = sorted(rows, key=lambda row: (row.distance_mean[1], row.mean_moves))
+        kind = "exact front" if all(row.exact for row in rows) else "certified intervals"
+        listed = "; ".join(_migration_phrase(row) for row in ranked)
+        sentences.append(
+            f"On {group} ({_cases(rows)}, {kind}), at their own moves from a common old "
+            f"placement: {listed}."
+        )
+    return sentences
+
+
 def problem_sentences(data: ReportData) -> list[str]:
     """Violations, failures and results below a certified bound, per candidate."""
     sentences = []
@@ -179,4 +221,11 @@ def problem_sentences(data: ReportData) -> list[str]:
             )
     if data.broken_records:
         sentences.append(f"{len(data.broken_records)} corpus records are broken and were skipped")
+    if below := below_front(data.migration):
+        sentences.append(
+            f"{below} balance-vs-moves points lie below the certified bound of OPT at their "
+            "moves: an oracle or objective bug to investigate"
+        )
+    if data.migration is not None:
+        sentences += [f"balance vs moves: {problem}" for problem in data.migration.problems]
     return sentences

@@ -11,6 +11,7 @@ records). Conventions:
   expert's load split evenly over its replicas (1.0 is perfect).
 - generalisation: on drift traces, the plan of window t scored on window t + 1 ("stale"), against
   a plan made on window t + 1 itself ("fresh").
+- balance against moves: see `migration_metrics`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 from verifier.calling.candidates import variant_of
 from verifier.model.objectives import balance_ratio, gap_float, relative_gap
 from verifier.runs.corpus_runs import LayerScore, RunResult
+from verifier.runs.migration_runs import MigrationRun
 
 ALL = "all families"
 
@@ -247,6 +249,7 @@ class ReportData:
     broken_records: list[str]
     corpus: str
     api_profiles: list[Any] = field(default_factory=list)  # runs.corpus_runs.CandidateProfile each
+    migration: MigrationRun | None = None  # the balance-vs-moves section's cases
 
     def cell(self, family: str, candidate: str) -> CellMetrics | None:
         for cell in self.cells:

@@ -4,7 +4,10 @@
 - gap_vs_size.png: gap against instance size (experts or items per layer), proven layers filled;
 - balancedness.png: balancedness per rebalance family and candidate;
 - runtime.png: median time per record, per family and candidate;
-- generalisation.png: balancedness of stale vs fresh plans on drift traces (when there are any).
+- generalisation.png: balancedness of stale vs fresh plans on drift traces (when there are any);
+- migration.png: balance against moves, one panel per group of cases: every case's exact front
+  (balancedness at OPT(K) against K) and every candidate's points; where OPT is only bracketed,
+  the bracket at each point's moves.
 """
 
 from __future__ import annotations
@@ -12,12 +15,16 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Callable, Sequence
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 from verifier.model.atomic import write_atomically
+from verifier.model.objectives import balance_ratio
 from verifier.report.conclusions import short
 from verifier.report.metrics import ALL, ReportData
+from verifier.report.migration_metrics import candidates_of, grouped_cases
+from verifier.runs.migration_runs import MigrationCase
 
 DPI = 110
 
@@ -231,6 +238,67 @@ def generalisation_plot(data: ReportData, path: Path) -> Path | None:
     return _save(figure, path)
 
 
+def _ratio(ideal: Fraction, load: Fraction | None) -> float | None:
+    return None if load is None else balance_ratio(ideal, load)
+
+
+def _front_lines(axes: Any, cases: Sequence[MigrationCase]) -> None:
+    """Each case's exact front in grey, or the OPT brackets at the points' moves."""
+    label: str | None = "exact front (one line per case)"
+    for case in cases:
+        if case.exact:
+            line = [(p.budget, r) for p in case.front if (r := _ratio(case.ideal, p.objective))]
+            if line:
+                xs, ys = zip(*line, strict=True)
+                axes.plot(xs, ys, color="grey", alpha=0.35, linewidth=1, label=label)
+                label = None
+            continue
+        for point in case.points:
+            top, bottom = _ratio(case.ideal, point.opt_low), _ratio(case.ideal, point.opt_high)
+            axes.vlines(point.moves, bottom, top, color="grey", alpha=0.5,
+                        label="OPT(moves), certified bracket" if label else None)  # fmt: skip
+            label = None
+
+
+def migration_plot(data: ReportData, path: Path) -> Path | None:
+    run = data.migration
+    if run is None or not run.cases:
+        return None
+    groups = grouped_cases(run)
+    candidates = candidates_of(run)
+    colours = _colours(len(candidates))
+    plt = _pyplot()
+    columns = min(2, len(groups))
+    rows = math.ceil(len(groups) / columns)
+    figure, panels = plt.subplots(rows, columns, figsize=(5.5 * columns, 4.2 * rows), squeeze=False)
+    for axes in panels.flat[len(groups) :]:
+        axes.set_visible(False)
+    for axes, (group, cases) in zip(panels.flat, groups.items(), strict=False):
+        _front_lines(axes, cases)
+        for index, candidate in enumerate(candidates):
+            shift = 0.12 * (index - (len(candidates) - 1) / 2)  # side by side at equal moves
+            found = [
+                (p.moves + shift, balance_ratio(case.ideal, p.load), p.with_old)
+                for case in cases
+                for p in case.points
+                if p.candidate == candidate
+            ]
+            if found:
+                xs, ys, olds = zip(*found, strict=True)
+                name = short(candidate).rsplit("/", 1)[-1] + (
+                    " (old placement)" if all(olds) else ""
+                )
+                axes.scatter(xs, ys, s=16, color=colours[index], label=name)
+        axes.set_xlabel("moves (replica copies from the old placement)")
+        axes.set_ylabel("balancedness (mean / max GPU load)")
+        axes.set_title(group, fontsize="medium")
+        axes.grid(alpha=0.3)
+        if axes is panels.flat[0]:
+            axes.legend(fontsize="x-small")
+    figure.suptitle("Balance against moves: candidates' points and the exact front")
+    return _save(figure, path)
+
+
 def make_plots(data: ReportData, out: Path) -> dict[str, Path]:
     """Write every plot that has data; returns {name: path}."""
     plots: dict[str, Path | None] = {
@@ -239,5 +307,6 @@ def make_plots(data: ReportData, out: Path) -> dict[str, Path]:
         "balancedness": balancedness_plot(data, out / "balancedness.png"),
         "runtime": runtime_plot(data, out / "runtime.png"),
         "generalisation": generalisation_plot(data, out / "generalisation.png"),
+        "migration": migration_plot(data, out / "migration.png"),
     }
     return {name: path for name, path in plots.items() if path is not None}

@@ -9,6 +9,7 @@ from verifier.report.conclusions import (
     balance_sentence,
     family_winners,
     generalisation_sentences,
+    migration_sentences,
     problem_sentences,
     short,
     verdict,
@@ -22,6 +23,7 @@ PLOT_CAPTIONS = {
     "balancedness": "Balancedness per family",
     "runtime": "Run time per family",
     "generalisation": "Generalisation over time",
+    "migration": "Balance against moves",
 }
 
 
@@ -45,6 +47,7 @@ def conclusions(data: ReportData) -> dict[str, list[str]]:
         "Does each variant earn its cost": [verdict(c).sentence for c in data.comparisons],
         "Balance and time": [s for s in (balance_sentence(data),) if s],
         "Generalisation over time": generalisation_sentences(data),
+        "Balance against moves": migration_sentences(data),
         "Problems found": problem_sentences(data),
     }
     return {topic: sentences for topic, sentences in topics.items() if sentences}

@@ -6,8 +6,9 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from verifier.report.conclusions import percent, short, verdict
+from verifier.report.conclusions import distance_text, percent, short, verdict
 from verifier.report.metrics import CellMetrics, ReportData, Stats
+from verifier.report.migration_metrics import DEFINITION, migration_rows
 from verifier.runs.corpus_runs import CandidateProfile
 
 
@@ -190,7 +191,45 @@ def all_tables(data: ReportData) -> list[Table]:
     tables.append(time_table(data))
     if data.api_profiles:  # API profiles and migration
         tables.append(api_profiles_table(data.api_profiles))
+    tables.append(migration_table(data))
     return [table for table in tables if table.rows]
+
+
+def migration_table(data: ReportData) -> Table:
+    """Balance against moves: one row per group of cases and candidate."""
+    rows = [
+        (
+            row.group,
+            short(row.candidate),
+            "yes" if row.with_old else "no",
+            str(row.points),
+            f"{row.mean_moves:.2f}",
+            f"{row.balancedness:.4f}",
+            distance_text(*row.distance_mean),
+            distance_text(*row.distance_max),
+            f"{row.on_front}/{row.points}",
+        )
+        for row in migration_rows(data.migration)
+    ]
+    return Table(
+        "Balance against moves",
+        f"{DEFINITION} Balancedness: the sum of the cases' mean GPU loads over the sum of the "
+        "candidate's max GPU loads. A single figure is exact; [low, high] is certified (low end: "
+        "against the best plan known within the same moves). 'on the front': points with no "
+        "plan better at their moves.",
+        (
+            "cases",
+            "candidate",
+            "old placement passed",
+            "points",
+            "mean moves",
+            "balancedness",
+            "distance to the front (mean)",
+            "max",
+            "on the front",
+        ),
+        rows,
+    )
 
 
 def api_profiles_table(profiles: Sequence[CandidateProfile]) -> Table:

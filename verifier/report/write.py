@@ -15,10 +15,12 @@ from typing import Any
 from verifier.model.atomic import json_text, write_atomically
 from verifier.report.conclusions import verdict
 from verifier.report.metrics import ReportData
+from verifier.report.migration_metrics import DEFINITION, migration_rows
 from verifier.report.plots import make_plots
 from verifier.report.render_html import render_html
 from verifier.report.render_markdown import conclusions, render_markdown
 from verifier.runs.corpus_runs import LayerScore, RunResult, WindowScore
+from verifier.runs.migration_runs import MigrationCase, MigrationRun, MovePoint
 
 
 def _number(value: float | None) -> float | str | None:
@@ -84,6 +86,50 @@ def _result(result: RunResult) -> dict[str, Any]:
     }
 
 
+def _move_point(point: MovePoint) -> dict[str, Any]:
+    low, high = point.distance
+    return {
+        "candidate": point.candidate,
+        "with_old_placement": point.with_old,
+        "moves": point.moves,
+        "load": _exact(point.load),
+        "opt_low": _exact(point.opt_low),
+        "opt_high": _exact(point.opt_high),
+        "distance_low": float(low),
+        "distance_high": "inf" if high is None else float(high),
+        "below_front": point.below_front,
+    }
+
+
+def _migration_case(case: MigrationCase) -> dict[str, Any]:
+    return {
+        "entry": case.entry,
+        "family": case.family,
+        "group": case.group,
+        "window": case.window,
+        "ideal": _exact(case.ideal),
+        "exact": case.exact,
+        "unconstrained_bound": _exact(case.floor),
+        "front": [
+            {"max_moves": p.budget, "objective": _exact(p.objective), "bound": _exact(p.bound)}
+            for p in case.front
+        ],
+        "points": [_move_point(point) for point in case.points],
+    }
+
+
+def migration_json(run: MigrationRun | None) -> dict[str, Any] | None:
+    """The balance-vs-moves section: its definition, rows, every case and the failed calls."""
+    if run is None:
+        return None
+    return {
+        "definition": DEFINITION,
+        "rows": [row.to_dict() for row in migration_rows(run)],
+        "cases": [_migration_case(case) for case in run.cases],
+        "problems": run.problems,
+    }
+
+
 def report_json(data: ReportData, plots: Mapping[str, Path]) -> dict[str, Any]:
     """Every number of the report, JSON-ready."""
     return _clean(
@@ -98,6 +144,7 @@ def report_json(data: ReportData, plots: Mapping[str, Path]) -> dict[str, Any]:
             ],
             "generalisation": [item.to_dict() for item in data.generalisation],
             "api_profiles": [item.to_dict() for item in data.api_profiles],
+            "migration": migration_json(data.migration),
             "broken_records": data.broken_records,
             "plots": {name: path.name for name, path in plots.items()},
             "results": [_result(result) for result in data.results],

@@ -255,8 +255,9 @@ class CandidateProfile:
         }
 
 
-def _plan(pool: SandboxPool, spec: str, instance: RebalanceInstance, old: Any = None) -> Any:
-    """The candidate's valid phy2log for an instance (None when the call is not valid)."""
+def valid_plan(pool: SandboxPool, spec: str, instance: RebalanceInstance, old: Any = None) -> Any:
+    """The candidate's valid phy2log for an instance (None when the call is not valid), and what
+    the harness adapted."""
     outcome = call_on(pool[spec], instance, spec=spec, old=old)
     _, outputs = checked_outputs("rebalance_experts", instance, outcome)
     return (None if outputs is None else outputs["phy2log"]), outcome.adapted
@@ -284,11 +285,11 @@ def measure_api_profiles(
                 continue
             accepts = "rebalance_experts" in info.accepts_old
             for instance in rebalance:
-                old, adapted = _plan(pool, spec, perturbed_instance(instance))
+                old, adapted = valid_plan(pool, spec, perturbed_instance(instance))
                 measured.adapted.update(adapted)
                 if old is None:
                     continue
-                new, adapted = _plan(pool, spec, instance, old if accepts else None)
+                new, adapted = valid_plan(pool, spec, instance, old if accepts else None)
                 measured.adapted.update(adapted)
                 if new is not None:
                     measured.migration.add(
