@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any
 
 
@@ -21,6 +22,10 @@ class MigrationTally:
     rewritten: int = 0  # slots whose expert changes (GPU moves and moves within a GPU)
     replicas: int = 0
     with_old_placement: bool = False
+    # small cases' layers against the exact front (`verifier.judging.migration_quality`):
+    front_layers: int = 0  # layers whose OPT(moves) is proven
+    on_front: int = 0  # of those, plans as good as OPT(their own moves)
+    worst_excess: float = 0.0  # the largest (load - OPT(moves)) / OPT(moves)
 
     def add(self, metric: dict[str, Any]) -> None:
         self.cases += 1
@@ -28,6 +33,17 @@ class MigrationTally:
         self.rewritten += int(metric.get("rewritten", 0))
         self.replicas += int(metric["replicas"])
         self.with_old_placement = self.with_old_placement or bool(metric["with_old_placement"])
+        for layer in metric.get("front", ()):
+            self._add_front_layer(layer)
+
+    def _add_front_layer(self, layer: dict[str, Any]) -> None:
+        if layer["optimum_at_moves"] is None:
+            return
+        load, optimum = Fraction(layer["load"]), Fraction(layer["optimum_at_moves"])
+        self.front_layers += 1
+        self.on_front += load <= optimum
+        if optimum > 0:
+            self.worst_excess = max(self.worst_excess, float((load - optimum) / optimum))
 
     def merge(self, other: MigrationTally) -> None:
         """Add another run's tally (several workers, one summary)."""
@@ -36,6 +52,9 @@ class MigrationTally:
         self.rewritten += other.rewritten
         self.replicas += other.replicas
         self.with_old_placement = self.with_old_placement or other.with_old_placement
+        self.front_layers += other.front_layers
+        self.on_front += other.on_front
+        self.worst_excess = max(self.worst_excess, other.worst_excess)
 
     @property
     def share(self) -> float:
@@ -49,15 +68,25 @@ class MigrationTally:
             "moved_share": round(self.share, 6),
             "rewritten_slots": self.rewritten,
             "with_old_placement": self.with_old_placement,
+            "front_layers": self.front_layers,
+            "on_front": self.on_front,
+            "worst_excess_over_front": round(self.worst_excess, 6),
         }
 
     def text(self) -> str:
         how = "with the old placement passed" if self.with_old_placement else "plan from scratch"
-        return (
+        line = (
             f"migration: {self.moved} of {self.replicas} replicas ({self.share:.1%}) change GPU "
             f"between the plan for perturbed loads and the new plan, {self.rewritten} slots "
             f"rewritten ({how}; {self.cases} cases)"
         )
+        if self.front_layers:
+            line += (
+                f"; against the exact front (small cases): {self.on_front} of "
+                f"{self.front_layers} layers at OPT(their moves), worst "
+                f"{self.worst_excess:.2%} above it"
+            )
+        return line
 
 
 @dataclass
