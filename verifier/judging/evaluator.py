@@ -216,7 +216,11 @@ class Evaluator:
             return found, metrics
         old_call = self._old_call(case) if case.function in self.info.accepts_old else None
         more, migration = incremental_checks(
-            case, old_call=old_call, vllm_contract=self.info.profile == "vllm"
+            case,
+            old_call=old_call,
+            vllm_contract=self.info.profile == "vllm",
+            requires_old=case.function in self.info.requires_old,
+            max_moves=self.options.max_moves,
         )
         found += more
         if migration:

@@ -19,13 +19,16 @@ import traceback
 from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Any
 
+from verifier.calling.profiles.adapt import by_axes
+from verifier.calling.profiles.old_placement import NOTE as OLD_NOTE
+from verifier.calling.profiles.old_placement import reference_old_placement
 from verifier.calling.sandbox.outcomes import LoadInfo, result_reply
 from verifier.calling.sandbox.requests import Binding, CallRequest, LoadRequest, request_from_data
 from verifier.model.errors import CandidateError
 
 if TYPE_CHECKING:
     from verifier.calling.candidates import Candidate
-    from verifier.calling.profiles.base import Notes, Profile
+    from verifier.calling.profiles.base import Notes
     from verifier.calling.profiles.binding import BoundCandidate
 
 Loaded = dict[str, "BoundCandidate"]  # by spec
@@ -115,13 +118,16 @@ def candidate_frame(error: BaseException, function: Callable[..., Any]) -> str:
     return ""
 
 
-def _adapt(profile: Profile, function: str, result: Any, weight: Any) -> tuple[Any, Notes]:
-    """The result in DeepSeek's contract, and what was adapted (unchanged if adapting fails)."""
+def _adapt(bound: BoundCandidate, function: str, result: Any, weight: Any) -> tuple[Any, Notes]:
+    """The result in DeepSeek's contract (the naming profile's adaptations, then its axes'), and
+    what was adapted (as returned if adapting fails)."""
     num_log = weight.shape[1] if weight.dim() == 2 else 0
     try:
-        return profile.adapt(function, result, weight, num_log)
+        result, notes = bound.profile.adapt(function, result, weight, num_log)
+        adapted, more = by_axes(function, result, weight, num_log, bound.axes_of(function))
     except Exception as error:  # a hostile result: judge it as returned
         return result, [f"could not adapt the result ({type(error).__name__})"]
+    return adapted, notes + more
 
 
 def _call(request: CallRequest, loaded: Loaded) -> dict[str, Any]:
@@ -129,9 +135,13 @@ def _call(request: CallRequest, loaded: Loaded) -> dict[str, Any]:
     device = request.device
     weight = _make_weight(request.weights, request.dtype, device)
     function = bound.function(request.function)  # a policy instance is made now, untimed
-    old = _old_placement(request.old, weight)
+    axes = bound.axes_of(request.function)
+    old, supplied = _old_placement(request.old, weight), []
+    if old is None and axes.old_placement == "required":
+        old = reference_old_placement(weight, request.args, request.hierarchical)
+        supplied = [OLD_NOTE] if old is not None else []
     parts = bound.profile.call_parts(
-        request.function, function, weight, request.args, old, request.hierarchical
+        request.function, function, weight, request.args, old, request.hierarchical, axes
     )
     snapshot = weight.clone()
     _synchronize(device)  # the input copy and snapshot are done before the clock starts
@@ -150,9 +160,9 @@ def _call(request: CallRequest, loaded: Loaded) -> dict[str, Any]:
         }
     seconds = time.perf_counter() - started
     mutated = not _unchanged(weight, snapshot)
-    result, adapted = _adapt(bound.profile, request.function, result, weight)
+    result, adapted = _adapt(bound, request.function, result, weight)
     reply = result_reply(result, str(weight.device), mutated, seconds)
-    reply["adapted"] = parts.notes + adapted
+    reply["adapted"] = supplied + parts.notes + adapted
     return reply
 
 
@@ -211,6 +221,7 @@ def _load(request: LoadRequest, loaded: Loaded) -> dict[str, Any]:
         bound.profile.name,
         tuple(bound.notes),
         tuple(bound.accepts_old),
+        tuple(bound.requires_old),
     )
     return info.to_data()
 

@@ -89,6 +89,7 @@ class LoadInfo:
     profile: str = "deepseek"  # the API profile the worker called it through
     profile_notes: tuple[str, ...] = ()  # why that profile, and how a policy class is called
     accepts_old: tuple[str, ...] = ()  # functions that take an old placement (incremental)
+    requires_old: tuple[str, ...] = ()  # of those, the ones that cannot plan without one
 
     def to_data(self) -> dict[str, Any]:
         """The child's reply to a load request that succeeded."""
@@ -101,6 +102,7 @@ class LoadInfo:
             "profile": self.profile,
             "profile_notes": list(self.profile_notes),
             "accepts_old": list(self.accepts_old),
+            "requires_old": list(self.requires_old),
         }
 
     @classmethod
@@ -113,6 +115,7 @@ class LoadInfo:
             data["profile"],
             tuple(data["profile_notes"]),
             tuple(data["accepts_old"]),
+            tuple(data["requires_old"]),
         )
 
 
