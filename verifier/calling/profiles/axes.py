@@ -80,12 +80,11 @@ class Axes:
     old_placement: str = "none"  # none | optional | required
     reasons: tuple[tuple[str, str], ...] = ()  # (axis, why) for the axes not left at the preset
 
-    def note(self, function: str) -> str:
-        """`FUNCTION: arrays numpy (why), ...`: the axes that differ from DeepSeek's contract."""
-        parts = [
+    def note(self) -> str:
+        """`arrays numpy (why), ...`: the axes set apart from the naming's preset, and why."""
+        return ", ".join(
             f"{name.replace('_', ' ')} {getattr(self, name)} ({why})" for name, why in self.reasons
-        ]
-        return f"{function}: " + ", ".join(parts) if parts else ""
+        )
 
     @property
     def takes_old(self) -> bool:
@@ -93,3 +92,13 @@ class Axes:
 
 
 AXIS_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Axes) if f.name != "reasons")
+
+
+def axes_notes(axes: dict[str, Axes]) -> list[str]:
+    """One note per distinct axis choice: `f, g: arrays numpy (why), ...` (functions at the
+    naming's preset on every axis are left out)."""
+    by_note: dict[str, list[str]] = {}
+    for function, axis in axes.items():
+        if axis.note():
+            by_note.setdefault(axis.note(), []).append(function)
+    return [f"{', '.join(functions)}: {note}" for note, functions in by_note.items()]

@@ -42,7 +42,9 @@ def _numpy_input(fn: Callable[..., Any]) -> str:
     if not params:
         return ""
     first = params[0]
-    annotation = "" if first.annotation is first.empty else str(first.annotation)
+    annotation = (
+        "" if first.annotation is first.empty else inspect.formatannotation(first.annotation)
+    )
     if "ndarray" in annotation or "NDArray" in annotation or "np." in annotation:
         return f"its first parameter is annotated {annotation}"
     source = source_of(fn)

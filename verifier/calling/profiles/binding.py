@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from verifier.calling.candidates import Candidate, CandidateError
-from verifier.calling.profiles.axes import Axes, parse_api
+from verifier.calling.profiles.axes import Axes, axes_notes, parse_api
 from verifier.calling.profiles.axis_detection import resolve_axes
 from verifier.calling.profiles.base import Profile
 from verifier.calling.profiles.deepseek import DeepSeekProfile
@@ -77,6 +77,15 @@ class BoundCandidate:
             if self.axes_of(name).old_placement == "required"
         ]
 
+    def old_placement_notes(self) -> list[str]:
+        """What each function that takes an old placement gets (once its axes are final)."""
+        return [
+            f"{name} requires an old placement: {REQUIRED_OLD_NOTE}"
+            if name in self.requires_old
+            else f"{name} takes an old placement: it is also called with one"
+            for name in self.accepts_old
+        ]
+
     def function(self, name: str) -> Callable[..., Any]:
         """The callable for one EPLB function (bound to a fresh or the shared instance)."""
         target = self.candidate.target
@@ -109,13 +118,14 @@ def _axes(candidate: Candidate, api: str, naming: str) -> tuple[dict[str, Axes],
             axes[function] = resolve_axes(function, fn, spec, naming)
         except CandidateError as error:
             raise CandidateError(f"candidate {candidate.spec!r}: {error}") from None
-    notes = [axis.note(function) for function, axis in axes.items() if axis.note(function)]
-    return axes, notes
+    return axes, axes_notes(axes)
 
 
 def bind(candidate: Candidate, api: str, fresh_instance: bool = True) -> BoundCandidate:
     """Pick the profile (`auto` detects the naming and each axis; a string with axes, e.g.
-    `deepseek,arrays=numpy`, overrides them) and check that its functions can be called."""
+    `deepseek,arrays=numpy`, overrides them) and check that its functions can be called. The
+    sandbox child then probes an optional old placement (`probe_call.probe_old_placement`) and
+    adds `old_placement_notes`."""
     try:
         naming = parse_api(api).naming
     except CandidateError as error:
@@ -136,10 +146,4 @@ def bind(candidate: Candidate, api: str, fresh_instance: bool = True) -> BoundCa
         _instantiate(target, candidate.spec)  # fails at load, not at every call
         how = "a fresh instance per call" if fresh_instance else "one shared instance"
         notes.append(f"{target.__name__} is called through {how}")
-    bound = BoundCandidate(candidate, profile, notes, fresh_instance, axes)
-    for name in bound.accepts_old:
-        if name in bound.requires_old:
-            notes.append(f"{name} requires an old placement: {REQUIRED_OLD_NOTE}")
-        else:
-            notes.append(f"{name} takes an old placement: it is also called with one")
-    return bound
+    return BoundCandidate(candidate, profile, notes, fresh_instance, axes)
