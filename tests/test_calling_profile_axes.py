@@ -3,6 +3,8 @@ adaptations each axis calls for, the reference old placement and the first probe
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -13,7 +15,7 @@ from verifier.calling.profiles.adapt import by_axes
 from verifier.calling.profiles.axes import ApiSpec, Axes, parse_api, valid_api
 from verifier.calling.profiles.binding import BoundCandidate, bind
 from verifier.calling.profiles.old_placement import reference_old_placement
-from verifier.calling.profiles.probe_call import probe_old_placement
+from verifier.calling.profiles.probe_call import probe_arrays, probe_old_placement
 from verifier.model.errors import CandidateError
 
 NUMPY_PORT = str(APIS_DIR / "numpy_port.py")
@@ -118,3 +120,38 @@ def test_the_reference_old_placement_is_per_layer_and_scale_invariant() -> None:
     assert torch.equal(reference_old_placement(weight * 4, args, True), batch)
     assert all(set(row) == set(range(8)) for row in batch.tolist())
     assert torch.equal(reference_old_placement(weight, args, True), batch)  # seeded
+
+
+BARE_PORT = """
+import numpy as np
+
+
+def replicate_experts(weight, num_phy):
+    layers, num_log = weight.shape
+    loads = weight * (1 if weight.dtype.kind == "f" else 1.0)
+    phy2log = np.tile(np.arange(num_phy) % num_log, (layers, 1))
+    rank = np.zeros((layers, num_phy), dtype=np.int64)
+    logcnt = np.ones((layers, num_log), dtype=np.int64)
+    rows = np.arange(layers)
+    for slot in range(num_log, num_phy):
+        best = np.argmax(loads / logcnt, axis=-1)
+        phy2log[:, slot], rank[:, slot] = best, logcnt[rows, best]
+        logcnt[rows, best] += 1
+    return phy2log.astype(np.int32), rank.astype(np.int32), logcnt.astype(np.int32)
+"""
+
+
+def test_the_first_probe_call_finds_numpy_loads(tmp_path: Path) -> None:
+    """No annotation, no idiom on its parameter: only a call with torch loads tells."""
+    path = tmp_path / "bare_port.py"
+    path.write_text(BARE_PORT)
+    bound = _bound(str(path))
+    assert bound.axes_of("replicate_experts").arrays == "preset"
+    probe_arrays(bound)
+    axes = bound.axes_of("replicate_experts")
+    assert (axes.arrays, axes.index_dtype) == ("numpy", "int32")
+    why = dict(axes.reasons)["arrays"]
+    assert why.startswith("a probe call with torch loads raised AttributeError")
+    forced = _bound(str(path), "deepseek")  # an explicit naming is not probed
+    probe_arrays(forced)
+    assert forced.axes_of("replicate_experts").arrays == "preset"

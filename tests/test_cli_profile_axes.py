@@ -51,10 +51,13 @@ def test_numpy_port_under_overrides(
 
 
 def test_a_required_old_placement_is_given_and_its_budget_checked(
-    capsys: pytest.CaptureFixture[str],
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    code, text = _check(capsys, SWAP, "--max-moves", "4")
+    out = tmp_path / "check.json"
+    code, text = _check(capsys, SWAP, "--max-moves", "4", "--json", str(out))
     assert code == 0, text
+    data = json.loads(out.read_text())
+    assert data["options"]["max_moves"] == 4 and data["migration"]["with_old_placement"]
     assert "old placement required (its source asserts that old_global_expert_indices" in text
     assert "every call without one gets the reference greedy's plan" in text
     assert "with the old placement passed" in text  # the migration line

@@ -4,7 +4,8 @@ keeps today's defaults (`verifier.calling.profiles.axes`).
 
 Detection, axis by axis:
 - arrays: numpy when the first parameter is annotated as a numpy array, or the source treats it
-  as one (`weight.astype(`, `np.asarray(weight`); else the naming's convention;
+  as one (`weight.astype(`, `np.asarray(weight`); else the naming's convention (a first probe
+  call may still find numpy: `verifier.calling.profiles.probe_call`);
 - index dtype: int32 where the project declares it: SGLang's contract, a return annotation that
   names int32, or a numpy port whose source casts to `np.int32`; else int64 (int32 a violation);
 - return form: the naming's convention (vLLM's results are recognised by their shape);
@@ -54,7 +55,7 @@ def _numpy_input(fn: Callable[..., Any]) -> str:
     return ""
 
 
-def _declared_int32(fn: Callable[..., Any], numpy_input: bool) -> str:
+def declared_int32(fn: Callable[..., Any], numpy_input: bool) -> str:
     """Why int32 outputs are the function's declared contract ("" when they are not)."""
     try:
         returned = inspect.signature(fn).return_annotation
@@ -124,7 +125,7 @@ def resolve_axes(function: str, fn: Callable[..., Any], spec: ApiSpec, naming: s
         if naming == "sglang":
             index, why = "int32", "SGLang's contract declares int32 maps"
         elif detecting:
-            why = _declared_int32(fn, arrays == "numpy")
+            why = declared_int32(fn, arrays == "numpy")
             index = "int32" if why else "int64"
     if why:
         reasons.append(("index_dtype", why))

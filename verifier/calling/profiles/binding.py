@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from verifier.calling.candidates import Candidate, CandidateError
-from verifier.calling.profiles.axes import Axes, axes_notes, parse_api
+from verifier.calling.profiles.axes import ApiSpec, Axes, axes_notes, parse_api
 from verifier.calling.profiles.axis_detection import resolve_axes
 from verifier.calling.profiles.base import Profile
 from verifier.calling.profiles.deepseek import DeepSeekProfile
@@ -60,6 +60,7 @@ class BoundCandidate:
     notes: list[str]
     fresh_instance: bool = True
     axes: dict[str, Axes] = field(default_factory=dict)  # per function (resolved at bind)
+    requested: ApiSpec = field(default_factory=ApiSpec)  # what the user asked for
     _shared: Any = None
 
     def axes_of(self, function: str) -> Axes:
@@ -146,4 +147,4 @@ def bind(candidate: Candidate, api: str, fresh_instance: bool = True) -> BoundCa
         _instantiate(target, candidate.spec)  # fails at load, not at every call
         how = "a fresh instance per call" if fresh_instance else "one shared instance"
         notes.append(f"{target.__name__} is called through {how}")
-    return BoundCandidate(candidate, profile, notes, fresh_instance, axes)
+    return BoundCandidate(candidate, profile, notes, fresh_instance, axes, parse_api(api))

@@ -197,13 +197,14 @@ def _candidate(binding: Binding, loaded: Loaded) -> BoundCandidate:
     once per spec (a worker shared by several reference variants binds each on first use)."""
     from verifier.calling.candidates import resolve_candidate
     from verifier.calling.profiles.binding import bind
-    from verifier.calling.profiles.probe_call import probe_old_placement
+    from verifier.calling.profiles.probe_call import probe_arrays, probe_old_placement
 
     if binding.spec not in loaded:
         candidate = resolve_candidate(binding.spec)
         bound = bind(candidate, binding.api, binding.fresh_instance)
         _prepare(candidate)
-        probe_old_placement(bound)  # a first probe call: is an optional old placement required?
+        probe_arrays(bound)  # first probe calls: numpy loads where torch ones fail,
+        probe_old_placement(bound)  # a required old placement that looks optional
         bound.notes += bound.old_placement_notes()
         loaded[binding.spec] = bound
     return loaded[binding.spec]
