@@ -13,6 +13,7 @@ from candidate_paths import APIS_DIR, BROKEN_DIR
 from verifier.calling.candidates import resolve_candidate
 from verifier.calling.profiles.adapt import by_axes
 from verifier.calling.profiles.axes import ApiSpec, Axes, parse_api, valid_api
+from verifier.calling.profiles.axis_detection import detect_returns
 from verifier.calling.profiles.binding import BoundCandidate, bind
 from verifier.calling.profiles.old_placement import reference_old_placement
 from verifier.calling.profiles.probe_call import probe_arrays, probe_old_placement
@@ -57,6 +58,25 @@ def test_explicit_deepseek_keeps_todays_defaults_and_overrides_win() -> None:
     forced = _bound(NUMPY_PORT, spec).axes_of("rebalance_experts")
     assert (forced.arrays, forced.index_dtype) == ("numpy", "int32")
     assert dict(forced.reasons) == {"arrays": "requested", "index_dtype": "requested"}
+
+
+def _pair(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    return weight, weight
+
+
+def _single(weight: torch.Tensor) -> torch.Tensor:
+    return weight
+
+
+def _triple(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    return weight, weight, weight
+
+
+def test_the_return_form_is_read_from_the_return_annotation() -> None:
+    assert detect_returns("rebalance_experts", _pair) == ("pair", "its return annotation is a pair")
+    assert detect_returns("rebalance_experts", _single)[0] == "phy2log"
+    assert detect_returns("rebalance_experts", _triple) == ("preset", "")
+    assert detect_returns("balanced_packing", _pair) == ("preset", "")  # a packing is a pair
 
 
 def test_int32_of_a_torch_candidate_is_not_declared_by_its_source() -> None:

@@ -8,7 +8,9 @@ Detection, axis by axis:
   call may still find numpy: `verifier.calling.profiles.probe_call`);
 - index dtype: int32 where the project declares it: SGLang's contract, a return annotation that
   names int32, or a numpy port whose source casts to `np.int32`; else int64 (int32 a violation);
-- return form: the naming's convention (vLLM's results are recognised by their shape);
+- return form: under DeepSeek's names, a return annotation of a 2-tuple is `(phy2log, logcnt)`
+  (`pair`) and a single array from `rebalance_experts` is `phy2log`; else the naming's
+  convention (vLLM's results are recognised by their shape);
 - old placement: none without an old-placement parameter; required when it has no default or the
   source asserts that it is given (`assert NAME is not None`, `if NAME is None: raise`); else
   optional.
@@ -67,6 +69,37 @@ def declared_int32(fn: Callable[..., Any], numpy_input: bool) -> str:
     if numpy_input and any(name in source for name in NUMPY_INT32):
         return "a numpy port whose source casts its maps to np.int32"
     return ""
+
+
+def _returned_items(fn: Callable[..., Any]) -> int | None:
+    """How many items the return annotation declares: n for `tuple[...n...]`, 1 for one array,
+    None when it says nothing (or something else)."""
+    try:
+        returned = inspect.signature(fn).return_annotation
+    except (TypeError, ValueError):
+        return None
+    if returned is inspect.Signature.empty:
+        return None
+    text = returned if isinstance(returned, str) else inspect.formatannotation(returned)
+    text = text.replace(" ", "")
+    match = re.fullmatch(r"(?:typing\.)?[Tt]uple\[(.*)\]", text)
+    if match:
+        depth, items = 0, 1
+        for char in match.group(1):
+            depth += {"[": 1, "]": -1}.get(char, 0)
+            items += char == "," and depth == 0
+        return items
+    return 1 if re.search(r"(ndarray|NDArray|Tensor)", text) else None
+
+
+def detect_returns(function: str, fn: Callable[..., Any]) -> tuple[str, str]:
+    """`pair` / `phy2log` from the return annotation ("preset", "" when it says neither)."""
+    items = _returned_items(fn)
+    if items == 2 and function in ("replicate_experts", "rebalance_experts"):
+        return "pair", "its return annotation is a pair"
+    if items == 1 and function == "rebalance_experts":
+        return "phy2log", "its return annotation is a single array"
+    return "preset", ""
 
 
 def _asserts_given(source: str, name: str) -> bool:
@@ -129,7 +162,11 @@ def resolve_axes(function: str, fn: Callable[..., Any], spec: ApiSpec, naming: s
             index = "int32" if why else "int64"
     if why:
         reasons.append(("index_dtype", why))
-    returns = spec.returns if spec.returns != "auto" else "preset"
-    if returns != "preset":
-        reasons.append(("returns", "requested"))
+    returns, why = spec.returns, "requested"
+    if returns == "auto":
+        returns, why = "preset", ""
+        if detecting and naming == "deepseek":
+            returns, why = detect_returns(function, fn)
+    if why:
+        reasons.append(("returns", why))
     return Axes(arrays, index, returns, old, tuple(reasons))
