@@ -46,7 +46,7 @@ def _error(bound: BoundCandidate, function: str, axes: Axes, old: Any = None) ->
     parts = bound.profile.call_parts(function, fn, weight, args, old, True, axes)
     try:
         fn(*parts.args, **parts.kwargs)
-    except Exception as error:  # untrusted code: any failure is the probe's answer
+    except BaseException as error:  # untrusted code: any failure (SystemExit too) answers
         return f"{type(error).__name__}: {error}"[:200]
     return ""
 
