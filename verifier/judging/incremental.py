@@ -8,6 +8,9 @@ the plan made without it), and experts that stay on a GPU keep their old slot wh
 
 Migration is the weight-transfer cost of moving from the old plan to the new one: the replicas
 whose GPU changes (per GPU, the new replicas not matched by an old replica of the same expert).
+A declared move budget (`--max-moves`) is judged on the call with the old placement
+(`verifier.judging.move_budget`). A function that requires an old placement is held to slot
+preservation, not to the per-GPU multiset of a plan made without one (it has none).
 """
 
 from __future__ import annotations
