@@ -53,6 +53,19 @@ def test_options_are_registered_by_the_entry_point(pytestconfig: pytest.Config) 
     # This very run has them: the pytest11 entry point loads the plugin into every session.
     assert pytestconfig.getoption("--eplb-candidate") is None
     assert pytestconfig.getoption("--eplb-api") == "auto"
+    assert pytestconfig.getoption("--eplb-arrays") == "auto"
+    assert pytestconfig.getoption("--eplb-old-placement") == "auto"
+    assert pytestconfig.getoption("--eplb-max-moves") is None
+
+
+def test_a_declared_move_budget_fails_the_incremental_item(
+    tmp_path: Path, broken_dir: Path
+) -> None:
+    broken = f"{broken_dir / 'swap_over_budget.py'}:OverBudgetSwapPolicy"
+    done = _suite(tmp_path, broken, "--eplb-max-moves", "4", "--eplb-no-device-probe")
+    assert done.returncode == 1, done.stdout[-3000:]
+    assert "rebalance_experts-incremental" in done.stdout
+    assert "migration.budget" in done.stdout
 
 
 def test_baseline_options_gate_the_quality_item(tmp_path: Path, broken_dir: Path) -> None:

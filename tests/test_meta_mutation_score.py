@@ -63,6 +63,13 @@ API_VIOLATIONS = {
     "stateful_class_state.py:LeakyPolicy": ("vllm", "behaviour.nondeterministic"),
     # SGLang's elastic EP with the active-ranks mask axis (verifier.judging.elastic)
     "elastic_dead_slots.py": ("sglang", "elastic.dead_rank_load"),
+    # profiles as axes (issue 19): a required old placement, a numpy port with int32 maps
+    "swap_slots_sorted.py:SortingSwapPolicy": ("vllm", "incremental.slot_preservation"),
+    "numpy_port_logcnt.py": ("deepseek", "replication.logcnt_count"),
+}
+# Broken against a declared move budget: spec -> (profile, check, --max-moves K).
+BUDGET_VIOLATIONS = {
+    "swap_over_budget.py:OverBudgetSwapPolicy": ("vllm", "migration.budget", 4),
 }
 # Stateful policies whose bug only a sequence of calls on one instance shows (`check --sequence`):
 # spec -> (the profile `auto` must detect, the check that must catch it in sequence mode).
@@ -89,10 +96,11 @@ def _check(
 def test_every_broken_module_is_listed(broken_dir: Path) -> None:
     modules = {path.stem for path in broken_dir.glob("*.py")}
     modules |= {path.parent.name for path in broken_dir.glob("*/__init__.py")}
-    api_specs = [*API_VIOLATIONS, *SEQUENCE_VIOLATIONS]
+    api_specs = [*API_VIOLATIONS, *BUDGET_VIOLATIONS, *SEQUENCE_VIOLATIONS]
     api_modules = {spec.split(".py")[0].split("/")[0] for spec in api_specs}
     assert modules == set(VIOLATIONS) | set(OBSERVATIONS) | set(BASELINE_VIOLATIONS) | api_modules
     api_checks = {check for _, check in [*API_VIOLATIONS.values(), *SEQUENCE_VIOLATIONS.values()]}
+    api_checks |= {check for _, check, _ in BUDGET_VIOLATIONS.values()}
     listed = set(VIOLATIONS.values()) | set(OBSERVATIONS.values()) | api_checks
     assert listed | set(BASELINE_VIOLATIONS.values()) <= set(ALL_CHECKS)
 
@@ -131,6 +139,20 @@ def test_stateful_bug_is_caught_in_sequence_mode_only(
     details = caught[check].details
     assert details["role"] == "sequence" and 2 <= details["step"] <= SEQUENCE_CALLS
     assert f"--sequence {SEQUENCE_CALLS}" in details["reproduce"]
+
+
+@pytest.mark.parametrize(("spec", "expected"), sorted(BUDGET_VIOLATIONS.items()))
+def test_move_budget_breach_is_caught(
+    broken_dir: Path, spec: str, expected: tuple[str, str, int]
+) -> None:
+    """Caught only against the budget its deployment declares (`--max-moves K`)."""
+    profile, check, max_moves = expected
+    options = EngineOptions(budget=BUDGET, timeout=2.0, max_cases=40, max_moves=max_moves)
+    result = check_candidate(str(broken_dir / spec), options)
+    assert result.api.profile == profile and result.exit_code == 1
+    caught = {record.finding.check: record.finding for record in result.violations}
+    assert check in caught, f"{spec}: found {sorted(caught)}"
+    assert caught[check].details["moves"] > max_moves
 
 
 @pytest.mark.parametrize(("module", "check"), sorted(VIOLATIONS.items()))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from verifier.cli.api_options import add_api_options
+from verifier.cli.api_options import add_api_options, api_from_args
 from verifier.cli.exit_codes import EXIT_FINDINGS, EXIT_OK
 from verifier.cli.options import usage_error
 from verifier.model.atomic import write_json_atomically
@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
             warmup=args.warmup,
             seed=args.seed,
             progress=lambda message: status.update(message),
-            api=args.api,  # the API profile
+            api=api_from_args(args),  # the API profile
             fresh=not args.shared_instance,
         )
     print(format_table(result))

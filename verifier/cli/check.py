@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from verifier.cli.api_options import add_api_options
+from verifier.cli.api_options import add_api_options, add_max_moves_option
 from verifier.cli.baseline_options import add_baseline_options, baseline_problem
 from verifier.cli.exit_codes import EXIT_INTERRUPTED
 from verifier.cli.options import (
@@ -76,7 +76,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_campaign_scale_options(parser, "none: each run is deterministic")
     add_baseline_options(parser)  # --baseline, --max-regression, --baseline-api
-    add_api_options(parser)  # --api, --shared-instance, --allow-cross-layer
+    add_api_options(parser)  # --api and its axes, --shared-instance, --allow-cross-layer
+    add_max_moves_option(parser)  # --max-moves K (migration.budget)
     add_sequence_options(parser)  # --sequence, --trace, --window
 
 

@@ -14,7 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from verifier.cli.api_options import add_api_options
+from verifier.cli.api_options import add_api_options, add_max_moves_option
 from verifier.cli.baseline_options import add_baseline_options, baseline_problem
 from verifier.cli.exit_codes import EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_OK
 from verifier.cli.options import (
@@ -59,6 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_baseline_options(parser)  # --baseline, --max-regression, --baseline-api
     add_device_probe_option(parser)
     add_api_options(parser)
+    add_max_moves_option(parser)  # --max-moves K (migration.budget)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -12,6 +12,7 @@ import dataclasses
 import sys
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from verifier.cli.api_options import api_from_args
 from verifier.cli.exit_codes import EXIT_USAGE
 
 if TYPE_CHECKING:
@@ -48,7 +49,8 @@ def options_from_args(kind: type[Options], args: argparse.Namespace, **worked_ou
     """A command's options (`EngineOptions`, `FuzzOptions`, `ScoreOptions`) from its parsed flags.
 
     Every field of `kind` that has a flag of the same name takes the flag's value (`--max-cases`
-    sets `max_cases`), `fresh_instance` is the opposite of `--shared-instance`, and `worked_out`
+    sets `max_cases`), `fresh_instance` is the opposite of `--shared-instance`, `api` joins
+    `--api` and its axis overrides (`api_from_args`), and `worked_out`
     (values the command derived from several flags, e.g. fuzz's database) comes last.
     """
     flags = vars(args)
@@ -57,6 +59,8 @@ def options_from_args(kind: type[Options], args: argparse.Namespace, **worked_ou
     }
     if "shared_instance" in flags:
         values["fresh_instance"] = not flags["shared_instance"]
+    if "api" in flags and "api" in values:  # the naming and its axis overrides, one string
+        values["api"] = api_from_args(args)
     return kind(**{**values, **worked_out})
 
 

@@ -17,7 +17,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from verifier.cli.api_options import add_api_options
+from verifier.cli.api_options import add_api_options, api_from_args
 from verifier.cli.exit_codes import EXIT_FINDINGS, EXIT_OK
 from verifier.cli.options import usage_error
 from verifier.cli.trace_options import add_trace_options
@@ -65,7 +65,7 @@ def _use_trace(data: Any, trace: Any, args: argparse.Namespace, console: Any) ->
             data.candidates,
             trace,
             timeout=args.timeout,
-            api=args.api,
+            api=api_from_args(args),
             fresh=not args.shared_instance,
             progress=lambda text: status.update(text),
         )
@@ -144,13 +144,17 @@ def run(args: argparse.Namespace) -> int:
             entries,
             timeout=args.timeout,
             progress=show,
-            api=args.api,
+            api=api_from_args(args),
             fresh=not args.shared_instance,
         )
     from verifier.runs.corpus_runs import measure_api_profiles
 
     profiles = measure_api_profiles(
-        specs, entries, timeout=args.timeout, api=args.api, fresh=not args.shared_instance
+        specs,
+        entries,
+        timeout=args.timeout,
+        api=api_from_args(args),
+        fresh=not args.shared_instance,
     )
     data = build_report_data(
         specs, results, broken_records=[record.message for record in broken], corpus=str(corpus)

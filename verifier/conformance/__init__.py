@@ -1,7 +1,9 @@
 """The conformance suite as pytest items, for other projects' CI.
 
     python -m pytest --pyargs verifier.conformance --eplb-candidate SPEC \
-        [--eplb-api auto|deepseek|vllm|sglang] [--eplb-policy auto|global] [--eplb-budget SECONDS]
+        [--eplb-api auto|deepseek|vllm|sglang] [--eplb-arrays ...] [--eplb-index-dtype ...]
+        [--eplb-returns ...] [--eplb-old-placement ...] [--eplb-max-moves K]
+        [--eplb-policy auto|global] [--eplb-budget SECONDS]
         [--eplb-baseline SPEC [--eplb-max-regression R]] [--eplb-sequence N [--eplb-trace FILE]]
 
 collects one item per EPLB function and check family (`FAMILIES`); each fails with the findings of
@@ -18,7 +20,8 @@ FAMILIES: dict[str, str] = {
     "behaviour": "the call returns, in time, the right types, deterministically, without mutation",
     "contract": "the outputs satisfy the function's invariants (packing/replication/rebalance)",
     "layers": "each layer is planned on its own loads",
-    "incremental": "calls with an old placement keep the contract (vLLM: slots preserved)",
+    "incremental": "calls with an old placement keep the contract (vLLM: slots preserved; "
+    "the --eplb-max-moves budget)",
     "metamorphic": "dtype, scaling, permutation and device relations (the default-device probe)",
     "quality": "optimality and placement observations (fail only with --eplb-strict); "
     "quality.regression against --eplb-baseline",
@@ -36,4 +39,6 @@ def family_of(check: str) -> str:
         return "quality"
     if prefix in ("behaviour", "incremental"):
         return prefix
+    if prefix == "migration":  # a declared move budget (--eplb-max-moves)
+        return "incremental"
     return "metamorphic"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from verifier.calling.profiles import API_CHOICES
+from verifier.calling.profiles.axes import AXIS_CHOICES
 
 DEFAULT_CASES = 40
 DEFAULT_BUDGET = 300.0
@@ -23,6 +24,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="the EPLB implementation to check (as `eplb-verify check` takes it)",
     )
     group.addoption("--eplb-api", choices=API_CHOICES, default="auto", help="its API profile")
+    for axis, choices in AXIS_CHOICES.items():
+        group.addoption(
+            "--eplb-" + axis.replace("_", "-"),
+            choices=choices,
+            default="auto",
+            help=f"its API profile's {axis.replace('_', ' ')} axis (as eplb-verify check's)",
+        )
+    group.addoption(
+        "--eplb-max-moves",
+        type=int,
+        default=None,
+        metavar="K",
+        help="a declared move budget: more replica copies per layer fail 'incremental' "
+        "(migration.budget)",
+    )
     group.addoption(
         "--eplb-policy", choices=("auto", "global"), default="auto", help="hierarchical or global"
     )

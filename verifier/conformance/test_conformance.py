@@ -28,7 +28,8 @@ def eplb_result(pytestconfig: pytest.Config) -> Any:
         policy=pytestconfig.getoption("--eplb-policy"),
         strict=pytestconfig.getoption("--eplb-strict"),
         max_cases=pytestconfig.getoption("--eplb-cases"),
-        api=pytestconfig.getoption("--eplb-api"),
+        api=_api(pytestconfig),
+        max_moves=pytestconfig.getoption("--eplb-max-moves"),
         allow_cross_layer=pytestconfig.getoption("--eplb-allow-cross-layer"),
         baseline=pytestconfig.getoption("--eplb-baseline"),
         max_regression=pytestconfig.getoption("--eplb-max-regression"),
@@ -56,6 +57,16 @@ def _sequence(pytestconfig: pytest.Config) -> Any:
         return sequence_input(SequenceOptions(calls, pytestconfig.getoption("--eplb-trace")))
     except TraceError as error:
         pytest.fail(f"--eplb-sequence: {error}", pytrace=False)
+
+
+def _api(pytestconfig: pytest.Config) -> str:
+    """The profile string of `--eplb-api` and its axis overrides (`--eplb-arrays`, ...)."""
+    from verifier.calling.profiles.axes import AXIS_CHOICES, ApiSpec
+
+    axes = {
+        axis: pytestconfig.getoption("--eplb-" + axis.replace("_", "-")) for axis in AXIS_CHOICES
+    }
+    return ApiSpec(pytestconfig.getoption("--eplb-api"), **axes).text()
 
 
 def _explain(record: Any) -> str:

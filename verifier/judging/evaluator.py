@@ -218,7 +218,11 @@ class Evaluator:
         takes_old = case.function in self.info.accepts_old and not has_dead_ranks(case.instance)
         old_call = self._old_call(case) if takes_old else None
         more, migration = incremental_checks(
-            case, old_call=old_call, vllm_contract=self.info.profile == "vllm"
+            case,
+            old_call=old_call,
+            vllm_contract=self.info.profile == "vllm",
+            requires_old=case.function in self.info.requires_old,
+            max_moves=self.options.max_moves,
         )
         found += more
         if migration:

@@ -8,6 +8,9 @@ the plan made without it), and experts that stay on a GPU keep their old slot wh
 
 Migration is the weight-transfer cost of moving from the old plan to the new one: the replicas
 whose GPU changes (per GPU, the new replicas not matched by an old replica of the same expert).
+A declared move budget (`--max-moves`) is judged on the call with the old placement
+(`verifier.judging.move_budget`). A function that requires an old placement is held to slot
+preservation, not to the per-GPU multiset of a plan made without one (it has none).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any
 from verifier.calling.sandbox import CallOutcome
 from verifier.judging.case import JudgedCase
 from verifier.judging.migration_quality import MIGRATION_QUALITY_CHECKS, migration_against_front
+from verifier.judging.move_budget import MOVE_BUDGET_CHECKS, budget_violation
 from verifier.model.findings import Finding, violation
 from verifier.model.instances import Number, RebalanceInstance, instance_hash
 from verifier.model.objectives import gpu_replica_counts, moves
@@ -29,6 +33,7 @@ INCREMENTAL_CHECKS: dict[str, str] = {
     "incremental.gpu_multiset": "with an old placement, a GPU holds other experts than without it",
     "incremental.slot_preservation": "an expert that stays on its GPU does not keep its old slot",
     **MIGRATION_QUALITY_CHECKS,
+    **MOVE_BUDGET_CHECKS,
 }
 Matrix = list[list[int]]
 OldCall = Callable[[RebalanceInstance, Matrix], CallOutcome]
@@ -107,10 +112,19 @@ def slot_preservation_violation(
 
 
 def incremental_checks(
-    case: JudgedCase, *, old_call: OldCall | None, vllm_contract: bool
+    case: JudgedCase,
+    *,
+    old_call: OldCall | None,
+    vllm_contract: bool,
+    requires_old: bool = False,
+    max_moves: int | None = None,
 ) -> tuple[list[Finding], dict[str, Any]]:
     """Findings of the old-placement call (when `old_call` is given: the function accepts one)
-    and the migration metric; `vllm_contract` adds vLLM's slot contract."""
+    and the migration metric; `vllm_contract` adds vLLM's slot contract, `max_moves` a declared
+    move budget (`migration.budget`). A function that `requires_old` never plans from scratch
+    (its case's plan was made from the reference's old placement, see
+    `verifier.calling.profiles.old_placement`), so it is held to slot preservation but not to
+    the per-GPU multiset of a plan without one."""
     instance = case.instance
     assert isinstance(instance, RebalanceInstance)
     earlier = case.call_again(perturbed_instance(instance), role="incremental")
@@ -126,12 +140,12 @@ def incremental_checks(
         if outputs is None:
             return found, {}
         new = outputs["phy2log"]
-        if vllm_contract:
-            for finding in (
-                gpu_multiset_violation(instance, plain, new, details),
-                slot_preservation_violation(instance, old, new, details),
-            ):
-                found += [finding] if finding else []
+        checks = [budget_violation(instance, old, new, max_moves, details)]
+        if vllm_contract and not requires_old:
+            checks.append(gpu_multiset_violation(instance, plain, new, details))
+        if vllm_contract or requires_old:
+            checks.append(slot_preservation_violation(instance, old, new, details))
+        found += [finding for finding in checks if finding]
     metric: dict[str, Any] = {
         "moved": migration(old, new, instance.num_gpus),
         "rewritten": rewritten_slots(old, new),

@@ -26,7 +26,8 @@ class RunOptions:
     functions: tuple[str, ...] = FUNCTIONS  # restrict to these (when the candidate has them)
     edge_cases: bool = True  # the fixed suite first (of several workers, only the first runs it)
     # API profile, stateful policy classes, cross-layer policies
-    api: str = "auto"  # auto | deepseek | vllm | sglang (verifier.calling.profiles)
+    # auto | deepseek | vllm | sglang, with axes: `deepseek,arrays=numpy` (profiles.axes)
+    api: str = "auto"
     fresh_instance: bool = True  # a policy class with plain methods: a new instance per call
     allow_cross_layer: bool = False  # layer independence breaks are observations, not violations
     # the quality gate (`verifier.judging.baseline`): None compares with the reference greedy
@@ -34,6 +35,7 @@ class RunOptions:
     max_regression: float = 0.0  # R: a layer above (1 + R) x the baseline is a violation
     baseline_api: str = "auto"  # the baseline's API profile (a reference variant: DeepSeek's)
     device_probe: bool = True  # the default-device probe (verifier.judging.default_device)
+    max_moves: int | None = None  # a declared move budget per layer (`migration.budget`)
 
     def shared(self) -> dict[str, Any]:
         """The shared fields by name (to build another run's options from these)."""

@@ -167,6 +167,7 @@ class EngineResult:
                 "max_regression": self.options.max_regression,
                 "baseline_api": self.options.baseline_api,
                 "device_probe": self.options.device_probe,
+                "max_moves": self.options.max_moves,
             },
             "baseline": self.baseline.to_dict(),
             "api": self.api.to_dict(),

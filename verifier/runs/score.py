@@ -31,6 +31,7 @@ from typing import Any
 from verifier.calling.caller import call_on
 from verifier.calling.pool import SandboxPool
 from verifier.calling.profiles import API_CHOICES
+from verifier.calling.profiles.axes import valid_api
 from verifier.calling.sandbox import Sandbox
 from verifier.corpus import CorpusEntry, default_corpus_dir, load_corpus
 from verifier.model.contract import Policy, hierarchical_rules_apply
@@ -82,8 +83,11 @@ class ScoreOptions:
                 raise ValueError(f"{name} must be a positive number of seconds")
         if self.policy not in ("auto", "global"):
             raise ValueError(f"policy must be 'auto' or 'global', got {self.policy!r}")
-        if self.api not in API_CHOICES:
-            raise ValueError(f"api must be one of {', '.join(API_CHOICES)}, got {self.api!r}")
+        if not valid_api(self.api):
+            raise ValueError(
+                f"api must be one of {', '.join(API_CHOICES)} (with axes, e.g. "
+                f"'deepseek,arrays=numpy'), got {self.api!r}"
+            )
 
     def check_options(self) -> EngineOptions:
         """The bounded, seeded conformance check of phase 1."""

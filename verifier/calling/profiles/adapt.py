@@ -8,7 +8,12 @@ judge the harness, and say so in the note).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
+
+from verifier.calling.profiles.axes import Axes
+
+Notes = list[str]
 
 
 def is_numpy(value: Any) -> bool:
@@ -98,8 +103,20 @@ def derive_log2phy(result: Any, num_log: int) -> tuple[Any, list[str]]:
     ]
 
 
-def widen_int32(result: Any) -> tuple[Any, list[str]]:
-    """int32 output tensors become int64 (SGLang's maps are int32 by contract)."""
+def derive_log2phy_from_pair(result: Any, num_log: int) -> tuple[Any, list[str]]:
+    """A `(phy2log, logcnt)` rebalance result -> `(phy2log, log2phy, logcnt)`; the candidate's
+    own logcnt is kept (and judged against its phy2log)."""
+    if not (isinstance(result, (tuple, list)) and len(result) == 2):
+        return result, []
+    phy2log, logcnt = result
+    if not _integer_matrix(phy2log):
+        return result, []
+    _, log2phy = counts_and_slots(phy2log, num_log)
+    return (phy2log, log2phy, logcnt), ["log2phy derived from phy2log (returns (phy2log, logcnt))"]
+
+
+def widen_int32(result: Any, why: str = "SGLang's contract") -> tuple[Any, list[str]]:
+    """int32 output tensors become int64 (where the project declares int32 maps, `why`)."""
     import torch
 
     items = result if isinstance(result, (tuple, list)) else None
@@ -113,11 +130,11 @@ def widen_int32(result: Any) -> tuple[Any, list[str]]:
         else item
         for item in items
     )
-    return widened, ["int32 outputs accepted (SGLang's contract) and widened to int64"]
+    return widened, [f"int32 outputs accepted ({why}) and widened to int64"]
 
 
-def to_device(result: Any, device: Any) -> tuple[Any, list[str]]:
-    """Host outputs moved to the input's device (vLLM plans on the host by design)."""
+def to_device(result: Any, device: Any, who: str = "vLLM") -> tuple[Any, list[str]]:
+    """Host outputs moved to the input's device (vLLM and numpy ports plan on the host)."""
     import torch
 
     items = result if isinstance(result, (tuple, list)) else None
@@ -129,4 +146,30 @@ def to_device(result: Any, device: Any) -> tuple[Any, list[str]]:
     adapted = tuple(
         item.to(device) if flag else item for item, flag in zip(items, moved, strict=True)
     )
-    return adapted, [f"host outputs moved to {device} (vLLM plans on the host)"]
+    return adapted, [f"host outputs moved to {device} ({who} plans on the host)"]
+
+
+def by_axes(function: str, result: Any, weight: Any, num_log: int, axes: Axes) -> tuple[Any, Notes]:
+    """The adaptations a function's axes call for (`verifier.calling.profiles.axes`), after its
+    naming profile's own: numpy outputs to torch on the input's device, the declared return form
+    completed to DeepSeek's, declared int32 maps widened."""
+    notes: Notes = []
+    steps: list[Callable[[Any], tuple[Any, Notes]]] = []
+    if axes.arrays == "numpy":
+        steps += [numpy_to_torch, lambda value: to_device(value, weight.device, "numpy")]
+    if axes.returns == "pair" and function == "replicate_experts":
+        steps.append(derive_rank)
+    if axes.returns == "pair" and function == "rebalance_experts":
+        steps.append(lambda value: derive_log2phy_from_pair(value, num_log))
+    if axes.returns == "phy2log" and function == "rebalance_experts":
+        steps.append(lambda value: derive_log2phy(value, num_log))
+    if axes.index_dtype == "int32":
+        steps.append(lambda value: widen_int32(value, _int32_reason(axes)))
+    for step in steps:
+        result, more = step(result)
+        notes += more
+    return result, notes
+
+
+def _int32_reason(axes: Axes) -> str:
+    return dict(axes.reasons).get("index_dtype", "requested")

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from verifier.calling.profiles.axes import Axes
 from verifier.calling.profiles.signature import (
     mask_parameter,
     old_placement_parameter,
@@ -14,6 +15,7 @@ from verifier.calling.profiles.signature import (
 from verifier.model.contract import contract_for
 
 Notes = list[str]
+PRESET = Axes()  # every axis at the naming's own convention
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,20 @@ class Profile:
 
     binds_by_name = False
 
+    def input_for(self, function: str, fn: Callable[..., Any], weight: Any) -> tuple[Any, Notes]:
+        """The load argument in the form the naming's convention wants (torch by default)."""
+        return weight, []
+
+    def loads(
+        self, function: str, fn: Callable[..., Any], weight: Any, axes: Axes
+    ) -> tuple[Any, Notes]:
+        """The load argument as the arrays axis says (the naming's convention under "preset")."""
+        if axes.arrays == "numpy":
+            return weight.cpu().numpy(), ["loads passed as a numpy array"]
+        if axes.arrays == "torch":
+            return weight, []
+        return self.input_for(function, fn, weight)
+
     def call_parts(
         self,
         function: str,
@@ -76,16 +92,20 @@ class Profile:
         args: tuple[int, ...],
         old: Any,
         hierarchical: bool,
+        axes: Axes = PRESET,
     ) -> CallParts:
-        """DeepSeek: `fn(weight, *args)`, positional."""
-        return CallParts((weight, *args))
+        """DeepSeek: `fn(weight, *args)`, positional (an old placement by its keyword)."""
+        loads, notes = self.loads(function, fn, weight, axes)
+        old_name = old_placement_parameter(fn)
+        if old is None or old_name is None:
+            return CallParts((loads, *args), {}, notes)
+        old_value = old.cpu().numpy() if axes.arrays == "numpy" else old
+        notes.append(f"old placement passed as {old_name}")
+        return CallParts((loads, *args), {old_name: old_value}, notes)
 
     def adapt(self, function: str, result: Any, weight: Any, num_log: int) -> tuple[Any, Notes]:
         """DeepSeek: nothing is adapted (the contract is judged as returned)."""
         return result, []
-
-    def accepts_old(self, fn: Callable[..., Any]) -> bool:
-        return False
 
 
 class NamedProfile(Profile):
@@ -100,13 +120,6 @@ class NamedProfile(Profile):
             "old_global_expert_indices",
         }
 
-    def accepts_old(self, fn: Callable[..., Any]) -> bool:
-        return old_placement_parameter(fn) is not None
-
-    def input_for(self, function: str, fn: Callable[..., Any], weight: Any) -> tuple[Any, Notes]:
-        """The load argument in the form the function wants (torch by default)."""
-        return weight, []
-
     def call_parts(
         self,
         function: str,
@@ -115,10 +128,11 @@ class NamedProfile(Profile):
         args: tuple[int, ...],
         old: Any,
         hierarchical: bool,
+        axes: Axes = PRESET,
     ) -> CallParts:
         from verifier.calling.profiles.signature import parameters
 
-        loads, notes = self.input_for(function, fn, weight)
+        loads, notes = self.loads(function, fn, weight, axes)
         values = named_values(function, loads, args, hierarchical)
         values["tokens_per_expert"] = weight.unsqueeze(0)
         old_name = old_placement_parameter(fn)
@@ -128,7 +142,7 @@ class NamedProfile(Profile):
                 continue
             if parameter.name == old_name:
                 if old is not None:
-                    kwargs[parameter.name] = old
+                    kwargs[parameter.name] = old.cpu().numpy() if axes.arrays == "numpy" else old
                     notes.append(f"old placement passed as {parameter.name}")
                 continue
             if parameter.name in values:

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from verifier.calling.candidates import Candidate, CandidateError
+from verifier.calling.profiles.axes import ApiSpec, Axes, axes_notes, parse_api
+from verifier.calling.profiles.axis_detection import resolve_axes
 from verifier.calling.profiles.base import Profile
 from verifier.calling.profiles.deepseek import DeepSeekProfile
 from verifier.calling.profiles.elastic import mask_note
@@ -21,6 +23,10 @@ from verifier.calling.profiles.signature import (
 )
 from verifier.calling.profiles.vllm import VllmProfile
 
+REQUIRED_OLD_NOTE = (
+    "every call without one gets the reference greedy's plan for seeded perturbed loads, "
+    "the incremental check its own plan for perturbed loads"
+)
 PROFILE_CLASSES: dict[str, type[Profile]] = {
     "deepseek": DeepSeekProfile,
     "vllm": VllmProfile,
@@ -59,7 +65,12 @@ class BoundCandidate:
     profile: Profile
     notes: list[str]
     fresh_instance: bool = True
+    axes: dict[str, Axes] = field(default_factory=dict)  # per function (resolved at bind)
+    requested: ApiSpec = field(default_factory=ApiSpec)  # what the user asked for
     _shared: Any = None
+
+    def axes_of(self, function: str) -> Axes:
+        return self.axes.get(function, Axes())
 
     @property
     def takes_mask(self) -> list[str]:
@@ -69,8 +80,23 @@ class BoundCandidate:
 
     @property
     def accepts_old(self) -> list[str]:
+        return [name for name in self.candidate.functions if self.axes_of(name).takes_old]
+
+    @property
+    def requires_old(self) -> list[str]:
         return [
-            name for name, fn in self.candidate.functions.items() if self.profile.accepts_old(fn)
+            name
+            for name in self.candidate.functions
+            if self.axes_of(name).old_placement == "required"
+        ]
+
+    def old_placement_notes(self) -> list[str]:
+        """What each function that takes an old placement gets (once its axes are final)."""
+        return [
+            f"{name} requires an old placement: {REQUIRED_OLD_NOTE}"
+            if name in self.requires_old
+            else f"{name} takes an old placement: it is also called with one"
+            for name in self.accepts_old
         ]
 
     def function(self, name: str) -> Callable[..., Any]:
@@ -96,16 +122,35 @@ def _instantiate(target: Any, spec: str) -> Any:
         ) from None
 
 
+def _axes(candidate: Candidate, api: str, naming: str) -> tuple[dict[str, Axes], list[str]]:
+    """Every function's axes under the requested profile string, and their notes."""
+    spec = parse_api(api)
+    axes: dict[str, Axes] = {}
+    for function, fn in candidate.functions.items():
+        try:
+            axes[function] = resolve_axes(function, fn, spec, naming)
+        except CandidateError as error:
+            raise CandidateError(f"candidate {candidate.spec!r}: {error}") from None
+    return axes, axes_notes(axes)
+
+
 def bind(candidate: Candidate, api: str, fresh_instance: bool = True) -> BoundCandidate:
-    """Pick the profile (`auto` detects it) and check that its functions can be called."""
-    if api == "auto":
+    """Pick the profile (`auto` detects the naming and each axis; a string with axes, e.g.
+    `deepseek,arrays=numpy`, overrides them) and check that its functions can be called. The
+    sandbox child then probes an optional old placement (`probe_call.probe_old_placement`) and
+    adds `old_placement_notes`."""
+    try:
+        naming = parse_api(api).naming
+    except CandidateError as error:
+        raise CandidateError(f"candidate {candidate.spec!r}: {error}") from None
+    if naming == "auto":
         name, reason = detect(candidate)
         notes = [f"profile {name} detected: {reason}"]
     else:
-        name, notes = api, [f"profile {api} requested"]
-    if name not in PROFILE_CLASSES:
-        raise CandidateError(f"candidate {candidate.spec!r}: unknown API profile {api!r}")
+        name, notes = naming, [f"profile {naming} requested"]
     profile = PROFILE_CLASSES[name]()
+    axes, axis_notes = _axes(candidate, api, name)
+    notes += axis_notes
     problems = profile.load_problems(candidate.functions)
     if problems:
         raise CandidateError(f"candidate {candidate.spec!r}: " + "; ".join(problems))
@@ -114,8 +159,5 @@ def bind(candidate: Candidate, api: str, fresh_instance: bool = True) -> BoundCa
         _instantiate(target, candidate.spec)  # fails at load, not at every call
         how = "a fresh instance per call" if fresh_instance else "one shared instance"
         notes.append(f"{target.__name__} is called through {how}")
-    bound = BoundCandidate(candidate, profile, notes, fresh_instance)
-    for name in bound.accepts_old:
-        notes.append(f"{name} takes an old placement: it is also called with one")
     notes += mask_note(candidate.functions)
-    return bound
+    return BoundCandidate(candidate, profile, notes, fresh_instance, axes, parse_api(api))

@@ -9,14 +9,10 @@ the maps are int32 by contract. The harness passes an instance's loads as one st
 
 from __future__ import annotations
 
-from typing import Any
-
-from verifier.calling.profiles import adapt
-from verifier.calling.profiles.base import NamedProfile, Notes
+from verifier.calling.profiles.base import NamedProfile
 
 
 class SglangProfile(NamedProfile):
-    name = "sglang"
+    """Binds by SGLang's names; its int32 maps are the index-dtype axis's preset (int32)."""
 
-    def adapt(self, function: str, result: Any, weight: Any, num_log: int) -> tuple[Any, Notes]:
-        return adapt.widen_int32(result)
+    name = "sglang"

@@ -19,14 +19,17 @@ import traceback
 from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Any
 
+from verifier.calling.profiles.adapt import by_axes
 from verifier.calling.profiles.elastic import with_mask
+from verifier.calling.profiles.old_placement import NOTE as OLD_NOTE
+from verifier.calling.profiles.old_placement import reference_old_placement
 from verifier.calling.sandbox.outcomes import LoadInfo, result_reply
 from verifier.calling.sandbox.requests import Binding, CallRequest, LoadRequest, request_from_data
 from verifier.model.errors import CandidateError
 
 if TYPE_CHECKING:
     from verifier.calling.candidates import Candidate
-    from verifier.calling.profiles.base import CallParts, Notes, Profile
+    from verifier.calling.profiles.base import CallParts, Notes
     from verifier.calling.profiles.binding import BoundCandidate
 
 Loaded = dict[str, "BoundCandidate"]  # by spec
@@ -133,13 +136,16 @@ def candidate_frame(error: BaseException, function: Callable[..., Any]) -> str:
     return ""
 
 
-def _adapt(profile: Profile, function: str, result: Any, weight: Any) -> tuple[Any, Notes]:
-    """The result in DeepSeek's contract, and what was adapted (unchanged if adapting fails)."""
+def _adapt(bound: BoundCandidate, function: str, result: Any, weight: Any) -> tuple[Any, Notes]:
+    """The result in DeepSeek's contract (the naming profile's adaptations, then its axes'), and
+    what was adapted (as returned if adapting fails)."""
     num_log = weight.shape[1] if weight.dim() == 2 else 0
     try:
-        return profile.adapt(function, result, weight, num_log)
+        result, notes = bound.profile.adapt(function, result, weight, num_log)
+        adapted, more = by_axes(function, result, weight, num_log, bound.axes_of(function))
     except Exception as error:  # a hostile result: judge it as returned
         return result, [f"could not adapt the result ({type(error).__name__})"]
+    return adapted, notes + more
 
 
 def _call(request: CallRequest, loaded: Loaded) -> dict[str, Any]:
@@ -147,9 +153,13 @@ def _call(request: CallRequest, loaded: Loaded) -> dict[str, Any]:
     device = request.device
     weight = _make_weight(request.weights, request.dtype, device)
     function = bound.function(request.function)  # a policy instance is made now, untimed
-    old = _old_placement(request.old, weight)
+    axes = bound.axes_of(request.function)
+    old, supplied = _old_placement(request.old, weight), []
+    if old is None and axes.old_placement == "required":
+        old = reference_old_placement(weight, request.args, request.hierarchical)
+        supplied = [OLD_NOTE] if old is not None else []
     parts = bound.profile.call_parts(
-        request.function, function, weight, request.args, old, request.hierarchical
+        request.function, function, weight, request.args, old, request.hierarchical, axes
     )
     parts = with_mask(request.function, parts, function, request.active_ranks, weight, request.args)
     parts = _with_window(parts, request.window, weight)
@@ -170,9 +180,9 @@ def _call(request: CallRequest, loaded: Loaded) -> dict[str, Any]:
         }
     seconds = time.perf_counter() - started
     mutated = not _unchanged(weight, snapshot)
-    result, adapted = _adapt(bound.profile, request.function, result, weight)
+    result, adapted = _adapt(bound, request.function, result, weight)
     reply = result_reply(result, str(weight.device), mutated, seconds)
-    reply["adapted"] = parts.notes + adapted
+    reply["adapted"] = supplied + parts.notes + adapted
     return reply
 
 
@@ -207,11 +217,15 @@ def _candidate(binding: Binding, loaded: Loaded) -> BoundCandidate:
     once per spec (a worker shared by several reference variants binds each on first use)."""
     from verifier.calling.candidates import resolve_candidate
     from verifier.calling.profiles.binding import bind
+    from verifier.calling.profiles.probe_call import probe_arrays, probe_old_placement
 
     if binding.spec not in loaded:
         candidate = resolve_candidate(binding.spec)
         bound = bind(candidate, binding.api, binding.fresh_instance)
         _prepare(candidate)
+        probe_arrays(bound)  # first probe calls: numpy loads where torch ones fail,
+        probe_old_placement(bound)  # a required old placement that looks optional
+        bound.notes += bound.old_placement_notes()
         loaded[binding.spec] = bound
     return loaded[binding.spec]
 
@@ -232,6 +246,7 @@ def _load(request: LoadRequest, loaded: Loaded) -> dict[str, Any]:
         tuple(bound.notes),
         tuple(bound.accepts_old),
         tuple(bound.takes_mask),
+        tuple(bound.requires_old),
     )
     return info.to_data()
 

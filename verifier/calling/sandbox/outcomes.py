@@ -90,6 +90,7 @@ class LoadInfo:
     profile_notes: tuple[str, ...] = ()  # why that profile, and how a policy class is called
     accepts_old: tuple[str, ...] = ()  # functions that take an old placement (incremental)
     takes_mask: tuple[str, ...] = ()  # functions that take an active-ranks mask (elastic EP)
+    requires_old: tuple[str, ...] = ()  # of those, the ones that cannot plan without one
 
     def to_data(self) -> dict[str, Any]:
         """The child's reply to a load request that succeeded."""
@@ -103,6 +104,7 @@ class LoadInfo:
             "profile_notes": list(self.profile_notes),
             "accepts_old": list(self.accepts_old),
             "takes_mask": list(self.takes_mask),
+            "requires_old": list(self.requires_old),
         }
 
     @classmethod
@@ -116,6 +118,7 @@ class LoadInfo:
             tuple(data["profile_notes"]),
             tuple(data["accepts_old"]),
             tuple(data.get("takes_mask", ())),
+            tuple(data["requires_old"]),
         )
 
 
