@@ -175,3 +175,33 @@ def test_the_first_probe_call_finds_numpy_loads(tmp_path: Path) -> None:
     forced = _bound(str(path), "deepseek")  # an explicit naming is not probed
     probe_arrays(forced)
     assert forced.axes_of("replicate_experts").arrays == "preset"
+
+
+COUNTING_POLICY = """
+from reference import rebalance_experts as reference
+
+
+def _placement_given(old):
+    assert old is not None, "an incremental policy needs the placement"
+
+
+class CountingPolicy:
+    def __init__(self):
+        self.calls = 0
+
+    def rebalance_experts(self, weight, num_replicas, num_groups, num_nodes, num_ranks,
+                          old_global_expert_indices=None):
+        self.calls += 1
+        _placement_given(old_global_expert_indices)
+        return reference(weight, num_replicas, num_groups, num_nodes, num_ranks)[0]
+"""
+
+
+def test_probe_calls_leave_a_shared_instance_untouched(tmp_path: Path) -> None:
+    """The probe runs on a throwaway instance: a stateful policy's first real call is its first."""
+    path = tmp_path / "counting.py"
+    path.write_text(COUNTING_POLICY)
+    bound = bind(resolve_candidate(f"{path}:CountingPolicy"), "auto", fresh_instance=False)
+    probe_old_placement(bound)
+    assert bound.requires_old == ["rebalance_experts"]
+    assert bound.function("rebalance_experts").__self__.calls == 0  # type: ignore[attr-defined]

@@ -99,14 +99,16 @@ class BoundCandidate:
             for name in self.accepts_old
         ]
 
-    def function(self, name: str) -> Callable[..., Any]:
-        """The callable for one EPLB function (bound to a fresh or the shared instance)."""
+    def function(self, name: str, *, throwaway: bool = False) -> Callable[..., Any]:
+        """The callable for one EPLB function (bound to a fresh or the shared instance;
+        `throwaway`: a fresh instance that is never shared, for probe calls that must leave a
+        stateful policy's state alone)."""
         target = self.candidate.target
         if not _needs_instance(target, name):
             return self.candidate.functions[name]
-        if self.fresh_instance or self._shared is None:
+        if throwaway or self.fresh_instance or self._shared is None:
             instance = _instantiate(target, self.candidate.spec)
-            if not self.fresh_instance:
+            if not (throwaway or self.fresh_instance):
                 self._shared = instance
             return getattr(instance, name)
         return getattr(self._shared, name)

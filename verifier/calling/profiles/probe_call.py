@@ -42,7 +42,7 @@ def _error(bound: BoundCandidate, function: str, axes: Axes, old: Any = None) ->
 
     weights, args = PROBE_CASES[function]
     weight = torch.tensor(weights, dtype=torch.float32)
-    fn = bound.function(function)
+    fn = bound.function(function, throwaway=True)  # a shared instance's state stays clean
     parts = bound.profile.call_parts(function, fn, weight, args, old, True, axes)
     try:
         fn(*parts.args, **parts.kwargs)
