@@ -21,6 +21,7 @@ from verifier.runs.sequence_record import SequenceRecord
 WINDOWED = f"{APIS_DIR / 'windowed_policy.py'}:WindowedPolicy"
 SMOOTHING = f"{APIS_DIR / 'stateful_policy.py'}:SmoothingPolicy"
 VLLM = f"{APIS_DIR / 'vllm_policy' / 'default.py'}:GreedyEplbPolicy"
+SWAP = f"{APIS_DIR / 'swap_policy.py'}:SwapEplbPolicy"  # requires the old placement
 VLLM_SLOTS_LOST = f"{BROKEN_DIR / 'vllm_slots_lost' / 'policy.py'}:SlotLosingPolicy"
 SMALL_TRACE = str(small_trace_paths()[".npy"])  # 40 steps x 2 layers x 16 experts
 MAX_LAYERS = 2  # the windowed fixture's cap on layers changed per call
@@ -55,6 +56,15 @@ def test_a_vllm_policy_keeps_its_slot_contract_with_each_previous_plan() -> None
     record, findings = run_sequence(VLLM, ENGINE, given)
     assert findings == []
     assert record.completed == 4 and record.old_placement and record.window_input == ""
+
+
+def test_a_policy_that_requires_an_old_placement_gets_one_at_its_first_call() -> None:
+    given = sequence_input(SequenceOptions(3, SMALL_TRACE))
+    record, findings = run_sequence(SWAP, ENGINE, given)
+    assert findings == []
+    assert record.completed == 3 and record.old_placement and record.first_old_supplied
+    assert "the first call the reference greedy's plan" in record.lines()[0]
+    assert not run_sequence(VLLM, ENGINE, given)[0].first_old_supplied  # optional: none given
 
 
 def test_a_vllm_policy_that_loses_its_slots_is_caught_at_the_second_call() -> None:

@@ -8,7 +8,8 @@ on one shared instance in a sandbox of its own, on `cluster_for`'s cluster:
 - each call gets the window's loads (its steps summed) and, where the profile takes one
   (`tokens_per_expert`), the window itself as `[steps, layers, experts]`;
 - each call after the first gets the previous plan as the old placement, when the function
-  takes one;
+  takes one (the first, when it requires one, the reference greedy's plan for seeded perturbed
+  loads: `verifier.calling.profiles.old_placement`);
 - every call goes through the invariant checker (`verifier.judging.sequence.judged_step`); the
   sequence stops at the first failed or invalid call (a later call would be given an invalid
   old placement);
@@ -137,6 +138,7 @@ class SequenceRun:
                 self.record.problem = f"the candidate has no {REBALANCE}: nothing to run"
                 return self.record, []
             self.record.old_placement = REBALANCE in info.accepts_old
+            self.record.first_old_supplied = REBALANCE in info.requires_old
             self._calls(first, second, vllm_contract=info.profile == "vllm")
             self._observe(second)
         return self.record, self.findings

@@ -26,6 +26,7 @@ class SequenceRecord:
     completed: int = 0  # valid calls, in order, before the first failed or invalid one
     window_input: str = ""  # how the window of steps was passed ("" when the loads were summed)
     old_placement: bool = False  # each call after the first was given the previous plan
+    first_old_supplied: bool = False  # required: the first call got the reference's plan
     compared: int = 0  # calls compared with a second identical sequence before they differed
     diverged_at: int | None = None  # the first step at which the two sequences differ
     problem: str = ""  # what ended the sequence early
@@ -46,6 +47,8 @@ class SequenceRecord:
         how.append(f"window input {self.window_input}" if self.window_input else "loads summed")
         if self.old_placement:
             how.append("the previous plan as the old placement")
+        if self.first_old_supplied:
+            how.append("the first call the reference greedy's plan for seeded perturbed loads")
         lines = ["; ".join(how)]
         if self.problem:
             lines.append(f"  stopped: {self.problem}")
@@ -80,6 +83,7 @@ class SequenceRecord:
             "layers": self.layers,
             "window_input": self.window_input,
             "old_placement": self.old_placement,
+            "first_old_supplied": self.first_old_supplied,
             "reproduce": self.reproduce,
             "problem": self.problem,
             "unchanged_calls": self.unchanged,
