@@ -15,6 +15,7 @@ import argparse
 
 from verifier.calling.profiles import API_CHOICES
 from verifier.calling.profiles.axes import AXIS_CHOICES, ApiSpec
+from verifier.cli.arg_types import non_negative_int
 
 AXIS_HELP = {
     "arrays": "the array library of the loads and outputs (default: detected; torch, numpy)",
@@ -66,21 +67,10 @@ def add_max_moves_option(parser: argparse.ArgumentParser) -> None:
     """`--max-moves K`: a declared move budget per layer (`migration.budget`)."""
     parser.add_argument(
         "--max-moves",
-        type=_move_count,
+        type=non_negative_int,
         default=None,
         metavar="K",
         help="declare that a plan made with an old placement copies at most K replicas per layer "
         "(sum over GPUs and experts of the replicas gained); more is the violation "
         "migration.budget",
     )
-
-
-def _move_count(text: str) -> int:
-    """argparse type: an integer of at least 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be at least 0, got {text!r}")
-    return value

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from verifier.cli.api_options import add_api_options, add_max_moves_option
+from verifier.cli.arg_types import positive_float, positive_int
 from verifier.cli.baseline_options import add_baseline_options, baseline_problem
 from verifier.cli.exit_codes import EXIT_INTERRUPTED
 from verifier.cli.options import (
@@ -23,8 +24,6 @@ from verifier.cli.options import (
     add_policy_option,
     add_timeout_option,
     options_from_args,
-    positive_float,
-    positive_int,
     usage_error,
 )
 from verifier.cli.scale_options import add_campaign_scale_options, check_database, stderr_notify

@@ -1,4 +1,4 @@
-"""Argument types, options and the usage-error message shared by the subcommands, and the one
+"""Options and the usage-error message shared by the subcommands, and the one
 function that builds a command's options from its parsed flags (`options_from_args`).
 
 Light on purpose (argparse, dataclasses and sys only): every subcommand module imports it while
@@ -13,6 +13,7 @@ import sys
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from verifier.cli.api_options import api_from_args
+from verifier.cli.arg_types import positive_float
 from verifier.cli.exit_codes import EXIT_USAGE
 
 if TYPE_CHECKING:
@@ -21,28 +22,6 @@ if TYPE_CHECKING:
     Options = TypeVar("Options", bound=DataclassInstance)
 else:
     Options = TypeVar("Options")
-
-
-def positive_float(text: str) -> float:
-    """argparse type: a finite number of seconds above zero."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
-    return value
-
-
-def positive_int(text: str) -> int:
-    """argparse type: an integer of at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {text!r}")
-    return value
 
 
 def options_from_args(kind: type[Options], args: argparse.Namespace, **worked_out: Any) -> Options:

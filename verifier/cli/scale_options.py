@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from verifier.cli.options import positive_int
+from verifier.cli.arg_types import positive_int
 
 
 def add_solve_distribution_options(parser: argparse.ArgumentParser) -> None:

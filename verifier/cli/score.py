@@ -15,14 +15,13 @@ import sys
 from typing import Any
 
 from verifier.cli.api_options import add_api_options
+from verifier.cli.arg_types import positive_float, positive_int
 from verifier.cli.exit_codes import EXIT_FINDINGS, EXIT_OK
 from verifier.cli.options import (
     add_candidate_argument,
     add_policy_option,
     add_timeout_option,
     options_from_args,
-    positive_float,
-    positive_int,
 )
 from verifier.cli.trace_options import add_trace_options
 from verifier.model.atomic import json_text

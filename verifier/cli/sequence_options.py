@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from verifier.cli.options import positive_int
+from verifier.cli.arg_types import positive_int
 
 
 def add_sequence_options(parser: argparse.ArgumentParser) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from verifier.cli.options import positive_int
+from verifier.cli.arg_types import positive_int
 
 DEFAULT_WINDOW = 100  # the same default as verifier.model.traces.DEFAULT_WINDOW (kept import-light)
 
