@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from verifier.calling.pool import SandboxPool
+from verifier.calling.pool import SandboxPool, started_pool
 from verifier.calling.sandbox import CallOutcome, LoadInfo, OtherValue, Sandbox, TensorValue
 from verifier.calling.sandbox.requests import (
     Binding,
@@ -251,3 +251,12 @@ def test_a_shared_worker_refuses_an_unknown_variant_at_load() -> None:
         box.start()
         with pytest.raises(CandidateError, match="nosuch"):
             box.load_variant("reference:nosuch")
+
+
+def test_a_command_runs_one_pool_that_must_hold_every_spec_it_is_asked_for() -> None:
+    with SandboxPool(["reference:greedy"], timeout=30.0) as pool:
+        with started_pool(["reference:greedy"], pool, timeout=30.0) as same:
+            assert same is pool and pool.started  # started on first use, not a second pool
+        with pytest.raises(ValueError, match="reference:swap"):
+            with started_pool(["reference:swap"], pool, timeout=30.0):
+                pass

@@ -7,7 +7,8 @@ its variant), which saves a torch import per variant.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from verifier.calling.candidates import is_reference_variant
@@ -78,3 +79,29 @@ class SandboxPool:
     def close(self) -> None:
         for box in {id(box): box for box in self._boxes.values()}.values():
             box.close()
+
+
+@contextmanager
+def started_pool(
+    specs: Sequence[str],
+    pool: SandboxPool | None = None,
+    *,
+    timeout: float,
+    api: str = "auto",
+    fresh: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> Iterator[SandboxPool]:
+    """`pool` when given (one pool for a whole command run; it must hold `specs`), else a pool of
+    `specs` closed on exit; started either way (`CandidateError` when a candidate cannot be
+    loaded)."""
+    if pool is None:
+        with SandboxPool(specs, timeout=timeout, api=api, fresh=fresh) as own:
+            own.start(progress)
+            yield own
+        return
+    missing = [spec for spec in specs if spec not in pool.specs]
+    if missing:
+        raise ValueError(f"pool: holds no sandbox for {', '.join(missing)}")
+    if not pool.started:
+        pool.start(progress)
+    yield pool

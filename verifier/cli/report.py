@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from verifier.cli.api_options import add_api_options, api_from_args
 from verifier.cli.exit_codes import EXIT_FINDINGS, EXIT_OK
 from verifier.cli.options import usage_error
 from verifier.cli.trace_options import add_trace_options
+
+if TYPE_CHECKING:
+    from verifier.calling.pool import SandboxPool
 
 DEFAULT_OUT = "eplb-report"
 
@@ -76,7 +79,7 @@ def _use_trace(data: Any, trace: Any, args: argparse.Namespace, console: Any) ->
 
 
 def _measure_migration(
-    specs: list[str], entries: list[Any], args: argparse.Namespace, console: Any
+    specs: list[str], entries: list[Any], pool: SandboxPool, console: Any
 ) -> Any:
     """The balance-vs-moves section's cases (`runs.migration_runs`)."""
     from verifier.runs.migration_runs import measure_migration
@@ -85,9 +88,8 @@ def _measure_migration(
         return measure_migration(
             specs,
             entries,
-            timeout=args.timeout,
-            api=args.api,
-            fresh=not args.shared_instance,
+            timeout=pool.timeout,
+            pool=pool,
             progress=lambda text: status.update(text[:60]),
         )
 
@@ -96,13 +98,14 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from verifier.calling.candidates import reference_specs
+    from verifier.calling.candidates import default_reference_spec, reference_specs
+    from verifier.calling.pool import SandboxPool
     from verifier.corpus import default_corpus_dir, load_corpus
     from verifier.report.metrics import build_report_data
     from verifier.report.migration_metrics import below_front
     from verifier.report.render_markdown import conclusions
     from verifier.report.write import write_report
-    from verifier.runs.corpus_runs import run_corpus
+    from verifier.runs.corpus_runs import measure_api_profiles, run_corpus
 
     if args.timeout <= 0:
         return usage_error("report", f"--timeout must be positive, got {args.timeout}")
@@ -133,34 +136,27 @@ def run(args: argparse.Namespace) -> int:
         MofNCompleteColumn(),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=console, transient=True) as progress:
-        task = progress.add_task("starting", total=len(entries) * len(specs))
-
-        def show(message: str, done: int) -> None:
-            progress.update(task, description=message[:60], completed=done)
-
-        results = run_corpus(
-            specs,
-            entries,
-            timeout=args.timeout,
-            progress=show,
-            api=api_from_args(args),
-            fresh=not args.shared_instance,
-        )
-    from verifier.runs.corpus_runs import measure_api_profiles
-
-    profiles = measure_api_profiles(
-        specs,
-        entries,
+    # one pool for the whole run (the greedy plans the migration section's old placements)
+    with SandboxPool(
+        [*specs, default_reference_spec()],
         timeout=args.timeout,
         api=api_from_args(args),
         fresh=not args.shared_instance,
-    )
+    ) as pool:
+        with Progress(*columns, console=console, transient=True) as progress:
+            task = progress.add_task("starting", total=len(entries) * len(specs))
+
+            def show(message: str, done: int) -> None:
+                progress.update(task, description=message[:60], completed=done)
+
+            results = run_corpus(specs, entries, progress=show, pool=pool)
+        profiles = measure_api_profiles(specs, entries, timeout=args.timeout, pool=pool)
+        migration = _measure_migration(specs, entries, pool, console)
     data = build_report_data(
         specs, results, broken_records=[record.message for record in broken], corpus=str(corpus)
     )
     data.api_profiles = profiles
-    data.migration = _measure_migration(specs, entries, args, console)
+    data.migration = migration
     trace_problems = 0 if trace is None else _use_trace(data, trace, args, console)
     try:
         files = write_report(data, out)

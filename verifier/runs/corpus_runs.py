@@ -22,7 +22,7 @@ from fractions import Fraction
 from typing import Any
 
 from verifier.calling.caller import call_on
-from verifier.calling.pool import SandboxPool
+from verifier.calling.pool import SandboxPool, started_pool
 from verifier.calling.sandbox import CallOutcome
 from verifier.corpus import CorpusEntry
 from verifier.corpus.records import has_move_budget
@@ -182,22 +182,25 @@ def run_corpus(
     progress: CorpusRunProgress | None = None,
     api: str = "auto",  # the user's candidates' API profile
     fresh: bool = True,
+    pool: SandboxPool | None = None,
 ) -> list[RunResult]:
     """Every candidate on every record. Skipped: records whose function a candidate lacks, and
     move-budget records (their optimum is OPT(max_moves), no bound on a plan made from scratch;
-    the report's migration section judges plans against them).
+    the report's migration section judges plans against them). Calls go through `pool` when
+    given (the command run's one pool), else through a pool of `specs` of their own.
 
     Raises `CandidateError` when a candidate cannot be loaded.
     """
     results: list[RunResult] = []
     done = 0
     troubles: Counter[str] = Counter()  # timeouts and crashes per candidate
-    with SandboxPool(specs, timeout=timeout, api=api, fresh=fresh) as pool:
-        pool.start(None if progress is None else lambda message: progress(message, done))
+    loading = None if progress is None else lambda message: progress(message, done)
+    specs = list(dict.fromkeys(specs))
+    with started_pool(specs, pool, timeout=timeout, api=api, fresh=fresh, progress=loading) as pool:
         for entry in entries:
             instance = entry.instance
             function = function_for(instance)
-            for spec in pool.specs:
+            for spec in specs:
                 if progress is not None:
                     progress(f"{spec} on {entry.family} {entry.name}", done)
                 if function not in pool.functions(spec) or has_move_budget(instance):
@@ -270,13 +273,15 @@ def measure_api_profiles(
     timeout: float,
     api: str = "auto",
     fresh: bool = True,
+    pool: SandboxPool | None = None,
 ) -> list[CandidateProfile]:
-    """Profile, adaptations and migration of every candidate on the rebalance records."""
+    """Profile, adaptations and migration of every candidate on the rebalance records (through
+    `pool` when given, as `run_corpus`)."""
     rebalance = [e.instance for e in entries if isinstance(e.instance, RebalanceInstance)]
     found: list[CandidateProfile] = []
-    with SandboxPool(specs, timeout=timeout, api=api, fresh=fresh) as pool:
-        pool.start()
-        for spec in pool.specs:
+    specs = list(dict.fromkeys(specs))
+    with started_pool(specs, pool, timeout=timeout, api=api, fresh=fresh) as pool:
+        for spec in specs:
             info = pool[spec].info
             assert info is not None
             measured = CandidateProfile(spec, info.profile, info.profile_notes)

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
 from verifier.calling.candidates import default_reference_spec
-from verifier.calling.pool import SandboxPool
+from verifier.calling.pool import SandboxPool, started_pool
 from verifier.corpus import CorpusEntry
 from verifier.corpus.records import has_move_budget
 from verifier.judging.migration_quality import judged_against_front
@@ -125,15 +125,18 @@ def measure_migration(
     api: str = "auto",
     fresh: bool = True,
     progress: MigrationProgress | None = None,
+    pool: SandboxPool | None = None,
 ) -> MigrationRun:
-    """Every candidate with a rebalance function on every migration case of the corpus."""
+    """Every candidate with a rebalance function on every migration case of the corpus (through
+    `pool` when given: it must also hold the reference greedy, which plans the old placements)."""
     run = MigrationRun()
     chosen = migration_entries(entries)
     if not chosen:
         return run
     greedy = default_reference_spec()
-    with SandboxPool([*specs, greedy], timeout=timeout, api=api, fresh=fresh) as pool:
-        pool.start(progress)
+    with started_pool(
+        [*specs, greedy], pool, timeout=timeout, api=api, fresh=fresh, progress=progress
+    ) as pool:
         planners = [spec for spec in dict.fromkeys(specs) if FUNCTION in pool.functions(spec)]
         for entry in chosen if planners else ():  # no rebalance candidate: no front to solve
             if progress is not None:
