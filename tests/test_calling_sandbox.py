@@ -257,6 +257,8 @@ def test_a_command_runs_one_pool_that_must_hold_every_spec_it_is_asked_for() -> 
     with SandboxPool(["reference:greedy"], timeout=30.0) as pool:
         with started_pool(["reference:greedy"], pool, timeout=30.0) as same:
             assert same is pool and pool.started  # started on first use, not a second pool
-        with pytest.raises(ValueError, match="reference:swap"):
-            with started_pool(["reference:swap"], pool, timeout=30.0):
-                pass
+        with (
+            pytest.raises(ValueError, match="reference:swap"),
+            started_pool(["reference:swap"], pool, timeout=30.0),
+        ):
+            pass
