@@ -140,32 +140,42 @@ def _merge_sort(values: np.ndarray, order: np.ndarray, descending: bool) -> None
 @jit
 def _argsort_descending(values: np.ndarray, order: np.ndarray) -> None:
     """The stable descending order of `values` (ties: lower index first), as the torch path's
-    stable sorts give it: short rows by counting ranks (no data-dependent branch), long rows by
-    numpy's mergesort (stable)."""
-    n = values.shape[0]
-    if n > RANK_SORT_BELOW:
+    stable sorts give it: short rows by counting ranks, long rows by a stable merge sort."""
+    if values.shape[0] > RANK_SORT_BELOW:
         _merge_sort(values, order, True)
-        return
-    for i in range(n):
-        value = values[i]
-        rank = 0
-        for j in range(n):  # one full-length loop (it vectorizes best); ties before i go first
-            rank += (values[j] > value) | ((values[j] == value) & (j < i))
-        order[rank] = i
+    else:
+        _rank_sort(values, order, True)
 
 
 @jit
 def _argsort_ascending(values: np.ndarray, order: np.ndarray) -> None:
     """The stable ascending order of `values` (ties: lower index first)."""
-    n = values.shape[0]
-    if n > RANK_SORT_BELOW:
+    if values.shape[0] > RANK_SORT_BELOW:
         _merge_sort(values, order, False)
-        return
+    else:
+        _rank_sort(values, order, False)
+
+
+@jit
+def _rank_sort(values: np.ndarray, order: np.ndarray, descending: bool) -> None:
+    """A stable sort of the indices of `values` (no NaN) by counting ranks: item i goes to the
+    number of items strictly ahead of it, one full-length branch-free loop (it vectorizes), and
+    equal items, which count the same rank, take the next free places in index order (i
+    ascends, so the lower index goes first)."""
+    n = values.shape[0]
+    for i in range(n):
+        order[i] = -1
     for i in range(n):
         value = values[i]
         rank = 0
-        for j in range(n):
-            rank += (values[j] < value) | ((values[j] == value) & (j < i))
+        if descending:
+            for j in range(n):
+                rank += values[j] > value
+        else:
+            for j in range(n):
+                rank += values[j] < value
+        while order[rank] >= 0:  # an equal item took this place: the next one is ours
+            rank += 1
         order[rank] = i
 
 
