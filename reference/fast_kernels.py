@@ -370,7 +370,6 @@ def _pack_workspace(rows: int, n: int, num_packs: int) -> tuple[Any, ...]:
         np.empty(m, dtype=np.int64),  # by_load
         np.empty(n, dtype=np.float64),  # target
         np.empty(n, dtype=np.float64),  # partner_load
-        np.empty(n, dtype=np.float64),  # score of one heavy item (or all: the rare fallback)
     )
 
 
@@ -460,7 +459,7 @@ def _refine_layer(
     if every_pack:
         partners = num_packs
     scratch = work[4]
-    slot_load, light, by_load, target, partner_load, score = work[11:]
+    slot_load, light, by_load, target, partner_load = work[11:]
     for row in range(rows):
         for i in range(n):
             slot_load[row, i] = sorted_loads[row, slot_item[row, i]]
@@ -472,6 +471,7 @@ def _refine_layer(
             good_enough = bound
     good_enough = good_enough * (1 + near_optimal)
     width = partners * capacity
+    score = np.empty(capacity * width, dtype=np.float64)  # every (heavy item, partner item)
     for round_number in range(swap_rounds):
         last = round_number + 1 == swap_rounds
         peak = pack_load[0, 0]
@@ -502,7 +502,7 @@ def _refine_layer(
         if peak < _SCORES_FINITE_BELOW:
             best = _first_lowest_score(heavy_loads, target, partner_load, width, score)
         else:
-            best = _first_lowest_score_plain(heavy_loads, target, partner_load, width)
+            best = _first_lowest_score_plain(heavy_loads, target, partner_load, width, score)
         best_u = best // width
         best_q = light[(best % width) // capacity]
         best_v = best % capacity
@@ -534,38 +534,35 @@ def _first_lowest_score(
     """The flat index u * width + i of the first smallest swap score
     |2 heavy_loads[u] - target[i]| + partner_load[i], as the torch path's `min(dim).indices`
     (u-major). With the heavy pack's load below `_SCORES_FINITE_BELOW` every score is finite
-    and >= +0, so scores order like their bits read as int64, whose minimum over a heavy item's
-    row vectorizes (a float minimum does not); the first row reaching the smallest, then the
-    first entry of that row equal to it, is the first minimum. `score`: `width` of scratch."""
-    bits = score.view(np.int64)
-    best_u = 0
-    best_bits = -1
+    and >= +0, so scores order like their bits read as int64: all scores are written in that
+    order, one integer minimum over them vectorizes (a float minimum does not), and the first
+    entry equal to it is the first minimum. `score`: `len(heavy_loads) * width` of scratch."""
     for u in range(heavy_loads.shape[0]):
         twice = heavy_loads[u] * 2
+        row = score[u * width : (u + 1) * width]
         for i in range(width):
-            score[i] = abs(twice - target[i]) + partner_load[i]
-        lowest = bits[0]
-        for i in range(1, width):
-            lowest = min(lowest, bits[i])
-        if best_bits < 0 or lowest < best_bits:
-            best_u, best_bits = u, lowest
-    twice = heavy_loads[best_u] * 2
-    for i in range(width):
-        score[i] = abs(twice - target[i]) + partner_load[i]
+            row[i] = abs(twice - target[i]) + partner_load[i]
+    bits = score[: heavy_loads.shape[0] * width].view(np.int64)
+    lowest = bits[0]
+    for i in range(1, bits.shape[0]):
+        lowest = min(lowest, bits[i])
     first = 0
-    while bits[first] != best_bits:
+    while bits[first] != lowest:
         first += 1
-    return best_u * width + first
+    return first
 
 
 @jit
 def _first_lowest_score_plain(
-    heavy_loads: np.ndarray, target: np.ndarray, partner_load: np.ndarray, width: int
+    heavy_loads: np.ndarray,
+    target: np.ndarray,
+    partner_load: np.ndarray,
+    width: int,
+    score: np.ndarray,
 ) -> int:
     """`_first_lowest_score` for loads near the float64 limit (scores may overflow): every
-    score, their minimum, then its first index."""
+    score, their float minimum, then its first index."""
     capacity = heavy_loads.shape[0]
-    score = np.empty(capacity * width, dtype=np.float64)
     for u in range(capacity):
         twice = heavy_loads[u] * 2
         for i in range(width):
