@@ -374,6 +374,37 @@ def _pack_workspace(rows: int, n: int, num_packs: int) -> tuple[Any, ...]:
 
 
 @jit
+def _is_forward(schedule: np.ndarray) -> bool:
+    """Whether a dealing schedule is the sorted order itself (the forward deal)."""
+    moved = 0
+    for i in range(schedule.shape[0]):
+        moved += schedule[i] != i
+    return moved == 0
+
+
+@jit
+def _dealt_in_closed_form(schedules: np.ndarray, num_packs: int, refine: bool) -> bool:
+    """Whether rows are dealt forward only, in at most two rounds, unrefined: `_schedules` gives
+    rows of at most two items per pack this, and `_closed_form_deal` their plan."""
+    n = schedules.shape[1]
+    return (
+        n <= 2 * num_packs and schedules.shape[0] == 1 and not refine and _is_forward(schedules[0])
+    )
+
+
+@jit
+def _closed_form_deal(slot_item: np.ndarray, num_packs: int) -> None:
+    """`_pack_layer`'s `slot_item` row of a forward deal of at most two rounds: item p opens pack
+    p, and the second round (no sort before it) gives item m + j to pack m - 1 - j (the packs
+    lightest first: the reverse of the first round's order)."""
+    capacity = slot_item.shape[0] // num_packs
+    for p in range(num_packs):
+        slot_item[p * capacity] = p
+        if capacity == 2:
+            slot_item[p * 2 + 1] = 2 * num_packs - 1 - p
+
+
+@jit
 def _pack_layer(
     sorted_loads: np.ndarray,
     num_packs: int,
@@ -399,12 +430,20 @@ def _pack_layer(
         dealt, dealt_to, best_to, pack_load, loads_now, ascending, pack_at, keys, spare_load,
         spare_pack, round_item,
     ) = work[:11]  # fmt: skip
+    if _dealt_in_closed_form(schedules, num_packs, refine):
+        for row in range(rows):
+            _closed_form_deal(slot_item[row], num_packs)
+        return
+    forward = _is_forward(schedules[0])  # the sorted order itself: no gather needed
     for row in range(rows):
         best = -1
         best_peak = 0.0
         for s in range(tried):
-            for i in range(n):
-                dealt[i] = sorted_loads[row, schedules[s, i]]
+            if s == 0 and forward:
+                dealt[:] = sorted_loads[row]
+            else:
+                for i in range(n):
+                    dealt[i] = sorted_loads[row, schedules[s, i]]
             if num_packs == UNROLLED_PACKS:  # the pack count a constant: short loops unroll
                 _deal(
                     dealt, UNROLLED_PACKS, dealt_to, loads_now, ascending, pack_at, keys,
@@ -680,6 +719,7 @@ def _rebalance(
     local_count = np.empty((num_nodes, experts_per_node), dtype=np.int64)
     node_work = _place_workspace(num_nodes, experts_per_node, slots_per_node, gpus_per_node)
     count_of_ordered = local_count.reshape(num_log)  # a view: no division per expert
+    closed_form = _dealt_in_closed_form(group_schedules, num_nodes, group_refine)
     for layer in range(layers):
         row = loads[layer]
         if grouped:
@@ -688,10 +728,13 @@ def _rebalance(
             _argsort_descending(values, by_load)
             for g in range(num_groups):
                 group_load[0, g] = values[by_load[g]]
-            _pack_layer(
-                group_load, num_nodes, group_schedules, group_refine, swap_rounds,
-                swap_partners, swap_candidates, near_optimal, group_slot, group_work,
-            )  # fmt: skip
+            if closed_form:  # (a call of `_pack_layer` costs more than this deal)
+                _closed_form_deal(group_slot[0], num_nodes)
+            else:
+                _pack_layer(
+                    group_load, num_nodes, group_schedules, group_refine, swap_rounds,
+                    swap_partners, swap_candidates, near_optimal, group_slot, group_work,
+                )  # fmt: skip
             for s in range(num_groups):
                 # slot s = pack * groups_per_node + rank: the node-major position of its group
                 group = by_load[group_slot[0, s]]
