@@ -82,7 +82,7 @@ def jit_inline(function: Any) -> Any:
 # --- small helpers -------------------------------------------------------------------------
 
 
-@jit
+@jit_inline
 def _ratio_key(load: float, count: float) -> tuple[float, float]:
     """`reference.replication.exact_ratio_key` for one (load, count): (q, remainder / count)."""
     q = load / count
@@ -93,7 +93,7 @@ def _ratio_key(load: float, count: float) -> tuple[float, float]:
     return q, remainder / count
 
 
-@jit
+@jit_inline
 def _pairwise_sum(values: np.ndarray, scratch: np.ndarray) -> float:
     """`reference.fast.fixed_order_sum` of one row: pairwise adds in the same order."""
     width = values.shape[0]
@@ -147,7 +147,7 @@ def _merge_sort(values: np.ndarray, order: np.ndarray, descending: bool) -> None
             order[i] = source[i]
 
 
-@jit
+@jit_inline
 def _argsort_descending(values: np.ndarray, order: np.ndarray) -> None:
     """The stable descending order of `values` (ties: lower index first), as the torch path's
     stable sorts give it: short rows by counting ranks, long rows by a stable merge sort."""
@@ -166,7 +166,7 @@ def _argsort_ascending(values: np.ndarray, order: np.ndarray) -> None:
         _rank_sort(values, order, False)
 
 
-@jit
+@jit_inline
 def _rank_sort(values: np.ndarray, order: np.ndarray, descending: bool) -> None:
     """A stable sort of the indices of `values` (no NaN) by counting ranks: item i goes to the
     number of items strictly ahead of it, one full-length branch-free loop (it vectorizes), and
@@ -189,13 +189,13 @@ def _rank_sort(values: np.ndarray, order: np.ndarray, descending: bool) -> None:
         order[rank] = i
 
 
-@jit
+@jit_inline
 def _ahead(q: float, s: float, expert: int, best_q: float, best_s: float, best: int) -> bool:
     """(q, s) above (best_q, best_s), or equal with the lower expert index."""
     return q > best_q or (q == best_q and (s > best_s or (s == best_s and expert < best)))
 
 
-@jit
+@jit_inline
 def _greedy_counts(
     row: np.ndarray, order: np.ndarray, num_slots: int, counts: np.ndarray, touched: np.ndarray
 ) -> None:
@@ -232,7 +232,7 @@ def _greedy_counts(
         counts[best] += 1
 
 
-@jit
+@jit_inline
 def _replicas_by_load(
     sorted_load: np.ndarray,
     by_load: np.ndarray,
@@ -478,7 +478,7 @@ def _pack_layer(
         )  # fmt: skip
 
 
-@jit
+@jit_inline
 def _refine_layer(
     sorted_loads: np.ndarray,
     slot_item: np.ndarray,
@@ -562,7 +562,7 @@ def _refine_layer(
             pack_load[heavy_row, best_q] = pack_load[heavy_row, best_q] + change
 
 
-@jit
+@jit_inline
 def _first_lowest_score(
     heavy_loads: np.ndarray,
     target: np.ndarray,
@@ -632,7 +632,7 @@ def _place_workspace(rows: int, n: int, num_slots: int, num_packs: int) -> tuple
     )
 
 
-@jit
+@jit_inline
 def _place_layer(
     node_loads: np.ndarray,
     num_slots: int,
