@@ -339,7 +339,7 @@ def _deal(
         pack_load[pack_at[i]] = ascending[i]
 
 
-@jit
+@jit_inline
 def _bit_length(value: int) -> int:
     length = 0
     while value > 0:
@@ -373,7 +373,7 @@ def _pack_workspace(rows: int, n: int, num_packs: int) -> tuple[Any, ...]:
     )
 
 
-@jit
+@jit_inline
 def _is_forward(schedule: np.ndarray) -> bool:
     """Whether a dealing schedule is the sorted order itself (the forward deal)."""
     moved = 0
@@ -382,7 +382,7 @@ def _is_forward(schedule: np.ndarray) -> bool:
     return moved == 0
 
 
-@jit
+@jit_inline
 def _dealt_in_closed_form(schedules: np.ndarray, num_packs: int, refine: bool) -> bool:
     """Whether rows are dealt forward only, in at most two rounds, unrefined: `_schedules` gives
     rows of at most two items per pack this, and `_closed_form_deal` their plan."""
@@ -392,7 +392,7 @@ def _dealt_in_closed_form(schedules: np.ndarray, num_packs: int, refine: bool) -
     )
 
 
-@jit
+@jit_inline
 def _closed_form_deal(slot_item: np.ndarray, num_packs: int) -> None:
     """`_pack_layer`'s `slot_item` row of a forward deal of at most two rounds: item p opens pack
     p, and the second round (no sort before it) gives item m + j to pack m - 1 - j (the packs
