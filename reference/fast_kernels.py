@@ -719,6 +719,7 @@ def _rebalance(
     local_count = np.empty((num_nodes, experts_per_node), dtype=np.int64)
     node_work = _place_workspace(num_nodes, experts_per_node, slots_per_node, gpus_per_node)
     count_of_ordered = local_count.reshape(num_log)  # a view: no division per expert
+    with_log2phy = log2phy.shape[1] > 0  # an empty table: the caller needs phy2log alone
     closed_form = _dealt_in_closed_form(group_schedules, num_nodes, group_refine)
     for layer in range(layers):
         row = loads[layer]
@@ -754,15 +755,17 @@ def _rebalance(
             swap_partners, swap_candidates, near_optimal, slot_local, slot_rank, local_count,
             node_work,
         )  # fmt: skip
-        for e in range(num_log * width):
-            log2phy[layer, e] = -1
+        if with_log2phy:
+            for e in range(num_log * width):
+                log2phy[layer, e] = -1
         for node in range(num_nodes):
             for s in range(slots_per_node):
                 slot = node * slots_per_node + s
                 expert = ordered2log[node * experts_per_node + slot_local[node, s]]
                 phy2log[layer, slot] = expert
                 rank[layer, slot] = slot_rank[node, s]
-                log2phy[layer, expert * width + slot_rank[node, s]] = slot
+                if with_log2phy:
+                    log2phy[layer, expert * width + slot_rank[node, s]] = slot
         for e in range(num_log):
             logcnt[layer, e] = count_of_ordered[log2ordered[e]]
 
@@ -827,24 +830,49 @@ def rebalance(
     """`(phy2log, rank, logcnt, log2phy)` of validated float64 CPU `loads` `[layers, experts]`
     (groups and nodes already reduced to 1 where they do not divide)."""
     layers, num_log = loads.shape
-    values = np.ascontiguousarray(loads.numpy())
-    group_schedules, group_refine = _schedules(num_groups, num_nodes)
-    node_schedules, node_refine = _schedules(num_replicas // num_nodes, num_gpus // num_nodes)
     width = num_replicas - num_log + 1
-    phy2log = np.empty((layers, num_replicas), dtype=np.int64)
-    rank = np.empty((layers, num_replicas), dtype=np.int64)
-    logcnt = np.empty((layers, num_log), dtype=np.int64)
-    log2phy = np.empty((layers, num_log * width), dtype=np.int64)
-    _rebalance(
-        values, num_replicas, num_groups, num_nodes, num_gpus, group_schedules, group_refine,
-        node_schedules, node_refine, *_swap_settings(), phy2log, rank, logcnt, log2phy,
-    )  # fmt: skip
+    phy2log, rank, logcnt, log2phy = _run_rebalance(
+        loads, num_replicas, num_groups, num_nodes, num_gpus, num_log * width
+    )
     return (
         torch.from_numpy(phy2log),
         torch.from_numpy(rank),
         torch.from_numpy(logcnt),
         torch.from_numpy(log2phy).view(layers, num_log, width),
     )
+
+
+def rebalance_phy2log(
+    loads: torch.Tensor, num_replicas: int, num_groups: int, num_nodes: int, num_gpus: int
+) -> torch.Tensor:
+    """`rebalance(...)[0]` alone: the kernel skips the `log2phy` table."""
+    return torch.from_numpy(
+        _run_rebalance(loads, num_replicas, num_groups, num_nodes, num_gpus, 0)[0]
+    )
+
+
+def _run_rebalance(
+    loads: torch.Tensor,
+    num_replicas: int,
+    num_groups: int,
+    num_nodes: int,
+    num_gpus: int,
+    log2phy_width: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """`_rebalance`'s outputs as arrays; `log2phy_width` 0 skips the `log2phy` table."""
+    layers, num_log = loads.shape
+    values = np.ascontiguousarray(loads.numpy())
+    group_schedules, group_refine = _schedules(num_groups, num_nodes)
+    node_schedules, node_refine = _schedules(num_replicas // num_nodes, num_gpus // num_nodes)
+    phy2log = np.empty((layers, num_replicas), dtype=np.int64)
+    rank = np.empty((layers, num_replicas), dtype=np.int64)
+    logcnt = np.empty((layers, num_log), dtype=np.int64)
+    log2phy = np.empty((layers, log2phy_width), dtype=np.int64)
+    _rebalance(
+        values, num_replicas, num_groups, num_nodes, num_gpus, group_schedules, group_refine,
+        node_schedules, node_refine, *_swap_settings(), phy2log, rank, logcnt, log2phy,
+    )  # fmt: skip
+    return phy2log, rank, logcnt, log2phy
 
 
 def packing(loads: torch.Tensor, num_packs: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -870,6 +898,7 @@ def compile_ahead() -> float:
 
     loads = torch.arange(1, 33, dtype=torch.float64).view(2, 16)
     rebalance(loads, 20, 4, 2, 4)  # hierarchical: every kernel of the rebalance
+    rebalance_phy2log(loads, 20, 4, 2, 4)  # (the same kernel, without log2phy)
     packing(loads, 4)
     plan = FastEplbPolicy.rebalance_experts(loads, 20, 4, 2, 4)
     FastEplbPolicy.rebalance_experts(loads, 20, 4, 2, 4, plan)
