@@ -18,9 +18,16 @@ to match the torch path bit for bit, and how:
   which is what `reference.replica_counts.greedy_counts` computes by threshold selection.
 
 Speed (same plans): scratch arrays are allocated once per call (`_pack_workspace`,
-`_place_workspace`), not per layer; the swap score's first minimum is found on the scores' int64
-bits (non-negative finite floats order like them, and an integer minimum vectorizes);
-`error_model="numpy"` drops the zero-division checks (no divisor here can be zero).
+`_place_workspace`), not per layer; the swap scores of a round are written in one block and
+their first minimum found on their int64 bits (non-negative finite floats order like them, and
+one long integer minimum vectorizes); `error_model="numpy"` drops the zero-division checks (no
+divisor here can be zero). Short rows are sorted by counting, for each item, the items strictly
+ahead of it (one branch-free loop), equal items taking the next free places in index order.
+The per-row helpers, the refinement and the per-layer placement are inlined by numba
+(`jit_inline`): a call passing a dozen arrays cost about as much as a small row's work. Rows of
+`UNROLLED_PACKS` packs get a deal compiled with that pack count constant; rows of at most two
+items per pack (the hierarchical group stage) are dealt in closed form; `rebalance_phy2log`
+skips the `log2phy` table (what a vLLM policy returns is `phy2log` alone).
 
 Used for CPU tensors when numba imports and `EPLB_FAST_KERNELS` is not `0` (`use_kernels`);
 `reference.fast`'s torch path stays for CUDA tensors and as the fallback.
@@ -285,58 +292,57 @@ def _deal(
     ascending: np.ndarray,
     pack_at: np.ndarray,
     keys: np.ndarray,
-    spare_load: np.ndarray,
-    spare_pack: np.ndarray,
 ) -> None:
     """`reference.fast.deal_in_rounds` of one row: `dealt_to[r * m + i]` is the pack of the
     item at position i of round r; `pack_load` the packs' loads. The packs are kept in ascending
-    load order by the same distinct integer keys as the torch path (the arrays after `dealt_to`:
-    `num_packs` entries each, scratch but `pack_load`)."""
+    load order by the same distinct integer keys as the torch path: `ascending` and `pack_at`
+    (`[2, num_packs]`, scratch) hold the packs' loads and indices in that order, a round reading
+    one half and writing the re-sorted row to the other; `keys`: `num_packs` of scratch."""
     n = dealt.shape[0]
     capacity = n // num_packs
     low_bits = (1 << max(1, _bit_length(num_packs - 1))) - 1
     for i in range(num_packs):
-        ascending[i] = dealt[num_packs - 1 - i]
-        pack_at[i] = num_packs - 1 - i
+        ascending[0, i] = dealt[num_packs - 1 - i]
+        pack_at[0, i] = num_packs - 1 - i
         dealt_to[i] = i
-    bits = ascending.view(np.int64)
+    now = 0  # the half holding the packs in load order
     for block in range(1, capacity):
         base = block * num_packs
         for i in range(num_packs):
-            dealt_to[base + i] = pack_at[i]
-            ascending[i] = ascending[i] + dealt[base + i]
+            dealt_to[base + i] = pack_at[now, i]
+            ascending[now, i] = ascending[now, i] + dealt[base + i]
         if block + 1 < capacity:
+            bits = ascending[now].view(np.int64)
             for i in range(num_packs):
                 keys[i] = (bits[i] & ~low_bits) | i
             if num_packs <= RANK_SORT_BELOW // 4:
                 # short rows: each pack's rank is the number of smaller keys (distinct keys:
-                # one order), counted without a data-dependent branch
+                # one order), counted without a data-dependent branch, written to the other half
+                after = 1 - now
                 for i in range(num_packs):
                     rank = 0
                     for j in range(num_packs):
                         rank += keys[j] < keys[i]
-                    spare_load[rank] = ascending[i]
-                    spare_pack[rank] = pack_at[i]
-                for i in range(num_packs):
-                    ascending[i] = spare_load[i]
-                    pack_at[i] = spare_pack[i]
+                    ascending[after, rank] = ascending[now, i]
+                    pack_at[after, rank] = pack_at[now, i]
+                now = after
                 continue
-            # insertion sort of an almost sorted row (distinct keys: one order)
+            # insertion sort of an almost sorted row, in place (distinct keys: one order)
             for i in range(1, num_packs):
                 key = keys[i]
-                load = ascending[i]
-                pack = pack_at[i]
+                load = ascending[now, i]
+                pack = pack_at[now, i]
                 j = i - 1
                 while j >= 0 and keys[j] > key:
                     keys[j + 1] = keys[j]
-                    ascending[j + 1] = ascending[j]
-                    pack_at[j + 1] = pack_at[j]
+                    ascending[now, j + 1] = ascending[now, j]
+                    pack_at[now, j + 1] = pack_at[now, j]
                     j -= 1
                 keys[j + 1] = key
-                ascending[j + 1] = load
-                pack_at[j + 1] = pack
+                ascending[now, j + 1] = load
+                pack_at[now, j + 1] = pack
     for i in range(num_packs):
-        pack_load[pack_at[i]] = ascending[i]
+        pack_load[pack_at[now, i]] = ascending[now, i]
 
 
 @jit_inline
@@ -359,11 +365,9 @@ def _pack_workspace(rows: int, n: int, num_packs: int) -> tuple[Any, ...]:
         np.empty(n, dtype=np.int64),  # best_to: the best schedule's dealt_to
         np.empty((rows, m), dtype=np.float64),  # pack_load
         np.empty(m, dtype=np.float64),  # loads_now: the packs' loads after one deal
-        np.empty(m, dtype=np.float64),  # ascending (the deal's packs in load order)
-        np.empty(m, dtype=np.int64),  # pack_at
+        np.empty((2, m), dtype=np.float64),  # ascending (the deal's packs in load order)
+        np.empty((2, m), dtype=np.int64),  # pack_at
         np.empty(m, dtype=np.int64),  # keys
-        np.empty(m, dtype=np.float64),  # spare_load (the deal's re-sorted row)
-        np.empty(m, dtype=np.int64),  # spare_pack
         np.empty(n, dtype=np.int64),  # round_item
         np.empty((rows, n), dtype=np.float64),  # slot_load (the refinement's)
         np.empty(m, dtype=np.int64),  # light: the heavy pack's partners
@@ -427,9 +431,8 @@ def _pack_layer(
     capacity = n // num_packs
     tried = schedules.shape[0]
     (
-        dealt, dealt_to, best_to, pack_load, loads_now, ascending, pack_at, keys, spare_load,
-        spare_pack, round_item,
-    ) = work[:11]  # fmt: skip
+        dealt, dealt_to, best_to, pack_load, loads_now, ascending, pack_at, keys, round_item,
+    ) = work[:9]  # fmt: skip
     if _dealt_in_closed_form(schedules, num_packs, refine):
         for row in range(rows):
             _closed_form_deal(slot_item[row], num_packs)
@@ -445,15 +448,9 @@ def _pack_layer(
                 for i in range(n):
                     dealt[i] = sorted_loads[row, schedules[s, i]]
             if num_packs == UNROLLED_PACKS:  # the pack count a constant: short loops unroll
-                _deal(
-                    dealt, UNROLLED_PACKS, dealt_to, loads_now, ascending, pack_at, keys,
-                    spare_load, spare_pack,
-                )  # fmt: skip
+                _deal(dealt, UNROLLED_PACKS, dealt_to, loads_now, ascending, pack_at, keys)
             else:
-                _deal(
-                    dealt, num_packs, dealt_to, loads_now, ascending, pack_at, keys, spare_load,
-                    spare_pack,
-                )  # fmt: skip
+                _deal(dealt, num_packs, dealt_to, loads_now, ascending, pack_at, keys)
             peak = loads_now[0]
             for p in range(1, num_packs):
                 if loads_now[p] > peak:
@@ -498,7 +495,7 @@ def _refine_layer(
     if every_pack:
         partners = num_packs
     scratch = work[4]
-    slot_load, light, by_load, target, partner_load = work[11:]
+    slot_load, light, by_load, target, partner_load = work[9:]
     for row in range(rows):
         for i in range(n):
             slot_load[row, i] = sorted_loads[row, slot_item[row, i]]
