@@ -368,7 +368,6 @@ def _pack_workspace(rows: int, n: int, num_packs: int) -> tuple[Any, ...]:
         np.empty((2, m), dtype=np.float64),  # ascending (the deal's packs in load order)
         np.empty((2, m), dtype=np.int64),  # pack_at
         np.empty(m, dtype=np.int64),  # keys
-        np.empty(n, dtype=np.int64),  # round_item
         np.empty((rows, n), dtype=np.float64),  # slot_load (the refinement's)
         np.empty(m, dtype=np.int64),  # light: the heavy pack's partners
         np.empty(m, dtype=np.int64),  # by_load
@@ -431,8 +430,8 @@ def _pack_layer(
     capacity = n // num_packs
     tried = schedules.shape[0]
     (
-        dealt, dealt_to, best_to, pack_load, loads_now, ascending, pack_at, keys, round_item,
-    ) = work[:9]  # fmt: skip
+        dealt, dealt_to, best_to, pack_load, loads_now, ascending, pack_at, keys,
+    ) = work[:8]  # fmt: skip
     if _dealt_in_closed_form(schedules, num_packs, refine):
         for row in range(rows):
             _closed_form_deal(slot_item[row], num_packs)
@@ -464,10 +463,8 @@ def _pack_layer(
         # slots_of: slot p * k + r holds the item dealt to pack p in round r
         for r in range(capacity):
             for i in range(num_packs):
-                round_item[r * num_packs + best_to[r * num_packs + i]] = r * num_packs + i
-        for p in range(num_packs):
-            for r in range(capacity):
-                slot_item[row, p * capacity + r] = schedules[best, round_item[r * num_packs + p]]
+                position = r * num_packs + i
+                slot_item[row, best_to[position] * capacity + r] = schedules[best, position]
     if refine:
         _refine_layer(
             sorted_loads, slot_item, pack_load, num_packs, swap_rounds, swap_partners,
@@ -495,7 +492,7 @@ def _refine_layer(
     if every_pack:
         partners = num_packs
     scratch = work[4]
-    slot_load, light, by_load, target, partner_load = work[9:]
+    slot_load, light, by_load, target, partner_load = work[8:]
     for row in range(rows):
         for i in range(n):
             slot_load[row, i] = sorted_loads[row, slot_item[row, i]]
