@@ -361,8 +361,7 @@ def _pack_workspace(rows: int, n: int, num_packs: int) -> tuple[Any, ...]:
     m = max(num_packs, 1)
     return (
         np.empty(n, dtype=np.float64),  # dealt: a row in dealing order
-        np.empty(n, dtype=np.int64),  # dealt_to
-        np.empty(n, dtype=np.int64),  # best_to: the best schedule's dealt_to
+        np.empty((2, n), dtype=np.int64),  # dealt_to: the best deal so far and the next one
         np.empty((rows, m), dtype=np.float64),  # pack_load
         np.empty(m, dtype=np.float64),  # loads_now: the packs' loads after one deal
         np.empty((2, m), dtype=np.float64),  # ascending (the deal's packs in load order)
@@ -430,8 +429,8 @@ def _pack_layer(
     capacity = n // num_packs
     tried = schedules.shape[0]
     (
-        dealt, dealt_to, best_to, pack_load, loads_now, ascending, pack_at, keys,
-    ) = work[:8]  # fmt: skip
+        dealt, dealt_to, pack_load, loads_now, ascending, pack_at, keys,
+    ) = work[:7]  # fmt: skip
     if _dealt_in_closed_form(schedules, num_packs, refine):
         for row in range(rows):
             _closed_form_deal(slot_item[row], num_packs)
@@ -440,27 +439,28 @@ def _pack_layer(
     for row in range(rows):
         best = -1
         best_peak = 0.0
+        kept = 0  # the row of `dealt_to` holding the best deal so far
         for s in range(tried):
             if s == 0 and forward:
                 dealt[:] = sorted_loads[row]
             else:
                 for i in range(n):
                     dealt[i] = sorted_loads[row, schedules[s, i]]
+            into = 1 - kept if best >= 0 else 0  # never over the best deal
             if num_packs == UNROLLED_PACKS:  # the pack count a constant: short loops unroll
-                _deal(dealt, UNROLLED_PACKS, dealt_to, loads_now, ascending, pack_at, keys)
+                _deal(dealt, UNROLLED_PACKS, dealt_to[into], loads_now, ascending, pack_at, keys)
             else:
-                _deal(dealt, num_packs, dealt_to, loads_now, ascending, pack_at, keys)
+                _deal(dealt, num_packs, dealt_to[into], loads_now, ascending, pack_at, keys)
             peak = loads_now[0]
             for p in range(1, num_packs):
                 if loads_now[p] > peak:
                     peak = loads_now[p]
             if best < 0 or peak < best_peak:
-                best, best_peak = s, peak
-                for i in range(n):
-                    best_to[i] = dealt_to[i]
+                best, best_peak, kept = s, peak, into
                 for p in range(num_packs):
                     pack_load[row, p] = loads_now[p]
         # slots_of: slot p * k + r holds the item dealt to pack p in round r
+        best_to = dealt_to[kept]
         for r in range(capacity):
             for i in range(num_packs):
                 position = r * num_packs + i
@@ -491,8 +491,8 @@ def _refine_layer(
     every_pack = partners == num_packs - 1
     if every_pack:
         partners = num_packs
-    scratch = work[4]
-    slot_load, light, by_load, target, partner_load = work[8:]
+    scratch = work[3]
+    slot_load, light, by_load, target, partner_load = work[7:]
     for row in range(rows):
         for i in range(n):
             slot_load[row, i] = sorted_loads[row, slot_item[row, i]]
