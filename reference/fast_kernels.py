@@ -18,9 +18,16 @@ to match the torch path bit for bit, and how:
   which is what `reference.replica_counts.greedy_counts` computes by threshold selection.
 
 Speed (same plans): scratch arrays are allocated once per call (`_pack_workspace`,
-`_place_workspace`), not per layer; the swap score's first minimum is found on the scores' int64
-bits (non-negative finite floats order like them, and an integer minimum vectorizes);
-`error_model="numpy"` drops the zero-division checks (no divisor here can be zero).
+`_place_workspace`), not per layer; the swap scores of a round are written in one block and
+their first minimum found on their int64 bits (non-negative finite floats order like them, and
+one long integer minimum vectorizes); `error_model="numpy"` drops the zero-division checks (no
+divisor here can be zero). Short rows are sorted by counting, for each item, the items strictly
+ahead of it (one branch-free loop), equal items taking the next free places in index order.
+The per-row helpers, the refinement and the per-layer placement are inlined by numba
+(`jit_inline`): a call passing a dozen arrays cost about as much as a small row's work. Rows of
+`UNROLLED_PACKS` packs get a deal compiled with that pack count constant; rows of at most two
+items per pack (the hierarchical group stage) are dealt in closed form; `rebalance_phy2log`
+skips the `log2phy` table (what a vLLM policy returns is `phy2log` alone).
 
 Used for CPU tensors when numba imports and `EPLB_FAST_KERNELS` is not `0` (`use_kernels`);
 `reference.fast`'s torch path stays for CUDA tensors and as the fallback.
@@ -52,6 +59,9 @@ AVAILABLE = numba is not None
 ENABLED = os.environ.get("EPLB_FAST_KERNELS", "1") != "0"
 
 _VELTKAMP = float(2**27 + 1)
+# Rows of this many packs (8 GPUs per node: every production cluster) are dealt by a copy of the
+# deal compiled for it, whose loops over the packs have a constant trip count (about 1.3x faster).
+UNROLLED_PACKS = 8
 RANK_SORT_BELOW = 128  # rows up to this length are sorted by counting ranks
 # Below this heavy-pack load every swap score (at most 4x it) is finite: the fast first minimum.
 _SCORES_FINITE_BELOW = 2.0**1021
@@ -69,10 +79,17 @@ def jit(function: Any) -> Any:
     return numba.njit(cache=True, nogil=True, error_model="numpy")(function)
 
 
+def jit_inline(function: Any) -> Any:
+    """`jit`, inlined into each caller by numba (so a constant argument specializes it)."""
+    if numba is None:
+        return function
+    return numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")(function)
+
+
 # --- small helpers -------------------------------------------------------------------------
 
 
-@jit
+@jit_inline
 def _ratio_key(load: float, count: float) -> tuple[float, float]:
     """`reference.replication.exact_ratio_key` for one (load, count): (q, remainder / count)."""
     q = load / count
@@ -83,7 +100,7 @@ def _ratio_key(load: float, count: float) -> tuple[float, float]:
     return q, remainder / count
 
 
-@jit
+@jit_inline
 def _pairwise_sum(values: np.ndarray, scratch: np.ndarray) -> float:
     """`reference.fast.fixed_order_sum` of one row: pairwise adds in the same order."""
     width = values.shape[0]
@@ -137,45 +154,55 @@ def _merge_sort(values: np.ndarray, order: np.ndarray, descending: bool) -> None
             order[i] = source[i]
 
 
-@jit
+@jit_inline
 def _argsort_descending(values: np.ndarray, order: np.ndarray) -> None:
     """The stable descending order of `values` (ties: lower index first), as the torch path's
-    stable sorts give it: short rows by counting ranks (no data-dependent branch), long rows by
-    numpy's mergesort (stable)."""
-    n = values.shape[0]
-    if n > RANK_SORT_BELOW:
+    stable sorts give it: short rows by counting ranks, long rows by a stable merge sort."""
+    if values.shape[0] > RANK_SORT_BELOW:
         _merge_sort(values, order, True)
-        return
-    for i in range(n):
-        value = values[i]
-        rank = 0
-        for j in range(n):  # one full-length loop (it vectorizes best); ties before i go first
-            rank += (values[j] > value) | ((values[j] == value) & (j < i))
-        order[rank] = i
+    else:
+        _rank_sort(values, order, True)
 
 
 @jit
 def _argsort_ascending(values: np.ndarray, order: np.ndarray) -> None:
     """The stable ascending order of `values` (ties: lower index first)."""
-    n = values.shape[0]
-    if n > RANK_SORT_BELOW:
+    if values.shape[0] > RANK_SORT_BELOW:
         _merge_sort(values, order, False)
-        return
+    else:
+        _rank_sort(values, order, False)
+
+
+@jit_inline
+def _rank_sort(values: np.ndarray, order: np.ndarray, descending: bool) -> None:
+    """A stable sort of the indices of `values` (no NaN) by counting ranks: item i goes to the
+    number of items strictly ahead of it, one full-length branch-free loop (it vectorizes), and
+    equal items, which count the same rank, take the next free places in index order (i
+    ascends, so the lower index goes first)."""
+    n = values.shape[0]
+    for i in range(n):
+        order[i] = -1
     for i in range(n):
         value = values[i]
         rank = 0
-        for j in range(n):
-            rank += (values[j] < value) | ((values[j] == value) & (j < i))
+        if descending:
+            for j in range(n):
+                rank += values[j] > value
+        else:
+            for j in range(n):
+                rank += values[j] < value
+        while order[rank] >= 0:  # an equal item took this place: the next one is ours
+            rank += 1
         order[rank] = i
 
 
-@jit
+@jit_inline
 def _ahead(q: float, s: float, expert: int, best_q: float, best_s: float, best: int) -> bool:
     """(q, s) above (best_q, best_s), or equal with the lower expert index."""
     return q > best_q or (q == best_q and (s > best_s or (s == best_s and expert < best)))
 
 
-@jit
+@jit_inline
 def _greedy_counts(
     row: np.ndarray, order: np.ndarray, num_slots: int, counts: np.ndarray, touched: np.ndarray
 ) -> None:
@@ -212,7 +239,7 @@ def _greedy_counts(
         counts[best] += 1
 
 
-@jit
+@jit_inline
 def _replicas_by_load(
     sorted_load: np.ndarray,
     by_load: np.ndarray,
@@ -256,7 +283,7 @@ def _replicas_by_load(
         replica_load[i + offset] = sorted_load[i]
 
 
-@jit
+@jit_inline
 def _deal(
     dealt: np.ndarray,
     num_packs: int,
@@ -265,61 +292,60 @@ def _deal(
     ascending: np.ndarray,
     pack_at: np.ndarray,
     keys: np.ndarray,
-    spare_load: np.ndarray,
-    spare_pack: np.ndarray,
 ) -> None:
     """`reference.fast.deal_in_rounds` of one row: `dealt_to[r * m + i]` is the pack of the
     item at position i of round r; `pack_load` the packs' loads. The packs are kept in ascending
-    load order by the same distinct integer keys as the torch path (the arrays after `dealt_to`:
-    `num_packs` entries each, scratch but `pack_load`)."""
+    load order by the same distinct integer keys as the torch path: `ascending` and `pack_at`
+    (`[2, num_packs]`, scratch) hold the packs' loads and indices in that order, a round reading
+    one half and writing the re-sorted row to the other; `keys`: `num_packs` of scratch."""
     n = dealt.shape[0]
     capacity = n // num_packs
     low_bits = (1 << max(1, _bit_length(num_packs - 1))) - 1
     for i in range(num_packs):
-        ascending[i] = dealt[num_packs - 1 - i]
-        pack_at[i] = num_packs - 1 - i
+        ascending[0, i] = dealt[num_packs - 1 - i]
+        pack_at[0, i] = num_packs - 1 - i
         dealt_to[i] = i
-    bits = ascending.view(np.int64)
+    now = 0  # the half holding the packs in load order
     for block in range(1, capacity):
         base = block * num_packs
         for i in range(num_packs):
-            dealt_to[base + i] = pack_at[i]
-            ascending[i] = ascending[i] + dealt[base + i]
+            dealt_to[base + i] = pack_at[now, i]
+            ascending[now, i] = ascending[now, i] + dealt[base + i]
         if block + 1 < capacity:
+            bits = ascending[now].view(np.int64)
             for i in range(num_packs):
                 keys[i] = (bits[i] & ~low_bits) | i
             if num_packs <= RANK_SORT_BELOW // 4:
                 # short rows: each pack's rank is the number of smaller keys (distinct keys:
-                # one order), counted without a data-dependent branch
+                # one order), counted without a data-dependent branch, written to the other half
+                after = 1 - now
                 for i in range(num_packs):
                     rank = 0
                     for j in range(num_packs):
                         rank += keys[j] < keys[i]
-                    spare_load[rank] = ascending[i]
-                    spare_pack[rank] = pack_at[i]
-                for i in range(num_packs):
-                    ascending[i] = spare_load[i]
-                    pack_at[i] = spare_pack[i]
+                    ascending[after, rank] = ascending[now, i]
+                    pack_at[after, rank] = pack_at[now, i]
+                now = after
                 continue
-            # insertion sort of an almost sorted row (distinct keys: one order)
+            # insertion sort of an almost sorted row, in place (distinct keys: one order)
             for i in range(1, num_packs):
                 key = keys[i]
-                load = ascending[i]
-                pack = pack_at[i]
+                load = ascending[now, i]
+                pack = pack_at[now, i]
                 j = i - 1
                 while j >= 0 and keys[j] > key:
                     keys[j + 1] = keys[j]
-                    ascending[j + 1] = ascending[j]
-                    pack_at[j + 1] = pack_at[j]
+                    ascending[now, j + 1] = ascending[now, j]
+                    pack_at[now, j + 1] = pack_at[now, j]
                     j -= 1
                 keys[j + 1] = key
-                ascending[j + 1] = load
-                pack_at[j + 1] = pack
+                ascending[now, j + 1] = load
+                pack_at[now, j + 1] = pack
     for i in range(num_packs):
-        pack_load[pack_at[i]] = ascending[i]
+        pack_load[pack_at[now, i]] = ascending[now, i]
 
 
-@jit
+@jit_inline
 def _bit_length(value: int) -> int:
     length = 0
     while value > 0:
@@ -335,23 +361,49 @@ def _pack_workspace(rows: int, n: int, num_packs: int) -> tuple[Any, ...]:
     m = max(num_packs, 1)
     return (
         np.empty(n, dtype=np.float64),  # dealt: a row in dealing order
-        np.empty(n, dtype=np.int64),  # dealt_to
-        np.empty(n, dtype=np.int64),  # best_to: the best schedule's dealt_to
+        np.empty((2, n), dtype=np.int64),  # dealt_to: the best deal so far and the next one
         np.empty((rows, m), dtype=np.float64),  # pack_load
         np.empty(m, dtype=np.float64),  # loads_now: the packs' loads after one deal
-        np.empty(m, dtype=np.float64),  # ascending (the deal's packs in load order)
-        np.empty(m, dtype=np.int64),  # pack_at
+        np.empty((2, m), dtype=np.float64),  # ascending (the deal's packs in load order)
+        np.empty((2, m), dtype=np.int64),  # pack_at
         np.empty(m, dtype=np.int64),  # keys
-        np.empty(m, dtype=np.float64),  # spare_load (the deal's re-sorted row)
-        np.empty(m, dtype=np.int64),  # spare_pack
-        np.empty(n, dtype=np.int64),  # round_item
         np.empty((rows, n), dtype=np.float64),  # slot_load (the refinement's)
         np.empty(m, dtype=np.int64),  # light: the heavy pack's partners
         np.empty(m, dtype=np.int64),  # by_load
         np.empty(n, dtype=np.float64),  # target
         np.empty(n, dtype=np.float64),  # partner_load
-        np.empty(n, dtype=np.float64),  # score of one heavy item (or all: the rare fallback)
     )
+
+
+@jit_inline
+def _is_forward(schedule: np.ndarray) -> bool:
+    """Whether a dealing schedule is the sorted order itself (the forward deal)."""
+    moved = 0
+    for i in range(schedule.shape[0]):
+        moved += schedule[i] != i
+    return moved == 0
+
+
+@jit_inline
+def _dealt_in_closed_form(schedules: np.ndarray, num_packs: int, refine: bool) -> bool:
+    """Whether rows are dealt forward only, in at most two rounds, unrefined: `_schedules` gives
+    rows of at most two items per pack this, and `_closed_form_deal` their plan."""
+    n = schedules.shape[1]
+    return (
+        n <= 2 * num_packs and schedules.shape[0] == 1 and not refine and _is_forward(schedules[0])
+    )
+
+
+@jit_inline
+def _closed_form_deal(slot_item: np.ndarray, num_packs: int) -> None:
+    """`_pack_layer`'s `slot_item` row of a forward deal of at most two rounds: item p opens pack
+    p, and the second round (no sort before it) gives item m + j to pack m - 1 - j (the packs
+    lightest first: the reverse of the first round's order)."""
+    capacity = slot_item.shape[0] // num_packs
+    for p in range(num_packs):
+        slot_item[p * capacity] = p
+        if capacity == 2:
+            slot_item[p * 2 + 1] = 2 * num_packs - 1 - p
 
 
 @jit
@@ -377,36 +429,42 @@ def _pack_layer(
     capacity = n // num_packs
     tried = schedules.shape[0]
     (
-        dealt, dealt_to, best_to, pack_load, loads_now, ascending, pack_at, keys, spare_load,
-        spare_pack, round_item,
-    ) = work[:11]  # fmt: skip
+        dealt, dealt_to, pack_load, loads_now, ascending, pack_at, keys,
+    ) = work[:7]  # fmt: skip
+    if _dealt_in_closed_form(schedules, num_packs, refine):
+        for row in range(rows):
+            _closed_form_deal(slot_item[row], num_packs)
+        return
+    forward = _is_forward(schedules[0])  # the sorted order itself: no gather needed
     for row in range(rows):
         best = -1
         best_peak = 0.0
+        kept = 0  # the row of `dealt_to` holding the best deal so far
         for s in range(tried):
-            for i in range(n):
-                dealt[i] = sorted_loads[row, schedules[s, i]]
-            _deal(
-                dealt, num_packs, dealt_to, loads_now, ascending, pack_at, keys, spare_load,
-                spare_pack,
-            )  # fmt: skip
+            if s == 0 and forward:
+                dealt[:] = sorted_loads[row]
+            else:
+                for i in range(n):
+                    dealt[i] = sorted_loads[row, schedules[s, i]]
+            into = 1 - kept if best >= 0 else 0  # never over the best deal
+            if num_packs == UNROLLED_PACKS:  # the pack count a constant: short loops unroll
+                _deal(dealt, UNROLLED_PACKS, dealt_to[into], loads_now, ascending, pack_at, keys)
+            else:
+                _deal(dealt, num_packs, dealt_to[into], loads_now, ascending, pack_at, keys)
             peak = loads_now[0]
             for p in range(1, num_packs):
                 if loads_now[p] > peak:
                     peak = loads_now[p]
             if best < 0 or peak < best_peak:
-                best, best_peak = s, peak
-                for i in range(n):
-                    best_to[i] = dealt_to[i]
+                best, best_peak, kept = s, peak, into
                 for p in range(num_packs):
                     pack_load[row, p] = loads_now[p]
         # slots_of: slot p * k + r holds the item dealt to pack p in round r
+        best_to = dealt_to[kept]
         for r in range(capacity):
             for i in range(num_packs):
-                round_item[r * num_packs + best_to[r * num_packs + i]] = r * num_packs + i
-        for p in range(num_packs):
-            for r in range(capacity):
-                slot_item[row, p * capacity + r] = schedules[best, round_item[r * num_packs + p]]
+                position = r * num_packs + i
+                slot_item[row, best_to[position] * capacity + r] = schedules[best, position]
     if refine:
         _refine_layer(
             sorted_loads, slot_item, pack_load, num_packs, swap_rounds, swap_partners,
@@ -414,7 +472,7 @@ def _pack_layer(
         )  # fmt: skip
 
 
-@jit
+@jit_inline
 def _refine_layer(
     sorted_loads: np.ndarray,
     slot_item: np.ndarray,
@@ -433,21 +491,20 @@ def _refine_layer(
     every_pack = partners == num_packs - 1
     if every_pack:
         partners = num_packs
-    scratch = work[4]
-    slot_load, light, by_load, target, partner_load, score = work[11:]
+    scratch = work[3]
+    slot_load, light, by_load, target, partner_load = work[7:]
     for row in range(rows):
         for i in range(n):
             slot_load[row, i] = sorted_loads[row, slot_item[row, i]]
     good_enough = 0.0
     for row in range(rows):
-        bound = _pairwise_sum(pack_load[row], scratch) / num_packs
-        for i in range(n):
-            if slot_load[row, i] > bound:
-                bound = slot_load[row, i]
+        # the larger of the mean pack load and the largest item (the row is sorted)
+        bound = max(_pairwise_sum(pack_load[row], scratch) / num_packs, sorted_loads[row, 0])
         if row == 0 or bound > good_enough:
             good_enough = bound
     good_enough = good_enough * (1 + near_optimal)
     width = partners * capacity
+    score = np.empty(capacity * width, dtype=np.float64)  # every (heavy item, partner item)
     for round_number in range(swap_rounds):
         last = round_number + 1 == swap_rounds
         peak = pack_load[0, 0]
@@ -457,6 +514,8 @@ def _refine_layer(
             for p in range(num_packs):
                 if pack_load[row, p] > peak:
                     peak, heavy_row, heavy = pack_load[row, p], row, p
+        if not peak > good_enough:
+            return  # near its lower bound: this layer never changes again
         row_loads = pack_load[heavy_row]
         if every_pack:
             for q in range(num_packs):
@@ -476,7 +535,7 @@ def _refine_layer(
         if peak < _SCORES_FINITE_BELOW:
             best = _first_lowest_score(heavy_loads, target, partner_load, width, score)
         else:
-            best = _first_lowest_score_plain(heavy_loads, target, partner_load, width)
+            best = _first_lowest_score_plain(heavy_loads, target, partner_load, width, score)
         best_u = best // width
         best_q = light[(best % width) // capacity]
         best_v = best % capacity
@@ -484,7 +543,7 @@ def _refine_layer(
         v_slot = best_q * capacity + best_v
         change = slot_load[heavy_row, u_slot] - slot_load[heavy_row, v_slot]
         new_max = max(peak - change, row_loads[best_q] + change)
-        if not (new_max < peak and peak > good_enough):
+        if not new_max < peak:
             return  # this layer never changes again
         item = slot_item[heavy_row, u_slot]
         slot_item[heavy_row, u_slot] = slot_item[heavy_row, v_slot]
@@ -497,7 +556,7 @@ def _refine_layer(
             pack_load[heavy_row, best_q] = pack_load[heavy_row, best_q] + change
 
 
-@jit
+@jit_inline
 def _first_lowest_score(
     heavy_loads: np.ndarray,
     target: np.ndarray,
@@ -508,38 +567,35 @@ def _first_lowest_score(
     """The flat index u * width + i of the first smallest swap score
     |2 heavy_loads[u] - target[i]| + partner_load[i], as the torch path's `min(dim).indices`
     (u-major). With the heavy pack's load below `_SCORES_FINITE_BELOW` every score is finite
-    and >= +0, so scores order like their bits read as int64, whose minimum over a heavy item's
-    row vectorizes (a float minimum does not); the first row reaching the smallest, then the
-    first entry of that row equal to it, is the first minimum. `score`: `width` of scratch."""
-    bits = score.view(np.int64)
-    best_u = 0
-    best_bits = -1
+    and >= +0, so scores order like their bits read as int64: all scores are written in that
+    order, one integer minimum over them vectorizes (a float minimum does not), and the first
+    entry equal to it is the first minimum. `score`: `len(heavy_loads) * width` of scratch."""
     for u in range(heavy_loads.shape[0]):
         twice = heavy_loads[u] * 2
+        row = score[u * width : (u + 1) * width]
         for i in range(width):
-            score[i] = abs(twice - target[i]) + partner_load[i]
-        lowest = bits[0]
-        for i in range(1, width):
-            lowest = min(lowest, bits[i])
-        if best_bits < 0 or lowest < best_bits:
-            best_u, best_bits = u, lowest
-    twice = heavy_loads[best_u] * 2
-    for i in range(width):
-        score[i] = abs(twice - target[i]) + partner_load[i]
+            row[i] = abs(twice - target[i]) + partner_load[i]
+    bits = score[: heavy_loads.shape[0] * width].view(np.int64)
+    lowest = bits[0]
+    for i in range(1, bits.shape[0]):
+        lowest = min(lowest, bits[i])
     first = 0
-    while bits[first] != best_bits:
+    while bits[first] != lowest:
         first += 1
-    return best_u * width + first
+    return first
 
 
 @jit
 def _first_lowest_score_plain(
-    heavy_loads: np.ndarray, target: np.ndarray, partner_load: np.ndarray, width: int
+    heavy_loads: np.ndarray,
+    target: np.ndarray,
+    partner_load: np.ndarray,
+    width: int,
+    score: np.ndarray,
 ) -> int:
     """`_first_lowest_score` for loads near the float64 limit (scores may overflow): every
-    score, their minimum, then its first index."""
+    score, their float minimum, then its first index."""
     capacity = heavy_loads.shape[0]
-    score = np.empty(capacity * width, dtype=np.float64)
     for u in range(capacity):
         twice = heavy_loads[u] * 2
         for i in range(width):
@@ -570,7 +626,7 @@ def _place_workspace(rows: int, n: int, num_slots: int, num_packs: int) -> tuple
     )
 
 
-@jit
+@jit_inline
 def _place_layer(
     node_loads: np.ndarray,
     num_slots: int,
@@ -657,6 +713,8 @@ def _rebalance(
     local_count = np.empty((num_nodes, experts_per_node), dtype=np.int64)
     node_work = _place_workspace(num_nodes, experts_per_node, slots_per_node, gpus_per_node)
     count_of_ordered = local_count.reshape(num_log)  # a view: no division per expert
+    with_log2phy = log2phy.shape[1] > 0  # an empty table: the caller needs phy2log alone
+    closed_form = _dealt_in_closed_form(group_schedules, num_nodes, group_refine)
     for layer in range(layers):
         row = loads[layer]
         if grouped:
@@ -665,10 +723,13 @@ def _rebalance(
             _argsort_descending(values, by_load)
             for g in range(num_groups):
                 group_load[0, g] = values[by_load[g]]
-            _pack_layer(
-                group_load, num_nodes, group_schedules, group_refine, swap_rounds,
-                swap_partners, swap_candidates, near_optimal, group_slot, group_work,
-            )  # fmt: skip
+            if closed_form:  # (a call of `_pack_layer` costs more than this deal)
+                _closed_form_deal(group_slot[0], num_nodes)
+            else:
+                _pack_layer(
+                    group_load, num_nodes, group_schedules, group_refine, swap_rounds,
+                    swap_partners, swap_candidates, near_optimal, group_slot, group_work,
+                )  # fmt: skip
             for s in range(num_groups):
                 # slot s = pack * groups_per_node + rank: the node-major position of its group
                 group = by_load[group_slot[0, s]]
@@ -688,15 +749,17 @@ def _rebalance(
             swap_partners, swap_candidates, near_optimal, slot_local, slot_rank, local_count,
             node_work,
         )  # fmt: skip
-        for e in range(num_log * width):
-            log2phy[layer, e] = -1
+        if with_log2phy:
+            for e in range(num_log * width):
+                log2phy[layer, e] = -1
         for node in range(num_nodes):
             for s in range(slots_per_node):
                 slot = node * slots_per_node + s
                 expert = ordered2log[node * experts_per_node + slot_local[node, s]]
                 phy2log[layer, slot] = expert
                 rank[layer, slot] = slot_rank[node, s]
-                log2phy[layer, expert * width + slot_rank[node, s]] = slot
+                if with_log2phy:
+                    log2phy[layer, expert * width + slot_rank[node, s]] = slot
         for e in range(num_log):
             logcnt[layer, e] = count_of_ordered[log2ordered[e]]
 
@@ -761,24 +824,49 @@ def rebalance(
     """`(phy2log, rank, logcnt, log2phy)` of validated float64 CPU `loads` `[layers, experts]`
     (groups and nodes already reduced to 1 where they do not divide)."""
     layers, num_log = loads.shape
-    values = np.ascontiguousarray(loads.numpy())
-    group_schedules, group_refine = _schedules(num_groups, num_nodes)
-    node_schedules, node_refine = _schedules(num_replicas // num_nodes, num_gpus // num_nodes)
     width = num_replicas - num_log + 1
-    phy2log = np.empty((layers, num_replicas), dtype=np.int64)
-    rank = np.empty((layers, num_replicas), dtype=np.int64)
-    logcnt = np.empty((layers, num_log), dtype=np.int64)
-    log2phy = np.empty((layers, num_log * width), dtype=np.int64)
-    _rebalance(
-        values, num_replicas, num_groups, num_nodes, num_gpus, group_schedules, group_refine,
-        node_schedules, node_refine, *_swap_settings(), phy2log, rank, logcnt, log2phy,
-    )  # fmt: skip
+    phy2log, rank, logcnt, log2phy = _run_rebalance(
+        loads, num_replicas, num_groups, num_nodes, num_gpus, num_log * width
+    )
     return (
         torch.from_numpy(phy2log),
         torch.from_numpy(rank),
         torch.from_numpy(logcnt),
         torch.from_numpy(log2phy).view(layers, num_log, width),
     )
+
+
+def rebalance_phy2log(
+    loads: torch.Tensor, num_replicas: int, num_groups: int, num_nodes: int, num_gpus: int
+) -> torch.Tensor:
+    """`rebalance(...)[0]` alone: the kernel skips the `log2phy` table."""
+    return torch.from_numpy(
+        _run_rebalance(loads, num_replicas, num_groups, num_nodes, num_gpus, 0)[0]
+    )
+
+
+def _run_rebalance(
+    loads: torch.Tensor,
+    num_replicas: int,
+    num_groups: int,
+    num_nodes: int,
+    num_gpus: int,
+    log2phy_width: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """`_rebalance`'s outputs as arrays; `log2phy_width` 0 skips the `log2phy` table."""
+    layers, num_log = loads.shape
+    values = np.ascontiguousarray(loads.numpy())
+    group_schedules, group_refine = _schedules(num_groups, num_nodes)
+    node_schedules, node_refine = _schedules(num_replicas // num_nodes, num_gpus // num_nodes)
+    phy2log = np.empty((layers, num_replicas), dtype=np.int64)
+    rank = np.empty((layers, num_replicas), dtype=np.int64)
+    logcnt = np.empty((layers, num_log), dtype=np.int64)
+    log2phy = np.empty((layers, log2phy_width), dtype=np.int64)
+    _rebalance(
+        values, num_replicas, num_groups, num_nodes, num_gpus, group_schedules, group_refine,
+        node_schedules, node_refine, *_swap_settings(), phy2log, rank, logcnt, log2phy,
+    )  # fmt: skip
+    return phy2log, rank, logcnt, log2phy
 
 
 def packing(loads: torch.Tensor, num_packs: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -804,6 +892,7 @@ def compile_ahead() -> float:
 
     loads = torch.arange(1, 33, dtype=torch.float64).view(2, 16)
     rebalance(loads, 20, 4, 2, 4)  # hierarchical: every kernel of the rebalance
+    rebalance_phy2log(loads, 20, 4, 2, 4)  # (the same kernel, without log2phy)
     packing(loads, 4)
     plan = FastEplbPolicy.rebalance_experts(loads, 20, 4, 2, 4)
     FastEplbPolicy.rebalance_experts(loads, 20, 4, 2, 4, plan)

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from reference.fast_kernels import jit
-from reference.rebalance import rebalance_experts
+from reference.rebalance import rebalance_phy2log
 
 
 class FastEplbPolicy:
@@ -45,9 +45,9 @@ class FastEplbPolicy:
         """`phy2log` `[layers, num_replicas]` of the loads `weight` `[layers, experts]` on
         `num_ranks` GPUs; with `old_global_expert_indices` (the current placement), experts that
         stay on a GPU keep their slots."""
-        phy2log = rebalance_experts(
+        phy2log = rebalance_phy2log(
             weight.detach().cpu(), num_replicas, num_groups, num_nodes, num_ranks, packing="fast"
-        )[0]
+        )
         if old_global_expert_indices is None:
             return phy2log
         old = old_global_expert_indices.detach().cpu().to(torch.int64)

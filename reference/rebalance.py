@@ -42,6 +42,63 @@ def rebalance_experts(
     on `weight`'s device; physical slot p lives on GPU p // (R / num_gpus), and unused `log2phy`
     entries are -1.
     """
+    loads, num_groups, num_nodes = _checked_loads(
+        weight, num_replicas, num_groups, num_nodes, num_gpus, packing, replication, seed
+    )
+    if packing == "fast":
+        from reference import fast_kernels  # numba is imported on the first fast call only
+
+        if fast_kernels.use_kernels(loads):
+            phy2log, _, logcnt, log2phy = fast_kernels.rebalance(
+                loads.detach(), num_replicas, num_groups, num_nodes, num_gpus
+            )
+            return phy2log, log2phy, logcnt
+    phy2log, rank, logcnt = _hierarchical(
+        loads, num_replicas, num_groups, num_nodes, num_gpus, packing, replication, seed
+    )
+    return phy2log, _log2phy(phy2log, rank, loads.shape[1]), logcnt
+
+
+def rebalance_phy2log(
+    weight: torch.Tensor,
+    num_replicas: int,
+    num_groups: int,
+    num_nodes: int,
+    num_gpus: int,
+    *,
+    packing: str = "greedy",
+    replication: str = "vectorized",
+    seed: int = 0,
+) -> torch.Tensor:
+    """`rebalance_experts(...)[0]`, the placement alone (what a vLLM policy returns): the
+    compiled `fast` path then skips building `log2phy` (a large, mostly -1 table)."""
+    loads, groups, nodes = _checked_loads(
+        weight, num_replicas, num_groups, num_nodes, num_gpus, packing, replication, seed
+    )
+    if packing == "fast":
+        from reference import fast_kernels
+
+        if fast_kernels.use_kernels(loads):
+            return fast_kernels.rebalance_phy2log(
+                loads.detach(), num_replicas, groups, nodes, num_gpus
+            )
+    return _hierarchical(loads, num_replicas, groups, nodes, num_gpus, packing, replication, seed)[
+        0
+    ]
+
+
+def _checked_loads(
+    weight: torch.Tensor,
+    num_replicas: int,
+    num_groups: int,
+    num_nodes: int,
+    num_gpus: int,
+    packing: str,
+    replication: str,
+    seed: int,
+) -> tuple[torch.Tensor, int, int]:
+    """The validated float64 loads, and the groups and nodes (1 and 1 where the groups do not
+    divide into the nodes: the global policy). Bad input raises `ValueError` naming it."""
     weight = check_weight(weight)
     for value, name in (
         (num_replicas, "num_replicas"),
@@ -67,19 +124,7 @@ def rebalance_experts(
     check_int(seed, "seed")
     if num_groups % num_nodes:
         num_groups, num_nodes = 1, 1
-    loads = as_float64(weight)
-    if packing == "fast":
-        from reference import fast_kernels  # numba is imported on the first fast call only
-
-        if fast_kernels.use_kernels(loads):
-            phy2log, _, logcnt, log2phy = fast_kernels.rebalance(
-                loads.detach(), num_replicas, num_groups, num_nodes, num_gpus
-            )
-            return phy2log, log2phy, logcnt
-    phy2log, rank, logcnt = _hierarchical(
-        loads, num_replicas, num_groups, num_nodes, num_gpus, packing, replication, seed
-    )
-    return phy2log, _log2phy(phy2log, rank, num_log), logcnt
+    return as_float64(weight), num_groups, num_nodes
 
 
 def _inverse(permutation: torch.Tensor) -> torch.Tensor:

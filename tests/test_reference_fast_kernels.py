@@ -22,6 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reference import balanced_packing, fast_kernels, rebalance_experts
+from reference.rebalance import rebalance_phy2log
 from verifier.model.instances import PackingInstance, RebalanceInstance
 from verifier.model.shapes import PRODUCTION_SHAPES, SHAPES
 from verifier.model.strategies import packing_instances, rebalance_instances
@@ -75,6 +76,23 @@ def test_rebalance_kernels_equal_the_torch_path(instance: RebalanceInstance) -> 
             monkeypatch, lambda: rebalance_experts(weight, *args, packing="fast")
         )
     assert_identical(compiled, plain)
+
+
+@settings(max_examples=100, deadline=None)
+@given(rebalance_instances())
+def test_phy2log_alone_equals_the_full_rebalance(instance: RebalanceInstance) -> None:
+    """`rebalance_phy2log` (the kernel without its log2phy table, what FastEplbPolicy calls)
+    gives the full rebalance's phy2log, on the compiled path and on the torch path."""
+    weight = _weight(instance.weights)
+    args = (instance.num_replicas, instance.num_groups, instance.num_nodes, instance.num_gpus)
+    expected = rebalance_experts(weight, *args, packing="fast")[0]
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        compiled, plain = both_paths(
+            monkeypatch, lambda: (rebalance_phy2log(weight, *args, packing="fast"),)
+        )
+    assert_identical(compiled, (expected,))
+    assert_identical(plain, (expected,))
+    assert torch.equal(rebalance_phy2log(weight, *args), rebalance_experts(weight, *args)[0])
 
 
 @settings(max_examples=300, deadline=None)
@@ -219,6 +237,7 @@ import json, sys
 sys.modules["numba"] = None  # `import numba` raises ImportError: numba is missing
 import torch
 from reference import balanced_packing, fast_kernels, rebalance_experts
+from reference.rebalance import rebalance_phy2log
 weight = torch.tensor(json.loads(sys.argv[1]), dtype=torch.float64)
 phy2log, log2phy, logcnt = rebalance_experts(weight, 288, 8, 4, 32, packing="fast")
 pack_index, rank = balanced_packing(weight, 32, method="fast")
