@@ -3,9 +3,12 @@ drift trace, the window of steps as its input, its previous plan as the old plac
 
 from __future__ import annotations
 
+import shlex
+
 import pytest
 
 from candidate_paths import APIS_DIR, BROKEN_DIR
+from verifier.cli.dispatch import build_parser
 from verifier.corpus.bundled_traces import small_trace_paths
 from verifier.judging.sequence import changes
 from verifier.model.options import EngineOptions
@@ -94,6 +97,11 @@ def test_the_reproducer_names_every_option_that_shapes_the_sequence() -> None:
         "eplb-verify check pkg/policy.py:Policy --sequence 5 --trace loads.npy --window 20 "
         "--api sglang --policy global"
     )
+    axes = EngineOptions(api="deepseek,arrays=numpy,index_dtype=int32")
+    command = reproduce_command("port.py", axes, options)
+    assert command.endswith("--api deepseek --arrays numpy --index-dtype int32")
+    args = build_parser().parse_args(shlex.split(command)[1:])  # the CLI takes it as printed
+    assert (args.api, args.arrays, args.index_dtype) == ("deepseek", "numpy", "int32")
 
 
 def test_a_trace_too_short_for_the_sequence_is_a_trace_error() -> None:

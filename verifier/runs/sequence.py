@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from verifier.calling.caller import call_on
+from verifier.calling.profiles.axes import parse_api
 from verifier.calling.sandbox import Sandbox
 from verifier.corpus.bundled_traces import default_trace_path
 from verifier.judging.baseline import GREEDY
@@ -88,8 +89,7 @@ def reproduce_command(spec: str, engine: EngineOptions, options: SequenceOptions
         words += ["--trace", options.trace]
     if options.window:
         words += ["--window", str(options.window)]
-    if engine.api != "auto":
-        words += ["--api", engine.api]
+    words += parse_api(engine.api).flags()
     if engine.policy != "auto":
         words += ["--policy", engine.policy]
     return shlex.join(words)

@@ -45,6 +45,14 @@ class ApiSpec:
         """The one-string form (`naming[,axis=value...]`); a bare naming when nothing is set."""
         return ",".join([self.naming, *(f"{k}={v}" for k, v in self.overrides().items())])
 
+    def flags(self) -> list[str]:
+        """The command-line words that ask for this profile (`--api vllm --arrays numpy`; none
+        when everything is "auto"), for printed reproducers."""
+        words = [] if self.naming == "auto" else ["--api", self.naming]
+        for name, value in self.overrides().items():
+            words += ["--" + name.replace("_", "-"), value]
+        return words
+
 
 def parse_api(text: str) -> ApiSpec:
     """`ApiSpec` from its string form; `CandidateError` for an unknown naming, axis or value."""
