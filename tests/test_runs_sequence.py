@@ -70,6 +70,16 @@ def test_a_policy_that_requires_an_old_placement_gets_one_at_its_first_call() ->
     assert not run_sequence(VLLM, ENGINE, given)[0].first_old_supplied  # optional: none given
 
 
+def test_each_call_given_the_previous_plan_is_held_to_a_declared_move_budget() -> None:
+    given = sequence_input(SequenceOptions(3, SMALL_TRACE))
+    record, findings = run_sequence(SWAP, EngineOptions(timeout=10.0, max_moves=0), given)
+    assert {finding.check for finding in findings} == {"migration.budget"}
+    assert [finding.details["step"] for finding in findings] == [2, 3]  # not the first: no plan
+    assert all(finding.details["moves"] > 0 for finding in findings)
+    assert record.completed == 3  # an over-budget plan is still a valid old placement
+    assert "--max-moves 0" in record.reproduce
+
+
 def test_a_vllm_policy_that_loses_its_slots_is_caught_at_the_second_call() -> None:
     given = sequence_input(SequenceOptions(4, SMALL_TRACE))
     _, findings = run_sequence(VLLM_SLOTS_LOST, ENGINE, given)

@@ -3,8 +3,9 @@ K replicas per layer (`verifier.model.objectives.moves`: the sum over GPUs and e
 max(0, n_new - n_old)); more is the violation `migration.budget`.
 
 It is judged where the harness passes an old placement and knows it: the incremental call with
-the candidate's own plan for perturbed loads (`verifier.judging.incremental`). A plan made from
-scratch (a function that takes no old placement) is never held to it.
+the candidate's own plan for perturbed loads (`verifier.judging.incremental`), and each call of a
+sequence given the previous plan (`verifier.judging.sequence`). A plan made from scratch (a
+function that takes no old placement) is never held to it.
 """
 
 from __future__ import annotations

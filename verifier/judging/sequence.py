@@ -1,9 +1,10 @@
 """Judging one call of a sequence (one policy instance driven through consecutive calls).
 
-Every call goes through the one judging path (`verifier.judging.judge`); under the vllm profile
-a call given the previous plan also keeps vLLM's slot contract. Two identical sequences are
-compared call by call with the determinism check of single calls. Between consecutive plans:
-how many layers changed, and the replica copies the change costs (`objectives.moves`).
+Every call goes through the one judging path (`verifier.judging.judge`); a call given the previous
+plan also keeps vLLM's slot contract (under the vllm profile) and a declared move budget. Two
+identical sequences are compared call by call with the determinism check of single calls. Between
+consecutive plans: how many layers changed, and the replica copies the change costs
+(`objectives.moves`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from verifier.calling.sandbox import CallOutcome
 from verifier.judging.incremental import migration, slot_preservation_violation
 from verifier.judging.invariants import check_determinism
 from verifier.judging.judge import Verdict, judge
+from verifier.judging.move_budget import budget_violation
 from verifier.model.contract import Policy
 from verifier.model.findings import Finding
 from verifier.model.instances import RebalanceInstance
@@ -33,15 +35,18 @@ def judged_step(
     policy: Policy,
     vllm_contract: bool,
     context: dict[str, Any],
+    max_moves: int | None = None,
 ) -> tuple[Verdict, list[Finding]]:
-    """One call of the sequence through the invariant checker, and its violations (vLLM's slot
-    contract too when the call was given the previous plan `old` under the vllm profile)."""
+    """One call of the sequence through the invariant checker, and its violations; when the call
+    was given the previous plan `old`: vLLM's slot contract under the vllm profile, and a
+    declared move budget (`--max-moves`, `migration.budget`)."""
     verdict = judge(instance, outcome, policy=policy, context=context)
     found = list(verdict.violations)
-    if vllm_contract and old is not None and verdict.outputs is not None:
+    if old is not None and verdict.outputs is not None:
         new = verdict.outputs["phy2log"]
-        kept = slot_preservation_violation(instance, old, new, context)
-        found += [kept] if kept else []
+        kept = slot_preservation_violation(instance, old, new, context) if vllm_contract else None
+        over = budget_violation(instance, old, new, max_moves, context)
+        found += [finding for finding in (kept, over) if finding]
     return verdict, found
 
 

@@ -10,7 +10,8 @@ on one shared instance in a sandbox of its own, on `cluster_for`'s cluster:
 - each call after the first gets the previous plan as the old placement, when the function
   takes one (the first, when it requires one, the reference greedy's plan for seeded perturbed
   loads: `verifier.calling.profiles.old_placement`);
-- every call goes through the invariant checker (`verifier.judging.sequence.judged_step`); the
+- every call goes through the invariant checker (`verifier.judging.sequence.judged_step`), and
+  one given the previous plan through a declared `--max-moves` budget too; the
   sequence stops at the first failed or invalid call (a later call would be given an invalid
   old placement);
 - the same sequence runs in a second fresh sandbox, compared call by call: randomness without a
@@ -92,6 +93,8 @@ def reproduce_command(spec: str, engine: EngineOptions, options: SequenceOptions
     words += parse_api(engine.api).flags()
     if engine.policy != "auto":
         words += ["--policy", engine.policy]
+    if engine.max_moves is not None:
+        words += ["--max-moves", str(engine.max_moves)]
     return shlex.join(words)
 
 
@@ -170,6 +173,7 @@ class SequenceRun:
                 policy=self.engine.policy,
                 vllm_contract=vllm_contract,
                 context=context,
+                max_moves=self.engine.max_moves,
             )
             for note in outcome.adapted:  # how the child passed the window, if it did
                 if note.startswith(WINDOW_NOTE):
