@@ -25,6 +25,10 @@ def test_correct_candidate_passes(tmp_path: Path) -> None:
     done = _suite(tmp_path, f"{GOOD}:GreedyEplbPolicy")
     assert done.returncode == 0, done.stdout[-3000:]
     assert "18 passed" in done.stdout
+    summary = done.stdout.split("eplb-verify =", 1)[1]  # the plugin's terminal summary section
+    assert "API profile: vllm" in summary and "migration:" in summary
+    assert "device paths: the default-device probe" in summary
+    assert "observations: " in summary  # they fail no item, so only the summary shows them
 
 
 def test_broken_candidate_fails_with_its_reproducer_under_xdist(
@@ -89,3 +93,4 @@ def test_sequence_option_drives_one_instance_through_consecutive_calls(
     assert "1 failed" in done.stdout and "rebalance_experts-behaviour" in done.stdout
     assert "sequence step 2 of 4: two identical sequences differ" in done.stdout
     assert f"reproducer: eplb-verify check {spec} --sequence 4" in done.stdout
+    assert "two identical sequences differ at step 2" in done.stdout  # the summary's line

@@ -123,11 +123,7 @@ def render_result(console: Console, result: EngineResult) -> None:
         _reproducer(console, record)
     for note in result.notes:
         console.print(Text(f"note: {note}", style="yellow"))
-    for line in result.api.lines():  # profile, adaptations, migration
-        console.print(Text(line))
-    if line := result.baseline.summary():  # worse / equal / better, the worst ratio
-        console.print(Text(line))
-    for line in result.sequence.lines() if result.sequence is not None else ():
+    for line in result.context_lines():  # profile, adaptations, migration, baseline, sequence
         console.print(Text(line))
     devices = result.devices  # real CUDA, the default-device probe, or CPU only
     console.print(Text(devices.summary(), style="" if devices.exercised else "yellow"))

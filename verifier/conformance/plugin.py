@@ -1,11 +1,18 @@
-"""The pytest plugin (entry point `pytest11`): registers the `--eplb-*` options, nothing else.
+"""The pytest plugin (entry point `pytest11`): registers the `--eplb-*` options and prints the
+check's summary at the end of a run that made one.
 
 Loaded into every pytest run of an environment that has eplb-verify installed, so it stays
 light: no import of torch or the engine, no hooks that collect or run anything. The suite itself
-is `verifier.conformance` (`python -m pytest --pyargs verifier.conformance --eplb-candidate ...`).
+is `verifier.conformance` (`python -m pytest --pyargs verifier.conformance --eplb-candidate ...`);
+its session fixture leaves the check's result in the config's stash (`RESULT`), and the terminal
+summary prints what the items do not show: the profile and adaptations, migration, the baseline
+comparison, the sequence, the device paths and the observations. Under pytest-xdist each worker
+runs its own check and the controller prints nothing.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import pytest
 
@@ -14,6 +21,7 @@ from verifier.calling.profiles.axes import AXIS_CHOICES
 
 DEFAULT_CASES = 40
 DEFAULT_BUDGET = 300.0
+RESULT: pytest.StashKey[Any] = pytest.StashKey()  # the check's `EngineResult`, once it ran
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -93,3 +101,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="FILE",
         help="the sequence's load trace (default: the bundled DeepSeek-V3-shaped drift trace)",
     )
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """The check's summary, when this run made one (`verifier.conformance`)."""
+    result = config.stash.get(RESULT, None)
+    if result is None:
+        return
+    terminalreporter.section("eplb-verify")
+    lines = [*(f"note: {note}" for note in result.notes), *result.context_lines()]
+    lines += [result.devices.summary(), result.observation_line()]
+    for line in filter(None, lines):
+        terminalreporter.write_line(line)

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from verifier.conformance import FAMILIES, family_of
+from verifier.conformance.plugin import RESULT
 from verifier.model.contract import FUNCTIONS
 
 ITEMS = [(function, family) for function in FUNCTIONS for family in FAMILIES]
@@ -38,9 +39,11 @@ def eplb_result(pytestconfig: pytest.Config) -> Any:
     if options.max_regression < 0:
         pytest.fail("--eplb-max-regression must be at least 0", pytrace=False)
     try:
-        return check_candidate(spec, options, sequence=_sequence(pytestconfig))
+        result = check_candidate(spec, options, sequence=_sequence(pytestconfig))
     except CandidateError as error:
         pytest.fail(f"cannot load the candidate or its baseline: {error}", pytrace=False)
+    pytestconfig.stash[RESULT] = result  # the plugin's terminal summary prints it
+    return result
 
 
 def _sequence(pytestconfig: pytest.Config) -> Any:

@@ -85,6 +85,23 @@ class EngineResult:
         failing = self.records if self.options.strict else self.violations
         return 1 if failing else 0
 
+    def context_lines(self) -> list[str]:
+        """What the run measured beside its findings, as text: the API profile, adaptations and
+        migration, the baseline comparison, the sequence (`check`'s summary and the plugin's)."""
+        lines = self.api.lines()
+        if line := self.baseline.summary():
+            lines.append(line)
+        return lines + (self.sequence.lines() if self.sequence is not None else [])
+
+    def observation_line(self) -> str:
+        """`observations: check in function (n of m cases), ...` ("" when there are none)."""
+        seen = [
+            f"{r.finding.check} in {r.finding.function} ({r.occurrences} of "
+            f"{self.cases.get(r.finding.function, CaseCounts()).total} cases)"
+            for r in self.observations
+        ]
+        return f"observations: {'; '.join(seen)}" if seen else ""
+
     def rate(self, function: str, check: str) -> float:
         """The share of a function's cases in which an observation occurred."""
         record = self.records.get(("observation", function, check))
