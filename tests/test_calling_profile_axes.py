@@ -161,6 +161,37 @@ def replicate_experts(weight, num_phy):
 """
 
 
+HELPER_CAST_PORT = """
+from numpy import asarray, int32
+import torch
+
+from reference import rebalance_experts as reference
+
+
+def _maps(*tensors):
+    return tuple(t.numpy().astype(int32) for t in tensors)
+
+
+def rebalance_experts(weight, num_replicas, num_groups, num_nodes, num_gpus):
+    loads = torch.from_numpy(asarray(weight))
+    if loads.dtype.is_floating_point is None:
+        raise TypeError("no loads")
+    return _maps(*reference(loads, num_replicas, num_groups, num_nodes, num_gpus))
+"""
+
+
+def test_int32_cast_in_a_helper_of_a_from_numpy_port_is_declared(tmp_path: Path) -> None:
+    """`from numpy import ...` is a numpy import, and the module's cast declares int32 even
+    when a helper does it, not the function itself."""
+    path = tmp_path / "helper_cast_port.py"
+    path.write_text(HELPER_CAST_PORT.replace("asarray(weight)", "weight"))
+    bound = _bound(str(path))
+    probe_arrays(bound)  # torch.from_numpy(tensor) raises; with numpy loads it returns
+    axes = bound.axes_of("rebalance_experts")
+    assert (axes.arrays, axes.index_dtype) == ("numpy", "int32")
+    assert dict(axes.reasons)["index_dtype"].startswith("a numpy port whose source casts")
+
+
 def test_the_first_probe_call_finds_numpy_loads(tmp_path: Path) -> None:
     """No annotation, no idiom on its parameter: only a call with torch loads tells."""
     path = tmp_path / "bare_port.py"

@@ -7,7 +7,8 @@ Detection, axis by axis:
   as one (`weight.astype(`, `np.asarray(weight`); else the naming's convention (a first probe
   call may still find numpy: `verifier.calling.profiles.probe_call`);
 - index dtype: int32 where the project declares it: SGLang's contract, a return annotation that
-  names int32, or a numpy port whose source casts to `np.int32`; else int64 (int32 a violation);
+  names int32, or a numpy port whose module casts to `np.int32` (in the function or a helper);
+  else int64 (int32 a violation);
 - return form: under DeepSeek's names, a return annotation of a 2-tuple is `(phy2log, logcnt)`
   (`pair`) and a single array from `rebalance_experts` is `phy2log`; else the naming's
   convention (vLLM's results are recognised by their shape);
@@ -28,13 +29,23 @@ from verifier.calling.profiles.signature import old_placement_parameter, paramet
 from verifier.model.errors import CandidateError
 
 NUMPY_IDIOMS = ("{}.astype(", "np.asarray({}", "np.array({}", "numpy.asarray({}")
-NUMPY_INT32 = ("np.int32", "numpy.int32")
+# int32 in a numpy port's source: `np.int32`, `numpy.int32`, `from numpy import int32`, "int32"
+NUMPY_INT32 = re.compile(r"\b(?:np|numpy)\.int32\b|\bimport\b[^\n]*\bint32\b|[\"']int32[\"']")
 
 
 def source_of(fn: Callable[..., Any]) -> str:
     """The function's source text ("" when it has none, e.g. a builtin)."""
     try:
         return inspect.getsource(inspect.unwrap(getattr(fn, "__func__", fn)))
+    except (OSError, TypeError):
+        return ""
+
+
+def module_source_of(fn: Callable[..., Any]) -> str:
+    """The source text of the module that defines the function ("" when it has none)."""
+    module = inspect.getmodule(inspect.unwrap(getattr(fn, "__func__", fn)))
+    try:
+        return inspect.getsource(module) if module is not None else ""
     except (OSError, TypeError):
         return ""
 
@@ -65,9 +76,8 @@ def declared_int32(fn: Callable[..., Any], numpy_input: bool) -> str:
         returned = inspect.Signature.empty
     if returned is not inspect.Signature.empty and "int32" in str(returned):
         return "its return annotation declares int32"
-    source = source_of(fn)
-    if numpy_input and any(name in source for name in NUMPY_INT32):
-        return "a numpy port whose source casts its maps to np.int32"
+    if numpy_input and NUMPY_INT32.search(module_source_of(fn)):
+        return "a numpy port whose source casts its maps to np.int32"  # its helpers' too
     return ""
 
 

@@ -17,12 +17,12 @@ function is called on a tiny case only (at most 8 experts), under the load time 
 
 from __future__ import annotations
 
-import inspect
+import re
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from verifier.calling.profiles.axes import Axes
-from verifier.calling.profiles.axis_detection import declared_int32
+from verifier.calling.profiles.axis_detection import declared_int32, module_source_of
 from verifier.calling.profiles.old_placement import reference_old_placement
 
 if TYPE_CHECKING:
@@ -77,11 +77,8 @@ def probe_old_placement(bound: BoundCandidate) -> None:
 
 
 def _imports_numpy(fn: Any) -> bool:
-    try:
-        source = inspect.getsource(inspect.getmodule(inspect.unwrap(fn)) or fn)
-    except (OSError, TypeError):
-        return False
-    return "import numpy" in source
+    """The function's module imports numpy (`import numpy`, `import numpy as np`, `from numpy`)."""
+    return re.search(r"^\s*(import|from)\s+numpy\b", module_source_of(fn), re.M) is not None
 
 
 def probe_arrays(bound: BoundCandidate) -> None:
