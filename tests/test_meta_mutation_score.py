@@ -94,7 +94,8 @@ def _check(
 
 
 def test_every_broken_module_is_listed(broken_dir: Path) -> None:
-    modules = {path.stem for path in broken_dir.glob("*.py")}
+    # every module but the twins' shared loader (`_api_fixture.py`, not a candidate)
+    modules = {path.stem for path in broken_dir.glob("*.py") if not path.stem.startswith("_")}
     modules |= {path.parent.name for path in broken_dir.glob("*/__init__.py")}
     api_specs = [*API_VIOLATIONS, *BUDGET_VIOLATIONS, *SEQUENCE_VIOLATIONS]
     api_modules = {spec.split(".py")[0].split("/")[0] for spec in api_specs}

@@ -3,18 +3,12 @@ the mean GPU load is planned again from scratch, a fallback that forgets the mov
 deployment declares (`--max-moves 4`): `migration.budget`. The policy itself is the fixture
 `tests/candidates/apis/swap_policy.py`, loaded from its file."""
 
-import importlib.util
-from pathlib import Path
-
 import torch
+from _api_fixture import api_fixture
 
 from reference import rebalance_experts as plan_from_scratch
 
-_PATH = Path(__file__).resolve().parents[1] / "apis" / "swap_policy.py"
-_SPEC = importlib.util.spec_from_file_location("eplb_fixture_swap_policy", _PATH)
-assert _SPEC is not None and _SPEC.loader is not None
-_MODULE = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(_MODULE)
+_MODULE = api_fixture("swap_policy.py")
 
 
 class OverBudgetSwapPolicy(_MODULE.SwapEplbPolicy):  # type: ignore[name-defined]

@@ -3,16 +3,10 @@ expert id, so experts that stay on a GPU lose their old slots (needless weight c
 `incremental.slot_preservation`. The policy itself is the fixture
 `tests/candidates/apis/swap_policy.py`, loaded from its file."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
+from _api_fixture import api_fixture
 
-_PATH = Path(__file__).resolve().parents[1] / "apis" / "swap_policy.py"
-_SPEC = importlib.util.spec_from_file_location("eplb_fixture_swap_policy", _PATH)
-assert _SPEC is not None and _SPEC.loader is not None
-_MODULE = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(_MODULE)
+_MODULE = api_fixture("swap_policy.py")
 
 
 class SortingSwapPolicy(_MODULE.SwapEplbPolicy):  # type: ignore[name-defined]

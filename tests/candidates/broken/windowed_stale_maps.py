@@ -7,14 +7,9 @@ sequence mode (`check --sequence N`) the first call that changes two layers brea
 `rebalance.log2phy` (or the `logcnt` rules) at that step.
 """
 
-import importlib.util
-from pathlib import Path
+from _api_fixture import api_fixture
 
-_SOURCE = Path(__file__).resolve().parent.parent / "apis" / "windowed_policy.py"
-_SPEC = importlib.util.spec_from_file_location("windowed_policy_fixture", _SOURCE)
-assert _SPEC is not None and _SPEC.loader is not None
-_FIXTURE = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(_FIXTURE)
+_FIXTURE = api_fixture("windowed_policy.py")
 
 
 class StaleMapsWindowedPolicy(_FIXTURE.WindowedPolicy):  # type: ignore[name-defined]

@@ -6,15 +6,11 @@ never calls one instance twice with the same history, so only sequence mode
 (`check --sequence N`) sees it: `behaviour.nondeterministic`.
 """
 
-import importlib.util
 import random
-from pathlib import Path
 
-_SOURCE = Path(__file__).resolve().parent.parent / "apis" / "windowed_policy.py"
-_SPEC = importlib.util.spec_from_file_location("windowed_policy_fixture", _SOURCE)
-assert _SPEC is not None and _SPEC.loader is not None
-_FIXTURE = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(_FIXTURE)
+from _api_fixture import api_fixture
+
+_FIXTURE = api_fixture("windowed_policy.py")
 
 
 class UnseededWindowedPolicy(_FIXTURE.WindowedPolicy):  # type: ignore[name-defined]
